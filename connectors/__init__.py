@@ -1,0 +1,1 @@
+"""Shop platform connectors: each knows one platform's API and nothing of scenarios."""

@@ -1,0 +1,108 @@
+"""The connector interface and the platform-neutral records connectors yield.
+
+Sync code (plugin/sync_service.py) stores these records; it never sees platform JSON.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "ShopInfo",
+    "CustomerRecord",
+    "ProductRecord",
+    "OrderLineRecord",
+    "OrderRecord",
+    "ShopConnector",
+]
+
+
+@dataclass(frozen=True)
+class ShopInfo:
+    external_id: str
+    name: str
+    domain: str
+    owner_email: str = ""
+    timezone: str = "Asia/Tokyo"
+    currency: str = "JPY"
+    locale: str = "ja"
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    external_id: str
+    email: str
+    name: str
+    email_consent: bool
+    points_balance: int
+    updated_at: datetime
+    line_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    external_id: str
+    code: str
+    group_code: str
+    name: str
+    price: int
+    currency: str
+    stock: int | None
+    category: str
+    url: str
+    image_url: str
+    visible: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderLineRecord:
+    product_external_id: str
+    name: str
+    unit_price: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    external_id: str
+    customer_external_id: str | None
+    ordered_at: datetime
+    updated_at: datetime
+    total: int
+    currency: str
+    canceled: bool
+    lines: list[OrderLineRecord] = field(default_factory=list)
+
+
+class ShopConnector:
+    """One installed shop's view of its platform.
+
+    Implementations page through the platform's API, honour its rate limits and
+    translate its errors into `connectors.errors`.
+    """
+
+    platform: str = ""
+
+    def fetch_shop(self) -> ShopInfo:
+        """Return the shop's identity and locale settings."""
+        raise NotImplementedError
+
+    def iter_customers(self, updated_since: datetime | None) -> Iterator[CustomerRecord]:
+        """Yield customers changed since `updated_since` (all when None)."""
+        raise NotImplementedError
+
+    def iter_products(self, updated_since: datetime | None) -> Iterator[ProductRecord]:
+        """Yield products changed since `updated_since` (all when None)."""
+        raise NotImplementedError
+
+    def iter_orders(
+        self, updated_since: datetime | None, history_start: datetime
+    ) -> Iterator[OrderRecord]:
+        """Yield orders changed since `updated_since`, or all placed after `history_start`."""
+        raise NotImplementedError
+
+    def count(self, resource: str, updated_since: datetime | None) -> int | None:
+        """How many records a sync of `resource` will yield, if the platform can say cheaply."""
+        return None

@@ -1,0 +1,1 @@
+"""ColorMe Shop (カラーミーショップ): OAuth, App-store hooks and polling sync."""

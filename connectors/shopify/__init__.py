@@ -1,0 +1,1 @@
+"""Shopify Admin API connector (OAuth, webhooks, GraphQL sync): its own issue, not built yet."""

@@ -1,0 +1,78 @@
+"""Dramatiq actors. They stay thin: each calls one service function with a runtime."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+
+from connectors.errors import ProviderDown, RateLimited, Unauthorized
+
+if TYPE_CHECKING:
+    from plugin.runtime import Runtime
+
+__all__ = ["Actors", "register_actors"]
+
+log = logging.getLogger("okaeri.actors")
+
+
+@dataclass
+class Actors:
+    sync_shop: dramatiq.Actor[Any, Any]
+    scenario_tick: dramatiq.Actor[Any, Any]
+    deliver_message: dramatiq.Actor[Any, Any]
+    sweep_outbox: dramatiq.Actor[Any, Any]
+
+    def enqueue_delivery(self, message_id: int, due: datetime, now: datetime) -> None:
+        """Hand a message to the broker, delayed until it is due."""
+        delay_ms = max(int((due - now).total_seconds() * 1000), 0)
+        self.deliver_message.send_with_options(args=(message_id,), delay=delay_ms or None)
+
+
+def register_actors(runtime: Runtime) -> Actors:
+    """Declare the actors on the runtime's broker, closing over the runtime."""
+    from plugin import delivery, engine, outbox
+    from plugin.sync_runner import run_sync
+
+    def sync_shop(shop_id: int, full: bool = False) -> None:
+        try:
+            run_sync(runtime, shop_id, full=full)
+        except RateLimited as exc:
+            raise dramatiq.Retry(delay=int(exc.retry_after * 1000)) from exc
+        except Unauthorized:
+            log.warning("okaeri.sync.revoked", extra={"shop_id": shop_id})
+        except ProviderDown:
+            raise  # retried by the Retries middleware with backoff
+
+    def scenario_tick(shop_id: int) -> None:
+        now = runtime.clock.now()
+        for message_id, due in engine.run_shop_tick(runtime, shop_id):
+            runtime.actors.enqueue_delivery(message_id, due, now)
+
+    def deliver_message(message_id: int) -> None:
+        outcome, retry_at = delivery.deliver(runtime, message_id)
+        if retry_at is not None:
+            runtime.actors.enqueue_delivery(message_id, retry_at, runtime.clock.now())
+
+    def sweep_outbox() -> None:
+        now = runtime.clock.now()
+        with runtime.sessions() as session:
+            due = outbox.due_for_enqueue(session, now)
+        for message_id, scheduled_at in due:
+            runtime.actors.enqueue_delivery(message_id, scheduled_at, now)
+
+    def declare(fn: Any, queue: str, **options: Any) -> dramatiq.Actor[Any, Any]:
+        return dramatiq.Actor(fn, broker=runtime.broker, actor_name=fn.__name__, queue_name=queue,
+                              priority=0, options=options)
+
+    return Actors(
+        sync_shop=declare(sync_shop, "sync", max_retries=5, min_backoff=15_000, max_backoff=600_000,
+                          time_limit=3_600_000),
+        scenario_tick=declare(scenario_tick, "scenarios", max_retries=3, min_backoff=5_000,
+                              time_limit=600_000),
+        deliver_message=declare(deliver_message, "delivery", max_retries=3, min_backoff=1_000,
+                                max_backoff=60_000, time_limit=120_000),
+        sweep_outbox=declare(sweep_outbox, "scenarios", max_retries=0, time_limit=300_000),
+    )

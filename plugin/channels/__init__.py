@@ -1,0 +1,1 @@
+"""Delivery channels: each delivers one rendered message and knows nothing else."""

@@ -1,0 +1,207 @@
+"""The `okaeri` command. Every expected failure ends in one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+from sqlalchemy import or_, select
+from sqlalchemy.exc import OperationalError
+
+from plugin.settings import ConfigError, Settings, ensure_secret_key, load_settings
+
+__all__ = ["main", "cli"]
+
+
+class CliError(click.ClickException):
+    """One-line failure: printed as `okaeri: <message>`, exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"okaeri: {self.format_message()}", err=True)
+
+
+def _settings(require_secret: bool = True) -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise CliError(f"invalid configuration: {exc}") from None
+    if require_secret and not settings.secret_key:
+        raise CliError("invalid configuration: OKAERI_SECRET_KEY: must be set (only `okaeri demo` generates one)")
+    return settings
+
+
+def _runtime(settings: Settings) -> Any:
+    from plugin.runtime import build_runtime
+
+    return build_runtime(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def cli(verbose: bool) -> None:
+    """Okaeri: repeat-customer scenarios for ColorMe Shop and Shopify."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--seed", default=42, show_default=True, help="Seed of the generated sandbox shop.")
+def demo(host: str, port: int, seed: int) -> None:
+    """Web + worker + scheduler + sandbox shop + mail catcher, on SQLite and the in-process broker."""
+    from plugin.demo import DemoError, run_demo
+
+    settings = _settings(require_secret=False)
+    if settings.broker_url != "memory://":
+        settings = settings.model_copy(update={"broker_url": "memory://"})
+    try:
+        run_demo(ensure_secret_key(settings), host, port, seed)
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """The web app. With the in-process broker its worker threads run here too."""
+    import uvicorn
+
+    from plugin.app import create_app
+    from plugin.demo import port_in_use
+    from plugin.queue import is_in_process
+    from plugin.worker import start_worker
+
+    if port_in_use(host, port):
+        raise CliError(f"port {port} on {host} is already in use")
+    runtime = _runtime(_settings())
+    worker = start_worker(runtime) if is_in_process(runtime.broker) else None
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+    finally:
+        if worker:
+            worker.stop()
+        runtime.close()
+
+
+@cli.command()
+@click.option("--threads", type=click.IntRange(1, 64), default=None, help="Worker threads (OKAERI_WORKER_THREADS).")
+def worker(threads: int | None) -> None:
+    """Consume sync, scenario and delivery jobs from BROKER_URL until interrupted."""
+    from plugin.queue import is_in_process
+    from plugin.worker import start_worker
+
+    runtime = _runtime(_settings())
+    if is_in_process(runtime.broker):
+        raise CliError("BROKER_URL is memory://: a separate worker cannot see the web process's queue; "
+                       "set BROKER_URL to redis:// or amqp://")
+    _run_until_interrupt(lambda: start_worker(runtime, threads).stop, runtime)
+
+
+@cli.command()
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 3600))
+def scheduler(interval: float) -> None:
+    """Enqueue periodic ticks; several may run, only the lease holder enqueues."""
+    from plugin.scheduler import Scheduler
+
+    runtime = _runtime(_settings())
+    sched = Scheduler(runtime, interval)
+    thread = threading.Thread(target=sched.run_forever, daemon=True)
+    thread.start()
+    _run_until_interrupt(lambda: sched.stopping.set, runtime)
+
+
+def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -> None:
+    stop = start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        runtime.close()
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from plugin.db import make_engine
+    from plugin.db import migrate as run_migrations
+
+    settings = _settings(require_secret=False)
+    run_migrations(make_engine(settings.effective_database_url))
+    click.echo("database is up to date")
+
+
+@cli.command()
+@click.argument("shop")
+@click.option("--full", is_flag=True, help="Re-read everything instead of changes since the last sync.")
+def sync(shop: str, full: bool) -> None:
+    """Sync SHOP (its id or platform id, e.g. PA00000001) now, with a progress bar."""
+    from plugin.models import Shop
+    from plugin.sync_runner import UnknownShop, run_sync
+
+    runtime = _runtime(_settings())
+    with runtime.sessions() as session:
+        found = session.execute(select(Shop).where(or_(
+            Shop.external_id == shop, Shop.domain == shop, Shop.id == (int(shop) if shop.isdigit() else -1)))).scalars().first()
+    if found is None:
+        raise CliError(f"unknown shop {shop!r} (see `okaeri shops`)")
+    bars: dict[str, Any] = {}
+
+    def progress(resource: str, done: int, total: int | None) -> None:
+        if resource not in bars:
+            for bar in bars.values():
+                bar.render_finish()
+            bars[resource] = click.progressbar(length=total or 0, label=f"{resource:<9}", show_pos=True)
+        bar = bars[resource]
+        bar.update(done - bar.pos) if total else bar.update(0, f"{done}")
+
+    try:
+        counts = run_sync(runtime, found.id, full=full, progress=progress)
+    except UnknownShop as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        for bar in bars.values():
+            bar.render_finish()
+        runtime.close()
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@cli.command()
+def shops() -> None:
+    """List installs and their state."""
+    from plugin.models import Shop
+
+    runtime = _runtime(_settings())
+    with runtime.sessions() as session:
+        rows = session.execute(select(Shop).order_by(Shop.id)).scalars().all()
+    runtime.close()
+    if not rows:
+        click.echo("no shops installed")
+    for s in rows:
+        click.echo(f"{s.id:>4}  {s.platform:<8} {s.external_id:<24} {s.state:<11} {s.name}  {s.state_message}")
+
+
+def main() -> None:
+    """Entry point: clear one-line errors for the failures a user can cause."""
+    from connectors.errors import ConnectorError
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OperationalError as exc:
+        click.echo(f"okaeri: cannot use the database: {str(exc.orig).strip().splitlines()[0]}", err=True)
+        sys.exit(1)
+    except ConnectorError as exc:
+        click.echo(f"okaeri: {exc.platform or 'platform'} call failed: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

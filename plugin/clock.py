@@ -1,0 +1,36 @@
+"""The one clock: every 'now' in Okaeri comes from here so tests can move time."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["Clock", "SystemClock", "FrozenClock"]
+
+
+class Clock:
+    """Source of the current UTC time (timezone-aware, UTC)."""
+
+    def now(self) -> datetime:
+        raise NotImplementedError
+
+
+class SystemClock(Clock):
+    """Wall-clock time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FrozenClock(Clock):
+    """A clock that stands still until moved; for tests and benchmarks."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock forward by a timedelta's keyword arguments."""
+        from datetime import timedelta
+
+        self.at = self.at + timedelta(**delta)

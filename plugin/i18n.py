@@ -1,0 +1,35 @@
+"""Page text in Japanese (default) and English."""
+from __future__ import annotations
+
+__all__ = ["TEXT", "texts"]
+
+TEXT: dict[str, dict[str, str]] = {
+    "ja": {
+        "settings": "設定", "standard": "定番シナリオ", "on": "ON", "off": "OFF",
+        "turn_on": "定番シナリオをまとめてONにする", "turn_off": "定番シナリオをすべて停止する",
+        "standard_help": "ボタンひとつで、ショップのデータで動かせる定番シナリオがすべて既定の設定で動き始めます。",
+        "sync": "データ同期", "customers": "顧客", "products": "商品", "orders": "受注",
+        "last_sync": "最終同期", "never": "未同期", "scenario": "シナリオ", "state": "状態",
+        "sent": "送信済み", "pending": "送信待ち", "cancelled": "取り消し", "failed": "失敗",
+        "messages": "配信状況", "language": "English", "unsubscribe_title": "配信停止",
+        "unsubscribe_ask": "{shop} からのメール配信を停止しますか？", "unsubscribe_button": "配信を停止する",
+        "unsubscribed": "配信を停止しました。今後 {shop} からのお知らせメールは届きません。",
+        "invalid_link": "このリンクは無効です。", "note": "お知らせ",
+    },
+    "en": {
+        "settings": "Settings", "standard": "Standard scenarios", "on": "ON", "off": "OFF",
+        "turn_on": "Turn on the standard scenarios", "turn_off": "Stop all standard scenarios",
+        "standard_help": "One button starts every standard scenario your shop's data supports, with sensible defaults.",
+        "sync": "Data sync", "customers": "Customers", "products": "Products", "orders": "Orders",
+        "last_sync": "Last sync", "never": "not yet", "scenario": "Scenario", "state": "State",
+        "sent": "Sent", "pending": "Pending", "cancelled": "Cancelled", "failed": "Failed",
+        "messages": "Messages", "language": "日本語", "unsubscribe_title": "Unsubscribe",
+        "unsubscribe_ask": "Stop emails from {shop}?", "unsubscribe_button": "Unsubscribe",
+        "unsubscribed": "You are unsubscribed. {shop} will not send you marketing email any more.",
+        "invalid_link": "This link is not valid.", "note": "Note",
+    },
+}
+
+
+def texts(lang: str) -> dict[str, str]:
+    return TEXT.get(lang, TEXT["ja"])

@@ -1,0 +1,36 @@
+"""Storage tables. Every row that belongs to a shop carries shop_id; times are timezone-aware UTC."""
+from __future__ import annotations
+
+from plugin.models.catalog import Product
+from plugin.models.events import BrowseEvent, Cart, CartLine
+from plugin.models.messages import Message, MessageEvent, MessageStatus, Suppression
+from plugin.models.orders import Order, OrderLine
+from plugin.models.shop import (
+    Customer,
+    InstallState,
+    Lease,
+    ScenarioSetting,
+    Shop,
+    SyncState,
+    WebhookReceipt,
+)
+
+__all__ = [
+    "BrowseEvent",
+    "Cart",
+    "CartLine",
+    "Customer",
+    "InstallState",
+    "Lease",
+    "Message",
+    "MessageEvent",
+    "MessageStatus",
+    "Order",
+    "OrderLine",
+    "Product",
+    "ScenarioSetting",
+    "Shop",
+    "Suppression",
+    "SyncState",
+    "WebhookReceipt",
+]

@@ -1,0 +1,32 @@
+"""Products with price, stock and the group code that merges variants of one item."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Product(SQLModel, table=True):
+    """A product of a shop; price in integer minor units of `currency`."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        Index("ix_products_shop_group", "shop_id", "group_code"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    external_id: str = Field(max_length=64)
+    code: str = Field(default="", max_length=128)
+    group_code: str = Field(default="", max_length=128)
+    name: str = Field(default="", max_length=500)
+    price: int = 0
+    currency: str = Field(default="JPY", max_length=3)
+    stock: int | None = None  # None: stock not managed (always available)
+    category: str = Field(default="", max_length=255)
+    url: str = Field(default="", max_length=1000)
+    image_url: str = Field(default="", max_length=1000)
+    visible: bool = True
+    updated_at: datetime

@@ -1,0 +1,78 @@
+"""The outbox, its tracking events and the suppression list."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class MessageStatus(StrEnum):
+    pending = "pending"  # written, waiting for delivery at scheduled_at
+    sending = "sending"  # claimed by a worker until lease_until
+    sent = "sent"  # the channel accepted it
+    failed = "failed"  # permanent failure or retries exhausted
+    control = "control"  # holdout: recorded, never sent
+    cancelled = "cancelled"  # exit condition met or scenario switched off before delivery
+
+
+class Message(SQLModel, table=True):
+    """One message to one customer; `idempotency_key` makes a second write of it impossible."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_messages_status_due", "status", "scheduled_at"),
+        Index("ix_messages_shop_customer_time", "shop_id", "customer_id", "created_at"),
+        Index("ix_messages_shop_scenario", "shop_id", "scenario_key", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    customer_id: int = Field(foreign_key="customers.id")
+    scenario_key: str = Field(max_length=32)
+    trigger_key: str = Field(max_length=255)
+    idempotency_key: str = Field(max_length=255)
+    channel: str = Field(default="email", max_length=16)
+    to_address: str = Field(max_length=255)
+    subject: str = Field(default="", max_length=500)
+    body_text: str = ""
+    body_html: str = ""
+    rfc_message_id: str = Field(max_length=255, index=True)  # stable across retries
+    status: MessageStatus = Field(default=MessageStatus.pending, sa_type=String(16))
+    scheduled_at: datetime
+    lease_until: datetime | None = None
+    enqueued_at: datetime | None = None  # last hand-off to the broker; the sweeper redoes stale ones
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=1000)
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class MessageEvent(SQLModel, table=True):
+    """Open, click, bounce or unsubscribe recorded against a message."""
+
+    __tablename__ = "message_events"
+    __table_args__ = (Index("ix_message_events_shop_msg", "shop_id", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    message_id: int = Field(foreign_key="messages.id")
+    kind: str = Field(max_length=16)
+    url: str = Field(default="", max_length=1000)
+    occurred_at: datetime
+
+
+class Suppression(SQLModel, table=True):
+    """An address that must never receive marketing from this shop on this channel."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("shop_id", "channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=255)
+    reason: str = Field(max_length=32)  # unsubscribed, bounced, blocked
+    created_at: datetime

@@ -1,0 +1,120 @@
+"""A shop's install, its customers, per-scenario settings and sync cursors."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class InstallState(StrEnum):
+    installing = "installing"
+    active = "active"
+    revoked = "revoked"
+    uninstalled = "uninstalled"
+
+
+class Shop(SQLModel, table=True):
+    """One install of Okaeri in one shop on one platform."""
+
+    __tablename__ = "shops"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=255)  # ColorMe account_id, Shopify myshopify domain
+    domain: str = Field(default="", max_length=255)
+    name: str = Field(default="", max_length=255)
+    owner_email: str = Field(default="", max_length=255)
+    sender_address: str = Field(default="", max_length=500)  # postal address for mail footers
+    timezone: str = Field(default="Asia/Tokyo", max_length=64)
+    currency: str = Field(default="JPY", max_length=3)
+    locale: str = Field(default="ja", max_length=8)
+    state: InstallState = Field(default=InstallState.installing, sa_type=String(16))
+    state_message: str = Field(default="", max_length=500)
+    access_token_encrypted: str = Field(default="")
+    scopes: str = Field(default="", max_length=500)
+    event_key: str = Field(default="", max_length=64, index=True)  # public key of the storefront script
+    installed_at: datetime | None = None
+    uninstalled_at: datetime | None = None
+    created_at: datetime
+
+
+class Customer(SQLModel, table=True):
+    """A shop's customer with consent per channel and a points balance."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        Index("ix_customers_shop_email", "shop_id", "email"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    external_id: str = Field(max_length=64)
+    email: str = Field(default="", max_length=255)
+    name: str = Field(default="", max_length=255)
+    line_user_id: str | None = Field(default=None, max_length=64)
+    email_consent: bool = False
+    email_consent_at: datetime | None = None
+    line_consent: bool = False
+    points_balance: int = 0
+    points_expire_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScenarioSetting(SQLModel, table=True):
+    """A shop's switch and tuning for one scenario."""
+
+    __tablename__ = "scenario_settings"
+    __table_args__ = (UniqueConstraint("shop_id", "scenario_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    scenario_key: str = Field(max_length=32)
+    enabled: bool = False
+    delay_minutes: int | None = None
+    channel: str = Field(default="email", max_length=16)
+    subject_template: str | None = None
+    body_template: str | None = None
+    updated_at: datetime
+
+
+class SyncState(SQLModel, table=True):
+    """Where the last sync of one resource of one shop got to."""
+
+    __tablename__ = "sync_states"
+    __table_args__ = (UniqueConstraint("shop_id", "resource"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    resource: str = Field(max_length=32)
+    cursor: datetime | None = None
+    last_run_at: datetime | None = None
+    last_count: int = 0
+    last_error: str = Field(default="", max_length=1000)
+
+
+class WebhookReceipt(SQLModel, table=True):
+    """A platform delivery already handled; a repeat with the same key is acknowledged and skipped."""
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (UniqueConstraint("platform", "delivery_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    delivery_key: str = Field(max_length=255)
+    topic: str = Field(max_length=64)
+    received_at: datetime
+
+
+class Lease(SQLModel, table=True):
+    """A named lease (the scheduler's leader lock): held by one process until it expires."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime

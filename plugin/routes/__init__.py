@@ -1,0 +1,1 @@
+"""HTTP routes: they parse and authorise; the work lives in plain service functions."""

@@ -1,0 +1,104 @@
+"""Configuration from environment variables, validated once at start."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConfigError", "Settings", "load_settings", "ensure_secret_key"]
+
+DB_SCHEMES = ("sqlite", "postgresql")
+BROKER_SCHEMES = ("memory", "redis", "rediss", "amqp", "amqps")
+
+
+class ConfigError(Exception):
+    """Raised when the environment holds an invalid setting; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting Okaeri reads; the README's configuration table mirrors this class."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    data_dir: Path = Field(default=Path(".okaeri"), alias="OKAERI_DATA_DIR")
+    database_url: str = Field(default="", alias="DATABASE_URL")
+    broker_url: str = Field(default="memory://", alias="BROKER_URL")
+    secret_key: str = Field(default="", alias="OKAERI_SECRET_KEY")
+    base_url: str = Field(default="http://127.0.0.1:8000", alias="OKAERI_BASE_URL")
+    smtp_host: str = Field(default="127.0.0.1", alias="OKAERI_SMTP_HOST")
+    smtp_port: int = Field(default=8025, alias="OKAERI_SMTP_PORT", ge=1, le=65535)
+    smtp_user: str = Field(default="", alias="OKAERI_SMTP_USER")
+    smtp_password: str = Field(default="", alias="OKAERI_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=False, alias="OKAERI_SMTP_STARTTLS")
+    smtp_timeout: float = Field(default=10.0, alias="OKAERI_SMTP_TIMEOUT", gt=0)
+    mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
+    worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
+    colorme_client_id: str = Field(default="", alias="COLORME_CLIENT_ID")
+    colorme_client_secret: str = Field(default="", alias="COLORME_CLIENT_SECRET")
+    colorme_webhook_secret: str = Field(default="", alias="COLORME_WEBHOOK_SECRET")
+    colorme_api_base: str = Field(default="https://api.shop-pro.jp", alias="COLORME_API_BASE")
+    colorme_requests_per_minute: int = Field(
+        default=120, alias="COLORME_REQUESTS_PER_MINUTE", ge=1, le=100000
+    )
+    shopify_client_id: str = Field(default="", alias="SHOPIFY_CLIENT_ID")
+    shopify_client_secret: str = Field(default="", alias="SHOPIFY_CLIENT_SECRET")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and value.split(":", 1)[0].split("+", 1)[0] not in DB_SCHEMES:
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value.split(":", 1)[0] not in BROKER_SCHEMES:
+            raise ValueError("must be memory://, redis://host:port/db or amqp://user:pass@host")
+        return value
+
+    @field_validator("base_url", "colorme_api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (generate one with `openssl rand -hex 32`)")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'okaeri.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise ConfigError naming the first bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
+        raise ConfigError(f"{alias or field}: {error['msg']}") from None
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Return settings with a secret key: the configured one, or one the demo stores on disk."""
+    if settings.secret_key:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.data_dir / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return settings.model_copy(update={"secret_key": key_file.read_text().strip()})

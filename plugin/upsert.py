@@ -1,0 +1,48 @@
+"""Dialect-aware bulk upsert (INSERT … ON CONFLICT) for SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+__all__ = ["upsert", "insert_ignore"]
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert rows; on a conflict over `conflict` columns overwrite the `update` columns."""
+    if not rows:
+        return
+    stmt = _insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(conflict), set_={c: getattr(stmt.excluded, c) for c in update}
+    )
+    session.execute(stmt, list(rows))
+
+
+def insert_ignore(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
+) -> list[int]:
+    """Insert rows that do not conflict; return the ids (or, without an id column, 1s) inserted."""
+    if not rows:
+        return []
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
+    key = table.c.id if "id" in table.c else table.c[conflict[0]]
+    inserted: list[int] = []
+    for row in rows:  # RETURNING with executemany is not portable; rows here are batches ≤ 1000
+        result = session.execute(stmt.values(**row).returning(key))
+        inserted.extend(r[0] if key.name == "id" else 1 for r in result)
+    return inserted
