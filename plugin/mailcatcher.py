@@ -25,6 +25,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class _Handler:
     catcher: MailCatcher
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address in self.catcher.reject:
+            return self.catcher.reject[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
         self.catcher.store(envelope.content, list(envelope.rcpt_tos))
         return "250 OK"
@@ -38,11 +45,15 @@ class MailCatcher:
     port: int = 0
     mbox_path: Path | None = None
     messages: list[EmailMessage] = field(default_factory=list)
+    reject: dict[str, str] = field(default_factory=dict)  # address → SMTP reply, to test bounces
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
+    _stopped: bool = False
 
     def start(self) -> MailCatcher:
-        self.port = self.port or free_port(self.host)
+        """Listen (again); a restart after stop() takes a fresh port."""
+        self.port = free_port(self.host) if self._stopped or not self.port else self.port
+        self._stopped = False
         if self.mbox_path and self.mbox_path.exists():
             for raw in mailbox.mbox(self.mbox_path):
                 self.messages.append(message_from_bytes(raw.as_bytes(), policy=policy.default))  # type: ignore[arg-type]
@@ -54,6 +65,7 @@ class MailCatcher:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+            self._stopped = True
 
     def store(self, raw: bytes, recipients: list[str]) -> None:
         parsed = message_from_bytes(raw, policy=policy.default)

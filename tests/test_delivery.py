@@ -1,0 +1,111 @@
+"""Delivery through a real SMTP server: correct Japanese MIME, once, and failures handled."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from plugin import outbox
+from plugin.delivery import deliver
+from plugin.engine import run_shop_tick
+from plugin.models import Message, MessageStatus, Suppression
+from plugin.worker import start_worker
+from tests.factories import idle_cart_shop, make_order
+
+
+def _run_deliveries(runtime, ids):  # type: ignore[no-untyped-def]
+    return [deliver(runtime, message_id)[0] for message_id, _ in ids]
+
+
+def test_reminder_arrives_with_encoded_japanese_subject_and_one_click_unsubscribe(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, people, product = idle_cart_shop(session, clock.now(), customers=1)
+    assert _run_deliveries(runtime, run_shop_tick(runtime, shop.id)) == ["sent"]
+    mail = catcher.snapshot()[0]
+    assert mail["Subject"] == "【テスト商店】カートに商品が残っています"
+    assert "=?utf-8?b?" in mail.as_string().lower()
+    assert mail["To"].addresses[0].addr_spec == people[0].email
+    assert mail["From"].addresses[0].display_name == "テスト商店"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["List-Unsubscribe"].strip().startswith("<http://okaeri.test/u/")  # may be folded
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert product.name in text and product.name in html
+    assert "配信停止" in text and shop.sender_address in text  # 特定電子メール法 footer
+    assert mail["List-Unsubscribe"].strip().strip("<>") in text
+
+
+def test_message_is_not_sent_twice_when_delivered_twice(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=1)
+    ids = run_shop_tick(runtime, shop.id)
+    assert _run_deliveries(runtime, ids + ids) == ["sent", "skipped"]
+    assert len(catcher.snapshot()) == 1
+
+
+def test_customer_who_ordered_after_the_reminder_was_queued_gets_nothing(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, people, product = idle_cart_shop(session, clock.now(), customers=1)
+    ids = run_shop_tick(runtime, shop.id)
+    make_order(session, shop, people[0], clock.now(), [product])
+    assert _run_deliveries(runtime, ids) == ["cancelled"]
+    assert catcher.snapshot() == []
+
+
+def test_address_unsubscribed_after_queueing_gets_nothing(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=1)
+    ids = run_shop_tick(runtime, shop.id)
+    session.add(Suppression(shop_id=shop.id, channel="email", address=people[0].email, reason="unsubscribed",
+                            created_at=clock.now()))
+    session.commit()
+    outcomes = _run_deliveries(runtime, ids)
+    assert outcomes == ["cancelled"] and catcher.snapshot() == []
+
+
+def test_rejected_address_is_suppressed_and_not_retried(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=1)
+    ids = run_shop_tick(runtime, shop.id)
+    catcher.reject = {people[0].email: "550 5.1.1 no such user"}
+    assert _run_deliveries(runtime, ids) == ["failed"]
+    suppressed = session.execute(select(Suppression.reason).where(Suppression.address == people[0].email)).scalar()
+    assert suppressed == "bounced"
+
+
+def test_smtp_down_means_retry_later_not_loss(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=1)
+    ids = run_shop_tick(runtime, shop.id)
+    catcher.stop()
+    outcome, retry_at = deliver(runtime, ids[0][0])
+    assert outcome == "retry" and retry_at == clock.now() + timedelta(minutes=1)
+    session.expire_all()
+    message = session.get(Message, ids[0][0])
+    assert message.status == MessageStatus.pending and "cannot connect" in message.last_error
+    catcher.start()
+    runtime.email.config = runtime.email.config.__class__(**{**runtime.email.config.__dict__, "port": catcher.port})
+    clock.advance(minutes=2)
+    assert deliver(runtime, ids[0][0])[0] == "sent"
+
+
+def test_send_interrupted_after_claim_is_retried_with_the_same_message_id(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    # Given a worker that claimed a message and died before sending
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=1)
+    (message_id, _), = run_shop_tick(runtime, shop.id)
+    assert outbox.claim(session, message_id, clock.now()) is not None
+    assert deliver(runtime, message_id)[0] == "skipped"  # lease still held
+    # When the lease runs out
+    clock.advance(minutes=6)
+    assert [m for m, _ in outbox.due_for_enqueue(session, clock.now())] == [message_id]
+    # Then it is delivered once, with the Message-ID written at outbox time
+    assert deliver(runtime, message_id)[0] == "sent"
+    rfc_id = session.execute(select(Message.rfc_message_id).where(Message.id == message_id)).scalar()
+    assert [m["Message-ID"] for m in catcher.snapshot()] == [rfc_id]
+
+
+def test_worker_delivers_through_the_broker(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=5)
+    worker = start_worker(runtime, threads=2)
+    try:
+        runtime.actors.scenario_tick.send(shop.id)
+        runtime.broker.join(runtime.actors.scenario_tick.queue_name, timeout=20_000)
+        runtime.broker.join(runtime.actors.deliver_message.queue_name, timeout=20_000)
+        worker.join()
+    finally:
+        worker.stop()
+    assert sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot()) == sorted(p.email for p in people)
