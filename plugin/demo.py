@@ -1,6 +1,7 @@
 """`okaeri demo`: web + worker + scheduler + sandbox shop + mail catcher in one process."""
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dramatiq
 import httpx
 import uvicorn
 from fastapi import FastAPI
@@ -69,19 +71,20 @@ def _demo_identity(data_dir: Path, seed: int) -> dict[str, object]:
     return identity
 
 
-def build_demo(settings: Settings, host: str, port: int, seed: int, smtp_port: int | None = None) -> DemoStack:
+def build_demo(settings: Settings, host: str, port: int, seed: int, *,
+               broker: dramatiq.Broker | None = None) -> DemoStack:
     """Wire everything for the demo (or an end-to-end test) without starting the server."""
     settings = ensure_secret_key(settings)
     identity = _demo_identity(settings.data_dir, seed)
     base_url = f"http://{host}:{port}"
-    catcher = MailCatcher(port=smtp_port or free_port(), mbox_path=settings.data_dir / "outbox.mbox").start()
+    catcher = MailCatcher(port=free_port(), mbox_path=settings.data_dir / "outbox.mbox").start()
     settings = settings.model_copy(update={
         "base_url": base_url, "colorme_api_base": f"{base_url}/sandbox",
         "colorme_client_id": identity["client_id"], "colorme_client_secret": identity["client_secret"],
         "colorme_webhook_secret": identity["webhook_secret"], "colorme_requests_per_minute": 6000,
         "smtp_host": "127.0.0.1", "smtp_port": catcher.port,
     })
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, broker=broker)
     migrate(runtime.engine)
     anchor = datetime.fromtimestamp(int(identity["anchor"]), UTC)  # type: ignore[call-overload]
     data = generate(int(identity["seed"]), anchor, f"{base_url}/sandbox/store")  # type: ignore[call-overload]
@@ -105,15 +108,17 @@ def _restore_script_tag(runtime: Runtime, data: SandboxData, base_url: str) -> N
                                  "display_scope": "shop"})
 
 
-def install_via_browser_flow(base_url: str) -> httpx.Response:
-    """Do what a merchant does: press install in the shop admin, approve, land on settings."""
-    with httpx.Client(base_url=base_url, follow_redirects=True, timeout=30) as browser:
-        consent = browser.post("/sandbox/admin/install")
-        fields = dict(re.findall(r"name='(redirect_uri|state)' value='([^']*)'", consent.text))
-        if "redirect_uri" not in fields:
-            raise DemoError(f"sandbox install did not reach the consent page ({consent.status_code})")
-        fields = {k: v.replace("&amp;", "&") for k, v in fields.items()}
-        return browser.post("/sandbox/oauth/authorize", data={**fields, "decision": "allow"})
+def install_via_browser_flow(browser: httpx.Client) -> httpx.Response:
+    """Do what a merchant does: press install in the shop admin, approve, land on settings.
+
+    `browser` follows redirects and keeps cookies, like a browser; it ends logged in.
+    """
+    consent = browser.post("/sandbox/admin/install")
+    fields = dict(re.findall(r"name='(redirect_uri|state)' value='([^']*)'", consent.text))
+    if "redirect_uri" not in fields:
+        raise DemoError(f"sandbox install did not reach the consent page ({consent.status_code})")
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    return browser.post("/sandbox/oauth/authorize", data={**fields, "decision": "allow"})
 
 
 def _wait_for_sync(runtime: Runtime, timeout: float = 300) -> bool:
@@ -133,7 +138,8 @@ def _prepare_shop(stack: DemoStack) -> None:
     if shop is not None and shop.state == InstallState.active:
         print("  resuming the installed sandbox shop", flush=True)
         return
-    install_via_browser_flow(stack.base_url)
+    with httpx.Client(base_url=stack.base_url, follow_redirects=True, timeout=30) as browser:
+        install_via_browser_flow(browser)
     if _wait_for_sync(stack.runtime):
         accepted = simulate_visitors(stack.sandbox, stack.runtime.clock.now())
         print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events", flush=True)

@@ -57,7 +57,7 @@ def build_runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        broker=broker or build_broker(settings.broker_url),
+        broker=broker or build_broker(settings.broker_url, namespace=settings.redis_namespace),
         clock=clock or SystemClock(),
         cipher=TokenCipher(settings.secret_key),
         signer=Signer(settings.secret_key),

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".okaeri"), alias="OKAERI_DATA_DIR")
     database_url: str = Field(default="", alias="DATABASE_URL")
     broker_url: str = Field(default="memory://", alias="BROKER_URL")
+    redis_namespace: str = Field(default="okaeri", alias="OKAERI_REDIS_NAMESPACE", min_length=1)
     secret_key: str = Field(default="", alias="OKAERI_SECRET_KEY")
     base_url: str = Field(default="http://127.0.0.1:8000", alias="OKAERI_BASE_URL")
     smtp_host: str = Field(default="127.0.0.1", alias="OKAERI_SMTP_HOST")

@@ -1,0 +1,4 @@
+"""`python -m plugin` is `okaeri`."""
+from plugin.cli import main
+
+main()

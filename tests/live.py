@@ -1,0 +1,54 @@
+"""A live Okaeri + sandbox shop on a loopback port, for end-to-end and browser tests."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dramatiq
+import uvicorn
+from sqlalchemy import select
+
+from plugin.demo import DemoStack, build_demo
+from plugin.mailcatcher import free_port
+from plugin.models import SyncState
+from plugin.settings import Settings
+from plugin.worker import start_worker
+
+
+@contextmanager
+def live_demo(settings: Settings, broker: dramatiq.Broker) -> Iterator[DemoStack]:
+    """Web + in-process worker + sandbox, as `okaeri demo` wires them, on a free port."""
+    port = free_port()
+    stack = build_demo(settings, "127.0.0.1", port, seed=42, broker=broker)
+    worker = start_worker(stack.runtime, threads=4)
+    server = uvicorn.Server(uvicorn.Config(stack.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield stack
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        worker.stop()
+        stack.catcher.stop()
+        stack.runtime.email.close()
+        stack.runtime.engine.dispose()
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def synced(stack: DemoStack) -> bool:
+    with stack.runtime.sessions() as session:
+        return session.execute(select(SyncState.id).where(SyncState.resource == "orders")).first() is not None

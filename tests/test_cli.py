@@ -1,0 +1,63 @@
+"""Mistakes a user can make end in one clear line and a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plugin.settings import ConfigError, load_settings
+
+
+def _okaeri(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+    return subprocess.run([sys.executable, "-m", "plugin", *args], env={**full_env, **(env or {})}, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("okaeri: "), result.stderr
+    return lines[0]
+
+
+def test_invalid_setting_is_named_in_the_error() -> None:
+    with pytest.raises(ConfigError, match="OKAERI_SMTP_PORT"):
+        load_settings(OKAERI_SMTP_PORT="seventy")
+
+
+def test_bad_database_url_stops_the_program_with_one_line(tmp_path: Path) -> None:
+    line = _one_clear_line(_okaeri("shops", env={"DATABASE_URL": "mysql://x", "OKAERI_SECRET_KEY": "k" * 40}, cwd=tmp_path))
+    assert "DATABASE_URL" in line
+
+
+def test_missing_secret_key_is_a_clear_error(tmp_path: Path) -> None:
+    line = _one_clear_line(_okaeri("shops", env={"OKAERI_SECRET_KEY": ""}, cwd=tmp_path))
+    assert "OKAERI_SECRET_KEY" in line
+
+
+def test_sync_of_an_unknown_shop_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"OKAERI_SECRET_KEY": "k" * 40, "OKAERI_DATA_DIR": str(tmp_path)}
+    assert _okaeri("migrate", env=env, cwd=tmp_path).returncode == 0
+    line = _one_clear_line(_okaeri("sync", "PA99999999", env=env, cwd=tmp_path))
+    assert "unknown shop" in line
+
+
+def test_second_demo_on_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = _one_clear_line(_okaeri("demo", "--port", str(port), env={"OKAERI_DATA_DIR": str(tmp_path)}, cwd=tmp_path))
+    assert "already in use" in line
+
+
+def test_help_lists_every_command() -> None:
+    result = _okaeri("--help")
+    for command in ("demo", "serve", "worker", "scheduler", "migrate", "sync", "shops"):
+        assert command in result.stdout

@@ -1,0 +1,70 @@
+"""The whole path over HTTP: install into the sandbox shop, sync, switch on, tick, read the mail."""
+from __future__ import annotations
+
+import re
+from email.header import decode_header
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from plugin.demo import install_via_browser_flow
+from plugin.models import Cart, CartLine, Customer, Product, Suppression
+from plugin.sandbox.visitors import simulate_visitors
+from tests.live import live_demo, synced, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _expected_recipients(stack) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+    """From the database: consenting customers with a non-empty cart idle ≥ 1 h → item names."""
+    now = stack.runtime.clock.now()
+    from datetime import timedelta
+
+    with stack.runtime.sessions() as session:
+        suppressed = set(session.execute(select(Suppression.address)).scalars())
+        rows = session.execute(
+            select(Customer.email, Product.name)
+            .join(Cart, Cart.customer_id == Customer.id).join(CartLine, CartLine.cart_id == Cart.id)
+            .join(Product, Product.id == CartLine.product_id)
+            .where(Customer.email_consent.is_(True), Cart.updated_at <= now - timedelta(hours=1))
+        ).all()
+    expected: dict[str, set[str]] = {}
+    for email, name in rows:
+        if email not in suppressed:
+            expected.setdefault(email, set()).add(name)
+    return expected
+
+
+def test_install_sync_switch_on_and_deliver_cart_reminders(settings, broker) -> None:  # type: ignore[no-untyped-def]
+    with live_demo(settings, broker) as stack, \
+            httpx.Client(base_url=stack.base_url, follow_redirects=True, timeout=30) as browser:
+        # Given a merchant who installs Okaeri from the (sandbox) ColorMe admin
+        landing = install_via_browser_flow(browser)
+        assert landing.status_code == 200 and "定番シナリオ" in landing.text
+        assert wait_until(lambda: synced(stack), timeout=120), "first sync did not finish"
+        # and storefront visitors who left baskets
+        assert simulate_visitors(stack.sandbox, stack.runtime.clock.now()) > 0
+        expected = _expected_recipients(stack)
+        assert expected, "the seeded visitors should leave idle carts"
+        # When the merchant presses the one switch
+        page = browser.get("/app/settings")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        after = browser.post("/app/settings/standard-scenarios", data={"csrf": csrf, "enabled": "1"})
+        assert 'id="standard-state" class="on"' in after.text
+        # Then every idle cart's owner gets exactly one reminder with their items
+        assert wait_until(lambda: len(stack.catcher.snapshot()) >= len(expected), timeout=60)
+        mails = stack.catcher.snapshot()
+        by_recipient = {m["To"].addresses[0].addr_spec: m for m in mails}
+        assert len(mails) == len(by_recipient) == len(expected)
+        assert set(by_recipient) == set(expected)
+        for email, mail in by_recipient.items():
+            text = mail.get_body(("plain",)).get_content()
+            assert all(name in text for name in expected[email])
+            assert f"{stack.base_url}/u/" in text and mail["List-Unsubscribe"].strip().startswith(f"<{stack.base_url}/u/")
+            assert mail["Subject"] == "【おかえり珈琲と雑貨】カートに商品が残っています"
+        raw = mails[0].as_bytes().decode("ascii")  # 7-bit clean: headers are RFC 2047 encoded
+        encoded = re.search(r"^Subject: ?(.*(?:\r?\n[ \t].*)*)", raw, re.M).group(1)  # type: ignore[union-attr]
+        assert "=?utf-8?b?" in encoded.lower()
+        assert "".join(p.decode(c or "ascii") if isinstance(p, bytes) else p for p, c in decode_header(encoded)) \
+            == "【おかえり珈琲と雑貨】カートに商品が残っています"
