@@ -146,8 +146,9 @@ def sync(shop: str, full: bool) -> None:
 
     runtime = _runtime(_settings())
     with runtime.sessions() as session:
-        found = session.execute(select(Shop).where(or_(
-            Shop.external_id == shop, Shop.domain == shop, Shop.id == (int(shop) if shop.isdigit() else -1)))).scalars().first()
+        by_id = Shop.id == (int(shop) if shop.isdigit() else -1)
+        found = session.execute(
+            select(Shop).where(or_(Shop.external_id == shop, Shop.domain == shop, by_id))).scalars().first()
     if found is None:
         raise CliError(f"unknown shop {shop!r} (see `okaeri shops`)")
     bars: dict[str, Any] = {}

@@ -75,4 +75,5 @@ class CartRecovery(Scenario):
         cart = session.get(Cart, cart_id)
         if cart is None or not session.execute(select(CartLine.id).where(CartLine.cart_id == cart_id)).first():
             return False
-        return not session.execute(select(_ordered_since(message.shop_id, message.customer_id, cart.updated_at))).scalar()
+        ordered = _ordered_since(message.shop_id, message.customer_id, cart.updated_at)
+        return not session.execute(select(ordered)).scalar()

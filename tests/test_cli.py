@@ -32,7 +32,8 @@ def test_invalid_setting_is_named_in_the_error() -> None:
 
 
 def test_bad_database_url_stops_the_program_with_one_line(tmp_path: Path) -> None:
-    line = _one_clear_line(_okaeri("shops", env={"DATABASE_URL": "mysql://x", "OKAERI_SECRET_KEY": "k" * 40}, cwd=tmp_path))
+    env = {"DATABASE_URL": "mysql://x", "OKAERI_SECRET_KEY": "k" * 40}
+    line = _one_clear_line(_okaeri("shops", env=env, cwd=tmp_path))
     assert "DATABASE_URL" in line
 
 
@@ -53,7 +54,8 @@ def test_second_demo_on_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        line = _one_clear_line(_okaeri("demo", "--port", str(port), env={"OKAERI_DATA_DIR": str(tmp_path)}, cwd=tmp_path))
+        result = _okaeri("demo", "--port", str(port), env={"OKAERI_DATA_DIR": str(tmp_path)}, cwd=tmp_path)
+        line = _one_clear_line(result)
     assert "already in use" in line
 
 

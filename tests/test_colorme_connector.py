@@ -28,10 +28,11 @@ def _customer(i: int) -> dict[str, object]:
 
 @respx.mock
 def test_customers_are_read_page_by_page_until_meta_total() -> None:
-    route = respx.get(f"{API}/v1/customers.json").mock(side_effect=[
-        httpx.Response(200, json={"customers": [_customer(i) for i in range(100)], "meta": {"total": 150, "limit": 100, "offset": 0}}),
-        httpx.Response(200, json={"customers": [_customer(i) for i in range(100, 150)], "meta": {"total": 150, "limit": 100, "offset": 100}}),
-    ])
+    def page(start: int, stop: int) -> httpx.Response:
+        meta = {"total": 150, "limit": 100, "offset": start}
+        return httpx.Response(200, json={"customers": [_customer(i) for i in range(start, stop)], "meta": meta})
+
+    route = respx.get(f"{API}/v1/customers.json").mock(side_effect=[page(0, 100), page(100, 150)])
     customers = list(ColorMeConnector(_client(), NOW).iter_customers(None))
     assert len(customers) == 150 and route.call_count == 2
     assert route.calls[1].request.url.params["offset"] == "100"

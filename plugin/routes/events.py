@@ -41,7 +41,8 @@ async def colorme_event(event_key: str, request: Request, runtime: RuntimeDep, s
     except (ValueError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else "body is not JSON"
         return JSONResponse({"error": f"invalid event: {reason}"}, 422, headers=CORS)
-    shop = session.execute(select(Shop).where(Shop.event_key == event_key, Shop.platform == "colorme")).scalar_one_or_none()
+    shop = session.execute(
+        select(Shop).where(Shop.event_key == event_key, Shop.platform == "colorme")).scalar_one_or_none()
     if shop is None or shop.state != InstallState.active or not event_key:
         return JSONResponse({"error": "unknown shop key"}, 404, headers=CORS)
     try:

@@ -30,7 +30,8 @@ def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang:
     shop = session.get(Shop, data["s"]) if data else None
     if shop is None:
         return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
-    return render_page("message.html", lang, title=t["unsubscribe_title"], message=t["unsubscribe_ask"].format(shop=shop.name),
+    return render_page("message.html", lang, title=t["unsubscribe_title"],
+                       message=t["unsubscribe_ask"].format(shop=shop.name),
                        form_action=f"/u/{token}", button=t["unsubscribe_button"])
 
 
@@ -43,8 +44,11 @@ def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang
         return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
     now = runtime.clock.now()
     suppress(session, shop.id or 0, "email", customer.email, "unsubscribed", now)
-    message_id = session.execute(select(Message.id).where(Message.rfc_message_id == data["m"])).scalar_one_or_none()  # type: ignore[index]
+    message_id = session.execute(
+        select(Message.id).where(Message.rfc_message_id == data["m"])  # type: ignore[index]
+    ).scalar_one_or_none()
     if message_id is not None:
         session.add(MessageEvent(shop_id=shop.id, message_id=message_id, kind="unsubscribe", occurred_at=now))
     session.commit()
-    return render_page("message.html", lang, title=t["unsubscribe_title"], message=t["unsubscribed"].format(shop=shop.name))
+    return render_page("message.html", lang, title=t["unsubscribe_title"],
+                       message=t["unsubscribed"].format(shop=shop.name))

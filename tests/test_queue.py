@@ -1,0 +1,56 @@
+"""The broker factory, and a delivery round trip through RabbitMQ when one is reachable."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from dramatiq.brokers.stub import StubBroker
+
+from plugin.queue import build_broker, is_in_process
+from plugin.runtime import build_runtime
+from plugin.worker import start_worker
+from tests.conftest import require_service
+from tests.factories import idle_cart_shop
+from tests.live import wait_until
+
+
+def test_memory_url_gives_the_in_process_broker() -> None:
+    broker = build_broker("memory://")
+    assert isinstance(broker, StubBroker) and is_in_process(broker)
+
+
+def test_unknown_broker_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="BROKER_URL"):
+        build_broker("kafka://x")
+
+
+def _reachable(url: str) -> bool:
+    host_port = url.rsplit("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    try:
+        socket.create_connection((host, int(port or 5672)), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.service
+def test_reminders_are_delivered_through_rabbitmq(settings, engine, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    require_service("RabbitMQ", _reachable(url), f"{url} unreachable (set RABBITMQ_URL)")
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=3)
+    runtime = build_runtime(settings, engine=engine, clock=clock,
+                            broker=build_broker(url))
+    queues = [a.queue_name for a in (runtime.actors.scenario_tick, runtime.actors.deliver_message)]
+    for queue in set(queues):
+        runtime.broker.declare_queue(queue)
+        runtime.broker.flush(queue)
+    worker = start_worker(runtime, threads=2)
+    try:
+        runtime.actors.scenario_tick.send(shop.id)
+        assert wait_until(lambda: len(catcher.snapshot()) >= 3, timeout=30)
+    finally:
+        worker.stop()
+        runtime.close()
+    assert sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot()) == sorted(p.email for p in people)
