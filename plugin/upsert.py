@@ -39,10 +39,12 @@ def insert_ignore(
     """Insert rows that do not conflict; return the ids (or, without an id column, 1s) inserted."""
     if not rows:
         return []
-    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
     key = table.c.id if "id" in table.c else table.c[conflict[0]]
+    per_statement = max(1, 30_000 // (len(rows[0]) + 1))  # under SQLite's bound-parameter limit
     inserted: list[int] = []
-    for row in rows:  # RETURNING with executemany is not portable; rows here are batches ≤ 1000
-        result = session.execute(stmt.values(**row).returning(key))
+    for start in range(0, len(rows), per_statement):
+        # One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING per chunk (SQLite ≥ 3.35, PostgreSQL).
+        stmt = _insert(session, table).values(list(rows[start:start + per_statement]))
+        result = session.execute(stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(key))
         inserted.extend(r[0] if key.name == "id" else 1 for r in result)
     return inserted

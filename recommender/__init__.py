@@ -1,0 +1,1 @@
+"""Rankings and item recommendations per shop (NumPy/SciPy), with an offline evaluation harness."""

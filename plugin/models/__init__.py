@@ -5,6 +5,7 @@ from plugin.models.catalog import Product
 from plugin.models.events import BrowseEvent, Cart, CartLine
 from plugin.models.messages import Message, MessageEvent, MessageStatus, Suppression
 from plugin.models.orders import Order, OrderLine
+from plugin.models.recommendations import Recommendation, RecommendationSet
 from plugin.models.shop import (
     Customer,
     InstallState,
@@ -28,6 +29,8 @@ __all__ = [
     "Order",
     "OrderLine",
     "Product",
+    "Recommendation",
+    "RecommendationSet",
     "ScenarioSetting",
     "Shop",
     "Suppression",

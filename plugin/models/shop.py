@@ -36,6 +36,7 @@ class Shop(SQLModel, table=True):
     access_token_encrypted: str = Field(default="")
     scopes: str = Field(default="", max_length=500)
     event_key: str = Field(default="", max_length=64, index=True)  # public key of the storefront script
+    recommendation_set_id: int | None = None  # the served set; swapped in one UPDATE
     installed_at: datetime | None = None
     uninstalled_at: datetime | None = None
     created_at: datetime
