@@ -24,6 +24,7 @@ class Actors:
     scenario_tick: dramatiq.Actor[Any, Any]
     deliver_message: dramatiq.Actor[Any, Any]
     sweep_outbox: dramatiq.Actor[Any, Any]
+    train_recommender: dramatiq.Actor[Any, Any]
 
     def enqueue_delivery(self, message_id: int, due: datetime, now: datetime) -> None:
         """Hand a message to the broker, delayed until it is due."""
@@ -39,6 +40,8 @@ def register_actors(runtime: Runtime) -> Actors:
     def sync_shop(shop_id: int, full: bool = False) -> None:
         try:
             run_sync(runtime, shop_id, full=full)
+            if full:  # a first (or full) sync gives the recommender something to learn from
+                runtime.actors.train_recommender.send(shop_id)
         except RateLimited as exc:
             raise dramatiq.Retry(delay=int(exc.retry_after * 1000)) from exc
         except Unauthorized:
@@ -63,6 +66,12 @@ def register_actors(runtime: Runtime) -> Actors:
         for message_id, scheduled_at in due:
             runtime.actors.enqueue_delivery(message_id, scheduled_at, now)
 
+    def train_recommender(shop_id: int) -> None:
+        from recommender.serving import train_shop
+
+        with runtime.sessions() as session:
+            train_shop(session, shop_id, runtime.clock.now())
+
     def declare(fn: Any, queue: str, **options: Any) -> dramatiq.Actor[Any, Any]:
         return dramatiq.Actor(fn, broker=runtime.broker, actor_name=fn.__name__, queue_name=queue,
                               priority=0, options=options)
@@ -75,4 +84,6 @@ def register_actors(runtime: Runtime) -> Actors:
         deliver_message=declare(deliver_message, "delivery", max_retries=3, min_backoff=1_000,
                                 max_backoff=60_000, time_limit=120_000),
         sweep_outbox=declare(sweep_outbox, "scenarios", max_retries=0, time_limit=300_000),
+        train_recommender=declare(train_recommender, "training", max_retries=2, min_backoff=60_000,
+                                  time_limit=3_600_000),
     )

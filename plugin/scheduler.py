@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
-from plugin.models import InstallState, Lease, ScenarioSetting, Shop, SyncState
+from plugin.models import InstallState, Lease, RecommendationSet, ScenarioSetting, Shop, SyncState
 from plugin.upsert import insert_ignore
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ __all__ = ["Scheduler", "acquire_lease"]
 log = logging.getLogger("okaeri.scheduler")
 LEASE_NAME = "scheduler"
 SYNC_EVERY = timedelta(minutes=15)
+TRAIN_EVERY = timedelta(hours=24)
 
 
 def acquire_lease(runtime: Runtime, name: str, holder: str, ttl: timedelta) -> bool:
@@ -57,6 +58,8 @@ class Scheduler:
             actors.scenario_tick.send(shop_id)
         for shop_id in self._shops_due_for_sync(now):
             actors.sync_shop.send(shop_id)
+        for shop_id in self._shops_due_for_training(now):
+            actors.train_recommender.send(shop_id)
         actors.sweep_outbox.send()
         return True
 
@@ -74,6 +77,15 @@ class Scheduler:
                 select(Shop.id).distinct().join(ScenarioSetting, ScenarioSetting.shop_id == Shop.id)
                 .where(Shop.state == InstallState.active, ScenarioSetting.enabled.is_(True))  # type: ignore[attr-defined]
             ).scalars())
+
+    def _shops_due_for_training(self, now: datetime) -> list[int]:
+        """Nightly: shops whose served recommendations are older than a day."""
+        with self.runtime.sessions() as session:
+            rows = session.execute(
+                select(Shop.id, RecommendationSet.trained_at)
+                .join(RecommendationSet, RecommendationSet.id == Shop.recommendation_set_id)
+                .where(Shop.state == InstallState.active)).all()
+        return [shop_id for shop_id, trained in rows if trained < now - TRAIN_EVERY]
 
     def _shops_due_for_sync(self, now: datetime) -> list[int]:
         with self.runtime.sessions() as session:

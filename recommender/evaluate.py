@@ -108,6 +108,8 @@ def _timing(split: Split) -> TimingResult:
         rows = eval_day == day
         flagged[rows] = timing.due(keys[rows, 1], last_days[rows], int(day))
     rebought = split.rebought
+    if not flagged.any():
+        return TimingResult(rebought=int(rebought.nnz), flagged=0, hits=0)
     hit = np.asarray(rebought[keys[flagged, 0], keys[flagged, 1]]).ravel() > 0
     return TimingResult(rebought=int(rebought.nnz), flagged=int(flagged.sum()), hits=int(hit.sum()))
 

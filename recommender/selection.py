@@ -42,10 +42,11 @@ def recommend_top_k(model: Model, purchases: Purchases, customers: np.ndarray, k
                     batch: int = 2000) -> np.ndarray:
     """Top-k unseen items for the given customer codes, scored in bounded batches."""
     history = purchases.matrix()
-    out = np.empty((len(customers), k), dtype=np.int64)
+    out = np.full((len(customers), k), -1, dtype=np.int64)  # −1: fewer items than k
     for start in range(0, len(customers), batch):
         rows = history[customers[start:start + batch]]
-        out[start:start + batch] = top_k(model.scores(rows), rows, k)
+        best = top_k(model.scores(rows), rows, k)
+        out[start:start + batch, : best.shape[1]] = best
     return out
 
 

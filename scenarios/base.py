@@ -7,9 +7,15 @@ from typing import Any
 
 from sqlmodel import Session
 
-from plugin.models import Message, Shop
+from plugin.models import Message, Product, Shop
 
-__all__ = ["Candidate", "Scenario"]
+__all__ = ["Candidate", "Scenario", "product_view"]
+
+
+def product_view(product: Product) -> dict[str, Any]:
+    """What templates know of a promoted product."""
+    return {"name": product.name, "price": product.price, "url": product.url, "image_url": product.image_url,
+            "few_left": product.stock is not None and 0 < product.stock <= 2}
 
 
 @dataclass(frozen=True)

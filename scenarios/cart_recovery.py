@@ -9,11 +9,13 @@ from sqlalchemy import and_, exists, select
 from sqlmodel import Session
 
 from plugin.models import Cart, CartLine, Customer, Message, Order, Product, Shop
-from scenarios.base import Candidate, Scenario
+from recommender.serving import top_n_many
+from scenarios.base import Candidate, Scenario, product_view
 
 __all__ = ["CartRecovery"]
 
 MAX_AGE = timedelta(days=7)
+RECOMMENDED = 3
 
 
 def _ordered_since(shop_id: Any, customer_id: Any, since: Any) -> Any:
@@ -64,10 +66,23 @@ class CartRecovery(Scenario):
                                    "image_url": image, "in_stock": stock is None or stock > 0,
                                    "few_left": stock is not None and 0 < stock <= 2})
         urls = dict(session.execute(select(Cart.id, Cart.recovery_url).where(Cart.id.in_(cart_ids))).all())  # type: ignore[union-attr]
+        in_cart = self._cart_products(session, cart_ids)
+        customer_of = {c.customer_id: c.ref_id or 0 for c in candidates}
+        picks = top_n_many(session, shop, list(customer_of), RECOMMENDED,
+                           exclude={cid: in_cart.get(cart, set()) for cid, cart in customer_of.items()})
         return {
-            c.trigger_key: {"items": items.get(c.ref_id or 0, []), "cart_url": urls.get(c.ref_id) or shop.domain}
+            c.trigger_key: {"items": items.get(c.ref_id or 0, []), "cart_url": urls.get(c.ref_id) or shop.domain,
+                            "recommendations": [product_view(p) for p in picks.get(c.customer_id, [])]}
             for c in candidates
         }
+
+    @staticmethod
+    def _cart_products(session: Session, cart_ids: list[int | None]) -> dict[int, set[int]]:
+        products: dict[int, set[int]] = defaultdict(set)
+        for cart_id, product_id in session.execute(select(CartLine.cart_id, CartLine.product_id).where(
+                CartLine.cart_id.in_(cart_ids), CartLine.product_id.is_not(None))):  # type: ignore[union-attr]
+            products[cart_id].add(product_id)
+        return products
 
     def still_wanted(self, session: Session, message: Message) -> bool:
         """No order since the cart was last touched, and the cart still holds items."""

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from plugin.demo import DemoStack, build_demo
 from plugin.mailcatcher import free_port
-from plugin.models import SyncState
+from plugin.models import Shop, SyncState
 from plugin.settings import Settings
 from plugin.worker import start_worker
 
@@ -47,6 +47,11 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.2) -> bool:  
             return True
         time.sleep(interval)
     return False
+
+
+def trained(stack: DemoStack) -> bool:
+    with stack.runtime.sessions() as session:
+        return session.execute(select(Shop.recommendation_set_id)).scalar() is not None
 
 
 def synced(stack: DemoStack) -> bool:

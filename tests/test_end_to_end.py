@@ -11,7 +11,7 @@ from sqlalchemy import select
 from plugin.demo import install_via_browser_flow
 from plugin.models import Cart, CartLine, Customer, Product, Suppression
 from plugin.sandbox.visitors import simulate_visitors
-from tests.live import live_demo, synced, wait_until
+from tests.live import live_demo, synced, trained, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,7 @@ def test_install_sync_switch_on_and_deliver_cart_reminders(settings, broker) -> 
         landing = install_via_browser_flow(browser)
         assert landing.status_code == 200 and "定番シナリオ" in landing.text
         assert wait_until(lambda: synced(stack), timeout=120), "first sync did not finish"
+        assert wait_until(lambda: trained(stack), timeout=120), "the recommender was not trained after the sync"
         # and storefront visitors who left baskets
         assert simulate_visitors(stack.sandbox, stack.runtime.clock.now()) > 0
         expected = _expected_recipients(stack)
@@ -64,6 +65,10 @@ def test_install_sync_switch_on_and_deliver_cart_reminders(settings, broker) -> 
             assert f"{stack.base_url}/u/" in text
             assert mail["List-Unsubscribe"].strip().startswith(f"<{stack.base_url}/u/")
             assert mail["Subject"] == "【おかえり珈琲と雑貨】カートに商品が残っています"
+            # the recommendation block, from the served model, never repeats what is in the cart
+            block = text.split("こちらもおすすめです", 1)[1].split("--", 1)[0]
+            recommended = re.findall(r"^・(.+?)　", block, re.M)
+            assert len(recommended) == 3 and not set(recommended) & expected[email]
         raw = mails[0].as_bytes().decode("ascii")  # 7-bit clean: headers are RFC 2047 encoded
         encoded = re.search(r"^Subject: ?(.*(?:\r?\n[ \t].*)*)", raw, re.M).group(1)  # type: ignore[union-attr]
         assert "=?utf-8?b?" in encoded.lower()

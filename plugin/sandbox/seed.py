@@ -45,6 +45,11 @@ def generate(seed: int, now: datetime, store_url: str, *, customers: int = 600, 
     shop = _shop(store_url, now)
     cats = [{"id_big": k, "id_small": 0, "name": v[0], "children": []} for k, v in CATEGORIES.items()]
     prods = [_product(rng, i, now) for i in range(1, products + 1)]
+    seen: dict[str, int] = {}
+    for p in prods:  # a shop does not list two products under one name
+        seen[p["name"]] = seen.get(p["name"], 0) + 1
+        if seen[p["name"]] > 1:
+            p["name"] = f"{p['name']} No.{seen[p['name']]}"
     custs = [_customer(rng, i, now) for i in range(1, customers + 1)]
     sales = _sales(rng, custs, prods, now)
     return SandboxData(shop=shop, categories=cats, products=prods, customers=custs, sales=sales)
