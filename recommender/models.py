@@ -135,17 +135,15 @@ class Blend(Model):
         return self
 
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
-        knn = _row_scaled(self.knn.scores(history))
-        pop = _row_scaled(self.popularity.scores(history))
-        return self.alpha * knn + (1 - self.alpha) * pop
+        knn = self.knn.scores(history)  # a fresh array: scaled in place to keep memory flat
+        top = knn.max(axis=1, keepdims=True)
+        knn *= self.alpha / np.where(top > 0, top, 1.0)
+        pop = self.popularity.weights
+        knn += ((1 - self.alpha) / max(float(pop.max(initial=0.0)), 1e-12)) * pop
+        return knn
 
     def similar_items(self, item: int, n: int) -> np.ndarray:
         return self.knn.similar_items(item, n)
-
-
-def _row_scaled(scores: np.ndarray) -> np.ndarray:
-    top = scores.max(axis=1, keepdims=True)
-    return scores / np.where(top > 0, top, 1.0)
 
 
 def _top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -46,13 +46,17 @@ def leave_last_date_out(purchases: Purchases) -> Split:
                  last_day=np.where(eligible, last, -1))
 
 
-def top_k(scores: np.ndarray, exclude: sp.csr_matrix, k: int) -> np.ndarray:
-    """Top-k item codes per row, excluding the items marked in `exclude`; ties by item code."""
-    scores = scores.astype(np.float64, copy=True)
+def top_k(scores: np.ndarray, exclude: sp.csr_matrix, k: int, *, overwrite: bool = False) -> np.ndarray:
+    """Top-k item codes per row, excluding the items marked in `exclude`; ties by item code.
+
+    With overwrite=True the caller's `scores` array is reused (excluded cells set to −inf).
+    """
+    if not overwrite:
+        scores = scores.copy()
     rows, cols = exclude.nonzero()
     scores[rows, cols] = -np.inf
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]  # no negated copy
     picked = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -picked), axis=1)
     result = np.take_along_axis(part, order, axis=1)

@@ -45,7 +45,7 @@ def recommend_top_k(model: Model, purchases: Purchases, customers: np.ndarray, k
     out = np.full((len(customers), k), -1, dtype=np.int64)  # −1: fewer items than k
     for start in range(0, len(customers), batch):
         rows = history[customers[start:start + batch]]
-        best = top_k(model.scores(rows), rows, k)
+        best = top_k(model.scores(rows), rows, k, overwrite=True)
         out[start:start + batch, : best.shape[1]] = best
     return out
 

@@ -98,7 +98,7 @@ def _customer_rows(purchases: Purchases, model, timing: RepurchaseTiming, today:
     last_day = _last_purchase_days(purchases)
     for start in range(0, purchases.n_customers, BATCH):
         rows = history[start:start + BATCH]
-        best = top_k(model.scores(rows), rows, n)
+        best = top_k(model.scores(rows), rows, n, overwrite=True)
         for offset, items in enumerate(best):
             customer = start + offset
             owned = history.indices[history.indptr[customer]:history.indptr[customer + 1]]

@@ -1,0 +1,71 @@
+"""Recommender cost at 10k and 100k customers of a generated long-tail shop (10k items).
+
+Each size runs in its own process so peak memory (max RSS) is that size's alone. Reported:
+model selection (validation over every candidate), the final fit, top-10 for every customer,
+"bought together" lists for every item, and peak memory.
+
+    python -m bench.recommender [--sizes 10000,100000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from bench.longtail import generate
+from recommender.selection import choose_model, recommend_top_k
+
+
+def one(customers: int) -> dict[str, float]:
+    purchases = generate(customers)
+    today = int(purchases.day.max())
+    started = time.perf_counter()
+    choice = choose_model(purchases)
+    selection = time.perf_counter() - started
+    started = time.perf_counter()
+    model = choice.factory().fit(purchases, today)
+    fit = time.perf_counter() - started
+    started = time.perf_counter()
+    recommend_top_k(model, purchases, np.arange(purchases.n_customers), 10)
+    serve = time.perf_counter() - started
+    started = time.perf_counter()
+    for item in range(purchases.n_items):
+        model.similar_items(item, 20)
+    similar = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"customers": customers, "items": purchases.n_items, "lines": len(purchases.item), "model": choice.family,
+            "selection_s": selection, "fit_s": fit, "top10_all_s": serve, "similar_all_s": similar,
+            "peak_mb": peak_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one)))
+        return
+    print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    print("| customers | items | purchase lines | served model | selection s | fit s | top-10 all customers s "
+          "| bought-together all items s | peak MB |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for size in args.sizes.split(","):
+        out = subprocess.run([sys.executable, "-m", "bench.recommender", "--one", size], capture_output=True,
+                             text=True, check=True)
+        r = json.loads(out.stdout)
+        print(f"| {r['customers']} | {r['items']} | {r['lines']} | {r['model']} | {r['selection_s']:.1f} | "
+              f"{r['fit_s']:.2f} | {r['top10_all_s']:.1f} | {r['similar_all_s']:.1f} | {r['peak_mb']:.0f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
