@@ -13,7 +13,9 @@ from connectors.errors import ProviderDown, RateLimited, Unauthorized
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["Actors", "register_actors"]
+__all__ = ["Actors", "register_actors", "DELIVERY_BATCH"]
+
+DELIVERY_BATCH = 50
 
 log = logging.getLogger("okaeri.actors")
 
@@ -27,15 +29,35 @@ class Actors:
     train_recommender: dramatiq.Actor[Any, Any]
 
     def enqueue_delivery(self, message_id: int, due: datetime, now: datetime) -> None:
-        """Hand a message to the broker, delayed until it is due."""
-        delay_ms = max(int((due - now).total_seconds() * 1000), 0)
-        self.deliver_message.send_with_options(args=(message_id,), delay=delay_ms or None)
+        """Hand one message to the broker, delayed until it is due."""
+        self.enqueue_deliveries([(message_id, due)], now)
+
+    def enqueue_deliveries(self, messages: list[tuple[int, datetime]], now: datetime) -> None:
+        """Hand messages to the broker in batches, each delayed until its messages are due."""
+        by_due: dict[datetime, list[int]] = {}
+        for message_id, due in messages:
+            by_due.setdefault(max(due, now), []).append(message_id)
+        for due, ids in by_due.items():
+            delay_ms = int((due - now).total_seconds() * 1000)
+            for start in range(0, len(ids), DELIVERY_BATCH):
+                self.deliver_message.send_with_options(args=(ids[start:start + DELIVERY_BATCH],),
+                                                       delay=delay_ms or None)
+
+
+def _shops_with_new_orders(session: Any) -> list[int]:
+    """Shops that have click events (only they can have conversions to attribute)."""
+    from sqlalchemy import select
+
+    from plugin.models import MessageEvent
+
+    return list(session.execute(select(MessageEvent.shop_id).where(MessageEvent.kind == "click").distinct()).scalars())
 
 
 def register_actors(runtime: Runtime) -> Actors:
     """Declare the actors on the runtime's broker, closing over the runtime."""
     from plugin import delivery, engine, outbox
     from plugin.sync_runner import run_sync
+    from plugin.tracking import attribute_orders
 
     def sync_shop(shop_id: int, full: bool = False) -> None:
         try:
@@ -51,20 +73,22 @@ def register_actors(runtime: Runtime) -> Actors:
 
     def scenario_tick(shop_id: int) -> None:
         now = runtime.clock.now()
-        for message_id, due in engine.run_shop_tick(runtime, shop_id):
-            runtime.actors.enqueue_delivery(message_id, due, now)
+        runtime.actors.enqueue_deliveries(engine.run_shop_tick(runtime, shop_id), now)
 
-    def deliver_message(message_id: int) -> None:
-        outcome, retry_at = delivery.deliver(runtime, message_id)
-        if retry_at is not None:
-            runtime.actors.enqueue_delivery(message_id, retry_at, runtime.clock.now())
+    def deliver_message(message_ids: list[int] | int) -> None:
+        ids = message_ids if isinstance(message_ids, list) else [message_ids]
+        outcomes = delivery.deliver_batch(runtime, ids)
+        retries = [(mid, at) for mid, (_, at) in outcomes.items() if at is not None]  # retry or deferred
+        if retries:
+            runtime.actors.enqueue_deliveries(retries, runtime.clock.now())
 
     def sweep_outbox() -> None:
         now = runtime.clock.now()
         with runtime.sessions() as session:
             due = outbox.due_for_enqueue(session, now)
-        for message_id, scheduled_at in due:
-            runtime.actors.enqueue_delivery(message_id, scheduled_at, now)
+            for shop_id in _shops_with_new_orders(session):
+                attribute_orders(session, shop_id, now)
+        runtime.actors.enqueue_deliveries(due, now)
 
     def train_recommender(shop_id: int) -> None:
         from recommender.serving import train_shop

@@ -1,9 +1,9 @@
 """The one clock: every 'now' in Okaeri comes from here so tests can move time."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["Clock", "SystemClock", "FrozenClock"]
+__all__ = ["Clock", "SystemClock", "OffsetClock", "FrozenClock"]
 
 
 class Clock:
@@ -20,6 +20,16 @@ class SystemClock(Clock):
         return datetime.now(UTC)
 
 
+class OffsetClock(SystemClock):
+    """Wall-clock time shifted by a fixed amount (tests that need shop daytime at any hour)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return super().now() + self.offset
+
+
 class FrozenClock(Clock):
     """A clock that stands still until moved; for tests and benchmarks."""
 
@@ -31,6 +41,4 @@ class FrozenClock(Clock):
 
     def advance(self, **delta: float) -> None:
         """Move the clock forward by a timedelta's keyword arguments."""
-        from datetime import timedelta
-
         self.at = self.at + timedelta(**delta)

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -27,7 +28,11 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # UTC sessions: date expressions in audience SQL (trigger keys) must not depend on the server's zone.
+    parsed = make_url(url)
+    options = " ".join(filter(None, ["-c timezone=UTC", parsed.query.get("options")]))  # type: ignore[list-item]
+    return create_engine(parsed.difference_update_query(["options"]), pool_pre_ping=True, pool_size=10,
+                         max_overflow=20, connect_args={"options": options}, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

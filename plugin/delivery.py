@@ -1,24 +1,29 @@
-"""Deliver one outbox message: claim, re-check, send once, settle."""
+"""Deliver outbox messages in batches: claim, re-check every guard, render with fresh stock,
+send once over pooled SMTP connections, settle in bulk."""
 from __future__ import annotations
 
+import json
 import logging
-from typing import TYPE_CHECKING
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from plugin import outbox
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
-from plugin.models import Customer, InstallState, Message, Shop, Suppression
+from plugin.gates import CAP_WINDOW, next_allowed
+from plugin.models import Customer, InstallState, Message, MessageStatus, ScenarioSetting, Shop, Suppression
+from plugin.rendering import CopyError, render_message
 from plugin.suppression import suppress
-from scenarios import get_scenario
+from scenarios import Scenario, get_scenario
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from plugin.runtime import Runtime
 
-__all__ = ["deliver", "unsubscribe_url"]
+__all__ = ["deliver", "deliver_batch", "unsubscribe_url", "shop_variables", "render_for"]
 
 log = logging.getLogger("okaeri.outbox")
 
@@ -29,55 +34,156 @@ def unsubscribe_url(runtime: Runtime, shop_id: int, customer_id: int, rfc_messag
     return f"{runtime.settings.base_url}/u/{token}"
 
 
+def shop_variables(shop: Shop) -> dict[str, Any]:
+    """What templates know of the sender (特定電子メール法: name, address, contact)."""
+    return {"name": shop.name, "address": shop.sender_address, "email": shop.owner_email,
+            "url": shop.domain, "currency": shop.currency}
+
+
+def render_for(runtime: Runtime, shop: Shop, scenario: Scenario, message: Message, customer_name: str,
+               context: dict[str, Any], setting: ScenarioSetting | None) -> tuple[str, str, str]:
+    """Subject, text and HTML of one message, links wrapped for click tracking."""
+    from plugin.tracking import click_url, open_url
+
+    variables = {**context, "shop": shop_variables(shop), "customer": {"name": customer_name},
+                 "unsubscribe_url": unsubscribe_url(runtime, shop.id or 0, message.customer_id, message.rfc_message_id)}
+    variables.setdefault("items", [])
+    variables.setdefault("recommendations", [])
+    variables.setdefault("cta_url", shop.domain)
+    copy = scenario.copy["ja" if shop.locale == "ja" else "en"]
+    return render_message(copy, shop.locale, variables,
+                          subject=setting.subject_template if setting else None,
+                          intro=setting.body_template if setting else None,
+                          link=lambda url: click_url(runtime, message.id or 0, url),
+                          pixel_url=open_url(runtime, message.id or 0))
+
+
 def deliver(runtime: Runtime, message_id: int) -> tuple[str, datetime | None]:
-    """Return (outcome, retry_at); outcome is sent, skipped, cancelled, retry or failed."""
+    """Deliver one message; (outcome, retry_at) with outcome sent/skipped/cancelled/retry/failed."""
+    outcomes = deliver_batch(runtime, [message_id])
+    return outcomes.get(message_id, ("skipped", None))
+
+
+def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, tuple[str, datetime | None]]:
+    """Deliver what can be claimed of these messages; the rest belongs to someone else."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        message = outbox.claim(session, message_id, now)
-        if message is None:
-            return "skipped", None
-        outgoing, reason = _prepare(runtime, session, message)
-        if outgoing is None:
-            outbox.cancel(session, message_id, reason)
-            return "cancelled", None
-        try:
-            runtime.email.send(outgoing)
-        except TemporaryFailure as exc:
-            retry_at = outbox.mark_retry(session, message, runtime.clock.now(), str(exc))
-            return ("retry" if retry_at else "failed"), retry_at
-        except PermanentFailure as exc:
-            outbox.mark_failed(session, message_id, str(exc))
-            suppress(session, message.shop_id, message.channel, message.to_address, "bounced", now)
-            session.commit()
+        claimed = outbox.claim_many(session, message_ids, now)
+        if not claimed:
+            return {}
+        outgoing, outcomes, settle = _prepare(runtime, session, claimed)
+        for message, mail in outgoing:
+            outcomes[message.id or 0] = _send(runtime, session, message, mail, settle)
+        outbox.settle_many(session, settle)
+    return outcomes
+
+
+def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMessage,
+          settle: list[dict[str, Any]]) -> tuple[str, datetime | None]:
+    try:
+        runtime.email.send(mail)
+    except TemporaryFailure as exc:
+        if message.attempts >= outbox.MAX_ATTEMPTS:
+            settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": f"gave up: {exc}"[:1000]})
             return "failed", None
-        outbox.mark_sent(session, message_id, runtime.clock.now())
-        log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message_id})
-        return "sent", None
+        retry_at = runtime.clock.now() + outbox.backoff(message.attempts)
+        settle.append({"id": message.id, "status": MessageStatus.pending, "scheduled_at": retry_at,
+                       "last_error": str(exc)[:1000], "enqueued_at": runtime.clock.now()})
+        return "retry", retry_at
+    except PermanentFailure as exc:
+        settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": str(exc)[:1000]})
+        suppress(session, message.shop_id, message.channel, message.to_address, "bounced", runtime.clock.now(),
+                 source="smtp permanent failure")
+        return "failed", None
+    settle.append({"id": message.id, "status": MessageStatus.sent, "sent_at": runtime.clock.now(), "last_error": "",
+                   "subject": mail.subject, "body_text": mail.body_text, "body_html": mail.body_html})
+    log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message.id})
+    return "sent", None
 
 
-def _prepare(runtime: Runtime, session: Session, message: Message) -> tuple[OutgoingMessage | None, str]:
-    shop = session.get(Shop, message.shop_id)
-    if shop is None or shop.state != InstallState.active:
-        return None, "shop is not active"
-    suppressed = session.execute(
-        select(Suppression.id).where(
-            Suppression.shop_id == message.shop_id,
-            Suppression.channel == message.channel,
-            Suppression.address == message.to_address,
-        )
-    ).first()
-    customer = session.get(Customer, message.customer_id)
-    if suppressed or customer is None or not customer.email_consent:
-        return None, "suppressed or no consent"
-    if not get_scenario(message.scenario_key).still_wanted(session, message):
-        return None, "exit condition met before delivery"
-    return OutgoingMessage(
-        message_id=message.rfc_message_id,
-        to_address=message.to_address,
-        to_name=customer.name,
-        from_name=shop.name,
-        subject=message.subject,
-        body_text=message.body_text,
-        body_html=message.body_html,
-        unsubscribe_url=unsubscribe_url(runtime, message.shop_id, message.customer_id, message.rfc_message_id),
-    ), ""
+def _prepare(runtime: Runtime, session: Session, claimed: list[Message]) -> tuple[
+        list[tuple[Message, OutgoingMessage]], dict[int, tuple[str, datetime | None]], list[dict[str, Any]]]:
+    """Re-check guards for the whole batch, render survivors; cancellations go to `settle`."""
+    outgoing: list[tuple[Message, OutgoingMessage]] = []
+    outcomes: dict[int, tuple[str, datetime | None]] = {}
+    settle: list[dict[str, Any]] = []
+
+    def cancel(message: Message, reason: str) -> None:
+        settle.append({"id": message.id, "status": MessageStatus.cancelled, "last_error": reason})
+        outcomes[message.id or 0] = ("cancelled", None)
+
+    customer_zone: dict[int, str] = {}
+    customers = {c.id: c for c in session.execute(select(Customer).where(
+        Customer.id.in_({m.customer_id for m in claimed}))).scalars()}  # type: ignore[union-attr]
+    suppressed = set(session.execute(select(Suppression.shop_id, Suppression.address).where(
+        Suppression.channel == "email", Suppression.address.in_({m.to_address for m in claimed}))).tuples())  # type: ignore[attr-defined]
+    last_sent = _last_sent(session, claimed, runtime.clock.now())
+    groups: dict[tuple[int, str], list[Message]] = defaultdict(list)
+    for m in sorted(claimed, key=lambda m: (-get_scenario(m.scenario_key).priority, m.id or 0)):
+        customer = customers.get(m.customer_id)
+        if customer is None or not customer.email_consent or (m.shop_id, m.to_address) in suppressed:
+            cancel(m, "suppressed or no consent at delivery")
+        elif m.customer_id in last_sent:  # the frequency cap, again: someone else's message went first
+            shop_tz = customer_zone.get(m.shop_id) or _zone(session, m.shop_id, customer_zone)
+            at = next_allowed(last_sent[m.customer_id] + CAP_WINDOW, shop_tz)
+            settle.append({"id": m.id, "status": MessageStatus.pending, "scheduled_at": at, "enqueued_at": at,
+                           "decision": f"{m.decision}; cap at delivery: deferred to {at.isoformat()}"[:1000]})
+            outcomes[m.id or 0] = ("deferred", at)
+        else:
+            last_sent[m.customer_id] = runtime.clock.now()  # one per customer per batch, too
+            groups[(m.shop_id, m.scenario_key)].append(m)
+    for (shop_id, key), messages in groups.items():
+        shop = session.get(Shop, shop_id)
+        if shop is None or shop.state != InstallState.active:
+            for m in messages:
+                cancel(m, "shop is not active")
+            continue
+        outgoing += _render_group(runtime, session, shop, get_scenario(key), messages, customers, cancel)
+    return outgoing, outcomes, settle
+
+
+def _zone(session: Session, shop_id: int, cache: dict[int, str]) -> str:
+    shop = session.get(Shop, shop_id)
+    cache[shop_id] = shop.timezone if shop else "Asia/Tokyo"
+    return cache[shop_id]
+
+
+def _last_sent(session: Session, claimed: list[Message], now: datetime) -> dict[int, datetime]:
+    """Per customer of the batch: when another scenario message was last sent within the cap window."""
+    rows = session.execute(select(Message.customer_id, func.max(Message.sent_at)).where(
+        Message.customer_id.in_({m.customer_id for m in claimed}), Message.status == MessageStatus.sent,  # type: ignore[attr-defined]
+        Message.sent_at > now - CAP_WINDOW).group_by(Message.customer_id)).all()  # type: ignore[operator]
+    return {cid: at if at.tzinfo else at.replace(tzinfo=UTC) for cid, at in rows}
+
+
+def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scenario, messages: list[Message],
+                  customers: dict[Any, Customer], cancel: Any) -> list[tuple[Message, OutgoingMessage]]:
+    setting = session.execute(select(ScenarioSetting).where(
+        ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == scenario.key)).scalar_one_or_none()
+    if setting is not None and not setting.enabled:
+        for m in messages:
+            cancel(m, "scenario switched off")
+        return []
+    wanted = scenario.still_wanted(session, messages)
+    live = [m for m in messages if m.id in wanted]
+    for m in messages:
+        if m.id not in wanted:
+            cancel(m, "exit condition met before delivery")
+    contexts = scenario.contexts(session, shop, live) if live else {}
+    ready = []
+    for m in live:
+        context = {**json.loads(m.context or "{}"), **contexts.get(m.id or 0, {})}
+        if scenario.needs_items and not context.get("items"):
+            cancel(m, "stock: no promoted item is in stock any more")
+            continue
+        customer = customers[m.customer_id]
+        try:
+            subject, text, html = render_for(runtime, shop, scenario, m, customer.name, context, setting)
+        except CopyError as exc:
+            cancel(m, f"template: {exc}")
+            continue
+        ready.append((m, OutgoingMessage(message_id=m.rfc_message_id, to_address=m.to_address, to_name=customer.name,
+                                         from_name=shop.name, subject=subject, body_text=text, body_html=html,
+                                         unsubscribe_url=unsubscribe_url(runtime, shop.id or 0, m.customer_id,
+                                                                         m.rfc_message_id))))
+    return ready

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from plugin.app import create_app
+from plugin.clock import Clock
 from plugin.db import migrate
 from plugin.mailcatcher import MailCatcher, free_port
 from plugin.models import InstallState, Shop, SyncState
@@ -72,7 +73,7 @@ def _demo_identity(data_dir: Path, seed: int) -> dict[str, object]:
 
 
 def build_demo(settings: Settings, host: str, port: int, seed: int, *,
-               broker: dramatiq.Broker | None = None) -> DemoStack:
+               broker: dramatiq.Broker | None = None, clock: Clock | None = None) -> DemoStack:
     """Wire everything for the demo (or an end-to-end test) without starting the server."""
     settings = ensure_secret_key(settings)
     identity = _demo_identity(settings.data_dir, seed)
@@ -84,7 +85,7 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
         "colorme_webhook_secret": identity["webhook_secret"], "colorme_requests_per_minute": 6000,
         "smtp_host": "127.0.0.1", "smtp_port": catcher.port,
     })
-    runtime = build_runtime(settings, broker=broker)
+    runtime = build_runtime(settings, broker=broker, clock=clock)
     migrate(runtime.engine)
     anchor = datetime.fromtimestamp(int(identity["anchor"]), UTC)  # type: ignore[call-overload]
     data = generate(int(identity["seed"]), anchor, f"{base_url}/sandbox/store")  # type: ignore[call-overload]

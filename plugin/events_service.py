@@ -76,8 +76,9 @@ def _replace_basket(session: Session, shop: Shop, customer_id: int, event: Store
     total = sum(i.price * i.quantity for i in event.items)
     upsert(session, Cart.__table__, [{  # type: ignore[arg-type]
         "shop_id": shop.id, "external_key": key, "customer_id": customer_id, "recovery_url": event.cart_url,
-        "total": total, "currency": shop.currency, "created_at": when, "updated_at": when}],
-        ["shop_id", "external_key"], ["recovery_url", "total", "updated_at"])
+        "total": total, "currency": shop.currency, "created_at": when, "updated_at": when, "revision": 1}],
+        ["shop_id", "external_key"], ["recovery_url", "total", "updated_at"],
+        extra={"revision": Cart.__table__.c.revision + 1})  # type: ignore[attr-defined]
     cart_id = session.execute(select(Cart.id).where(Cart.shop_id == shop.id, Cart.external_key == key)).scalar_one()
     session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))  # type: ignore[arg-type]
     products = _product_ids(session, shop, [i.id for i in event.items])

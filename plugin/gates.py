@@ -1,58 +1,72 @@
-"""The guards every scenario passes, in order, before anything reaches the outbox.
+"""The guards every scenario passes before anything reaches the outbox, in this order:
 
-1. consent and suppression: only customers who opted in to email; the suppression list wins;
-2. idempotency: a (shop, scenario, customer, trigger) already in the outbox is not written again.
-Each gate is one query over the whole candidate set, never one per customer.
+1. consent and suppression — only customers who opted in to email; the suppression list wins
+   (filtered in SQL: such customers never become messages);
+2. idempotency — one message per (shop, scenario, customer, trigger), ever (SQL NOT EXISTS,
+   and the unique idempotency key if two ticks race);
+3. frequency cap — at most one scenario message per customer per 24 h; scenarios run in
+   priority order, so the higher priority goes first and a capped one is deferred until the
+   window has passed (re-checked at delivery), not dropped;
+4. quiet hours — nothing lands between 21:00 and 08:00 shop time: deferred, not dropped;
+5. holdout — a deterministic share per scenario is recorded as `control` and never sent;
+6. stock — promoted items are re-read at delivery; sold-out ones are dropped, and a message
+   left with none is cancelled.
+Every written row carries `decision`: what each gate said, so "why (not)" has an answer.
 """
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy.sql import Subquery
 
-from plugin.models import Customer, Message, Shop, Suppression
-from scenarios.base import Candidate, Scenario
+from plugin.models import Customer, Message, MessageStatus, Shop, Suppression
 
-__all__ = ["apply_gates", "idempotency_key"]
+__all__ = ["gated_audience", "idempotency_key", "in_holdout", "next_allowed", "CAP_WINDOW", "QUIET"]
 
-CHUNK = 900  # stay under SQLite's bound-parameter limit
-
-
-def _chunks(values: list[object]) -> list[list[object]]:
-    return [values[i:i + CHUNK] for i in range(0, len(values), CHUNK)]
-
-
-def consent_and_suppression(session: Session, shop: Shop, candidates: list[Candidate]) -> list[Candidate]:
-    consenting: set[int] = set()
-    suppressed: set[str] = set()
-    for chunk in _chunks([c.customer_id for c in candidates]):
-        consenting.update(session.execute(select(Customer.id).where(
-            Customer.shop_id == shop.id, Customer.id.in_(chunk), Customer.email_consent.is_(True),  # type: ignore[union-attr,attr-defined]
-            Customer.email != "")).scalars())
-    for chunk in _chunks([c.email for c in candidates]):
-        suppressed.update(session.execute(select(Suppression.address).where(
-            Suppression.shop_id == shop.id, Suppression.channel == "email",
-            Suppression.address.in_(chunk))).scalars())  # type: ignore[attr-defined]
-    return [c for c in candidates if c.customer_id in consenting and c.email not in suppressed]
+CAP_WINDOW = timedelta(hours=24)
+QUIET = (time(21, 0), time(8, 0))  # 21:00 – 08:00 shop time
+LIVE = (MessageStatus.pending, MessageStatus.sending, MessageStatus.sent)
 
 
-def idempotency_key(shop_id: int | None, scenario_key: str, candidate: Candidate) -> str:
+def idempotency_key(shop_id: int | None, scenario_key: str, customer_id: int, trigger_key: str) -> str:
     """One message per shop, scenario, customer and trigger, ever."""
-    return f"{shop_id}:{scenario_key}:{candidate.customer_id}:{candidate.trigger_key}"
+    return f"{shop_id}:{scenario_key}:{customer_id}:{trigger_key}"
 
 
-def not_yet_written(session: Session, shop: Shop, scenario: Scenario, candidates: list[Candidate]) -> list[Candidate]:
-    keys = {idempotency_key(shop.id, scenario.key, c): c for c in candidates}
-    existing: set[str] = set()
-    for chunk in _chunks(list(keys)):
-        existing.update(session.execute(
-            select(Message.idempotency_key).where(Message.idempotency_key.in_(chunk))).scalars())  # type: ignore[attr-defined]
-    return [c for key, c in keys.items() if key not in existing]
+def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datetime) -> Select[Any]:
+    """Wrap a preset's audience with gates 1–2 in SQL; gate 3's input (the latest live message
+    of the customer within the cap window) comes back as the column `blocking_at`."""
+    suppressed = exists().where(Suppression.shop_id == shop.id, Suppression.channel == "email",
+                                Suppression.address == Customer.email)
+    written = exists().where(Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
+                             Message.scenario_key == scenario_key, Message.trigger_key == audience.c.trigger_key)
+    blocking = (select(func.max(Message.scheduled_at)).where(
+        Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
+        Message.status.in_(LIVE), Message.scheduled_at > now - CAP_WINDOW)  # type: ignore[attr-defined,operator]
+        .scalar_subquery())
+    return (select(audience.c.customer_id, audience.c.trigger_key, audience.c.ref_id, Customer.email,
+                   blocking.label("blocking_at"))
+            .join(Customer, and_(Customer.id == audience.c.customer_id, Customer.shop_id == shop.id))
+            .where(Customer.email_consent.is_(True), Customer.email != "", ~suppressed, ~written)  # type: ignore[attr-defined]
+            .order_by(audience.c.customer_id, audience.c.trigger_key))
 
 
-def apply_gates(session: Session, shop: Shop, scenario: Scenario, candidates: list[Candidate],
-                now: datetime) -> list[Candidate]:
-    """Run the gates in their fixed order; what survives may be written."""
-    candidates = consent_and_suppression(session, shop, candidates)
-    return not_yet_written(session, shop, scenario, candidates)
+def next_allowed(moment: datetime, timezone: str) -> datetime:
+    """`moment`, or the next 08:00 in the shop's time zone if it falls in quiet hours."""
+    zone = ZoneInfo(timezone)
+    local = moment.astimezone(zone)
+    start, end = QUIET
+    if end <= local.time() < start:
+        return moment
+    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone).astimezone(moment.tzinfo)
+
+
+def in_holdout(shop_id: int | None, scenario_key: str, customer_id: int, percent: int) -> bool:
+    """Deterministic: the same customer is always in (or out of) a scenario's control group."""
+    digest = hashlib.sha256(f"{shop_id}:{scenario_key}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent

@@ -14,7 +14,10 @@ TEXT: dict[str, dict[str, str]] = {
         "messages": "配信状況", "language": "English", "unsubscribe_title": "配信停止",
         "unsubscribe_ask": "{shop} からのメール配信を停止しますか？", "unsubscribe_button": "配信を停止する",
         "unsubscribed": "配信を停止しました。今後 {shop} からのお知らせメールは届きません。",
-        "invalid_link": "このリンクは無効です。", "note": "お知らせ",
+        "invalid_link": "このリンクは無効です。", "note": "お知らせ", "control": "効果測定用(非配信)",
+        "preview": "プレビュー", "tune": "詳細設定", "delay": "配信までの待ち時間(分)", "holdout": "効果測定用に配信しない割合(%)",
+        "subject": "件名", "body": "本文の冒頭", "save": "保存", "test_send": "自分宛てにテスト送信",
+        "reports": "効果レポート(JSON)",
     },
     "en": {
         "settings": "Settings", "standard": "Standard scenarios", "on": "ON", "off": "OFF",
@@ -26,7 +29,10 @@ TEXT: dict[str, dict[str, str]] = {
         "messages": "Messages", "language": "日本語", "unsubscribe_title": "Unsubscribe",
         "unsubscribe_ask": "Stop emails from {shop}?", "unsubscribe_button": "Unsubscribe",
         "unsubscribed": "You are unsubscribed. {shop} will not send you marketing email any more.",
-        "invalid_link": "This link is not valid.", "note": "Note",
+        "invalid_link": "This link is not valid.", "note": "Note", "control": "Control (not sent)",
+        "preview": "Preview", "tune": "Tune", "delay": "Delay (minutes)", "holdout": "Holdout (%)",
+        "subject": "Subject", "body": "Opening text", "save": "Save", "test_send": "Send me a test",
+        "reports": "Reports (JSON)",
     },
 }
 

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from plugin.models import Message, MessageStatus
 from plugin.upsert import insert_ignore
 
-__all__ = ["write", "claim", "mark_sent", "mark_retry", "mark_failed", "cancel", "due_for_enqueue",
+__all__ = ["write", "claim", "claim_many", "settle_many", "mark_sent", "mark_retry", "mark_failed", "cancel", "due_for_enqueue",
            "LEASE", "MAX_ATTEMPTS", "backoff"]
 
 LEASE = timedelta(minutes=5)
@@ -32,6 +32,30 @@ def backoff(attempts: int) -> timedelta:
 def write(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert messages; a row whose idempotency key exists is skipped. Returns new ids."""
     return insert_ignore(session, Message.__table__, rows, ["idempotency_key"])  # type: ignore[arg-type]
+
+
+def claim_many(session: Session, message_ids: Sequence[int], now: datetime) -> list[Message]:
+    """Take the due ones among these messages (or those whose lease ran out) in one UPDATE."""
+    due = and_(Message.status == MessageStatus.pending, Message.scheduled_at <= now)
+    expired = and_(Message.status == MessageStatus.sending, Message.lease_until < now)  # type: ignore[operator]
+    claimed = list(session.execute(
+        update(Message)
+        .where(Message.id.in_(list(message_ids)), or_(due, expired))  # type: ignore[union-attr,arg-type]
+        .values(status=MessageStatus.sending, lease_until=now + LEASE, attempts=Message.attempts + 1)
+        .returning(Message.id)
+    ).scalars())
+    session.commit()
+    if not claimed:
+        return []
+    return list(session.execute(select(Message).where(Message.id.in_(claimed)).order_by(Message.id)  # type: ignore[union-attr]
+                                .execution_options(populate_existing=True)).scalars())
+
+
+def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk-settle claimed messages: each row has `id` plus the columns to set."""
+    if rows:
+        session.execute(update(Message), [{**r, "lease_until": None} for r in rows])
+        session.commit()
 
 
 def claim(session: Session, message_id: int, now: datetime) -> Message | None:

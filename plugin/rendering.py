@@ -1,14 +1,31 @@
-"""Message rendering: Jinja2 with autoescape for HTML, a plain-text part, ja and en."""
+"""Message rendering: a preset's copy (merchant-editable, rendered in a sandbox) inside the
+shared layout (Jinja2, autoescaped HTML with inline CSS plus a plain-text part), ja and en."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
 
-__all__ = ["render_message", "money"]
+__all__ = ["render_message", "render_copy", "money", "CopyError", "MAX_COPY_CHARS"]
 
 LOCALES = ("ja", "en")
+MAX_COPY_CHARS = 5000
+WORDS = {
+    "ja": {"more": "こちらもおすすめです", "contact": "お問い合わせ", "unsubscribe": "配信停止はこちら",
+           "why": "このメールは、メールマガジンの受信を許可されたお客様にお送りしています。", "few_left": "残りわずか",
+           "unsubscribe_text": "配信停止"},
+    "en": {"more": "You may also like", "contact": "Contact", "unsubscribe": "Unsubscribe",
+           "why": "You receive this because you agreed to receive news from this shop.", "few_left": "Only a few left",
+           "unsubscribe_text": "Unsubscribe"},
+}
+
+
+class CopyError(ValueError):
+    """A merchant's subject or body template that cannot be rendered; the message says why."""
 
 
 def money(amount: int, currency: str = "JPY", locale: str = "ja") -> str:
@@ -19,25 +36,51 @@ def money(amount: int, currency: str = "JPY", locale: str = "ja") -> str:
 
 
 @cache
-def _environment() -> Environment:
+def _layout() -> Environment:
     env = Environment(
         loader=ChoiceLoader([PackageLoader("scenarios", "templates"), PackageLoader("plugin", "templates")]),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
+    env.filters["money"] = money
+    env.filters["nl2br"] = lambda text: Markup("<br>").join(escape(text).split("\n"))
+    return env
+
+
+@cache
+def _sandbox() -> SandboxedEnvironment:
+    """For copy a merchant can edit: no access to internals, no autoescape (escaped by the layout)."""
+    env = SandboxedEnvironment(autoescape=False)
     env.filters["money"] = money
     return env
 
 
-def render_message(scenario_key: str, locale: str, variables: dict[str, Any]) -> tuple[str, str, str]:
-    """Render a scenario's subject, text and HTML parts in the shop's locale (ja by default)."""
+@cache
+def _compiled(source: str) -> Any:
+    return _sandbox().from_string(source)
+
+
+def render_copy(source: str, variables: dict[str, Any]) -> str:
+    """Render one piece of copy; raise CopyError for bad syntax, unsafe access or runaway output."""
+    try:
+        text = _compiled(source).render(**variables)
+    except TemplateError as exc:
+        raise CopyError(f"template error: {exc}") from exc
+    if len(text) > MAX_COPY_CHARS:
+        raise CopyError(f"rendered text is longer than {MAX_COPY_CHARS} characters")
+    return text.strip()
+
+
+def render_message(copy: Any, locale: str, variables: dict[str, Any], *, subject: str | None = None,
+                   intro: str | None = None, link: Callable[[str], str] = lambda url: url,
+                   pixel_url: str = "") -> tuple[str, str, str]:
+    """(subject, text, html) of one message; `link` wraps every product and call-to-action URL."""
     locale = locale if locale in LOCALES else "ja"
-    env = _environment()
-    text_template = env.get_template(f"{scenario_key}.{locale}.txt.j2")
-    context = text_template.new_context({**variables, "locale": locale})
-    subject = "".join(text_template.blocks["subject"](context)).strip()
-    text = "".join(text_template.blocks["body"](context)).strip() + "\n"
-    html = env.get_template(f"{scenario_key}.{locale}.html.j2").render(**variables, locale=locale)
-    return subject, text, html
+    words = {"subject": render_copy(subject or copy.subject, variables),
+             "headline": render_copy(copy.headline, variables), "intro": render_copy(intro or copy.intro, variables),
+             "cta": copy.cta, "items_title": copy.items_title}
+    context = {**variables, **words, "locale": locale, "w": WORDS[locale], "link": link, "pixel_url": pixel_url}
+    env = _layout()
+    text = env.get_template("standard.txt.j2").render(**context).strip() + "\n"
+    html = env.get_template("standard.html.j2").render(**context)
+    return words["subject"], text, html

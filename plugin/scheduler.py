@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from plugin.models import InstallState, Lease, RecommendationSet, ScenarioSetting, Shop, SyncState
 from plugin.upsert import insert_ignore
@@ -16,7 +16,7 @@ from plugin.upsert import insert_ignore
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["Scheduler", "acquire_lease"]
+__all__ = ["Scheduler", "acquire_lease", "release_lease"]
 
 log = logging.getLogger("okaeri.scheduler")
 LEASE_NAME = "scheduler"
@@ -37,6 +37,13 @@ def acquire_lease(runtime: Runtime, name: str, holder: str, ttl: timedelta) -> b
         )
         session.commit()
         return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_lease(runtime: Runtime, name: str, holder: str) -> None:
+    """Give a lease back early (only its holder can)."""
+    with runtime.sessions() as session:
+        session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))  # type: ignore[arg-type]
+        session.commit()
 
 
 class Scheduler:

@@ -6,14 +6,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlmodel import Session
 
 from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector
 from connectors.errors import Unauthorized
-from plugin.models import Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
+from plugin.models import Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
+from plugin.suppression import record_consent
 
 __all__ = ["sync_shop", "RESOURCES", "HISTORY", "Progress"]
 
@@ -21,6 +22,8 @@ log = logging.getLogger("okaeri.sync")
 RESOURCES = ("customers", "products", "orders")
 HISTORY = timedelta(days=400)  # a first sync reads a year of orders, plus a margin
 BATCH = 500
+FEW_LEFT = 2
+POINTS_VALID = timedelta(days=365)
 Progress = Callable[[str, int, int | None], None]
 T = TypeVar("T")
 
@@ -94,6 +97,11 @@ def _sync_resource(
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime) -> None:
     from plugin.upsert import upsert
 
+    before = dict(session.execute(select(Customer.external_id, Customer.email_consent).where(
+        Customer.shop_id == shop_id, Customer.external_id.in_([r.external_id for r in batch]))).all())  # type: ignore[attr-defined]
+    for r in batch:  # consent records: when and how each address opted in or out
+        if r.email and before.get(r.external_id) != r.email_consent:
+            record_consent(session, shop_id, "email", r.email, r.email_consent, "platform sync", now)
     rows = [
         {**asdict(r), "shop_id": shop_id, "created_at": now,
          "email_consent_at": r.updated_at if r.email_consent else None}
@@ -108,7 +116,17 @@ def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], 
 
     rows = [{**asdict(r), "shop_id": shop_id} for r in batch]
     update = [k for k in rows[0] if k not in ("shop_id", "external_id")]
-    upsert(session, Product.__table__, rows, ["shop_id", "external_id"], update)  # type: ignore[arg-type]
+    old = Product.__table__.c  # type: ignore[attr-defined]
+
+    def stock_transitions(new: Any) -> dict[str, Any]:
+        """Remember when stock came back from 0, or fell to the few-left level (stock triggers)."""
+        restocked = case((and_(old.stock == 0, or_(new.stock.is_(None), new.stock > 0)), now), else_=old.restocked_at)
+        low = case((and_(or_(old.stock.is_(None), old.stock > FEW_LEFT), new.stock > 0, new.stock <= FEW_LEFT), now),
+                   else_=old.low_stock_at)
+        return {"restocked_at": restocked, "low_stock_at": low}
+
+    upsert(session, Product.__table__, rows, ["shop_id", "external_id"], update, extra=stock_transitions)  # type: ignore[arg-type]
+    _apply_group_rules(session, shop_id)
 
 
 def _ids(session: Session, model: type, shop_id: int, external_ids: set[str]) -> dict[str, int]:
@@ -145,3 +163,25 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
     ]
     if lines:
         session.execute(OrderLine.__table__.insert(), lines)  # type: ignore[attr-defined]
+    _refresh_recency(session, shop_id, {c for c in customers.values()})
+
+
+def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int]) -> None:
+    """Last order time per customer, and when their points expire (a year after it, ColorMe's default)."""
+    if not customer_ids:
+        return
+    last = session.execute(select(Order.customer_id, func.max(Order.ordered_at)).where(
+        Order.shop_id == shop_id, Order.customer_id.in_(customer_ids), Order.canceled.is_(False))  # type: ignore[union-attr,attr-defined]
+        .group_by(Order.customer_id)).all()
+    if last:
+        session.execute(update(Customer), [{"id": cid, "last_order_at": at, "points_expire_at": at + POINTS_VALID}
+                                           for cid, at in last])
+
+
+def _apply_group_rules(session: Session, shop_id: int) -> None:
+    """A merchant's grouping rules win over the platform's codes (one UPDATE per rule set)."""
+    rules = session.execute(select(ProductGroupRule.product_code, ProductGroupRule.group_code)
+                            .where(ProductGroupRule.shop_id == shop_id)).all()
+    for code, group in rules:
+        session.execute(update(Product).where(Product.shop_id == shop_id, Product.code == code)  # type: ignore[arg-type]
+                        .values(group_code=group))

@@ -1,7 +1,7 @@
 """Dialect-aware bulk upsert (INSERT … ON CONFLICT) for SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -22,13 +22,18 @@ def upsert(
     rows: Sequence[dict[str, Any]],
     conflict: Sequence[str],
     update: Sequence[str],
+    extra: dict[str, Any] | Callable[[Any], dict[str, Any]] | None = None,
 ) -> None:
-    """Insert rows; on a conflict over `conflict` columns overwrite the `update` columns."""
+    """Insert rows; on a conflict over `conflict` columns overwrite the `update` columns.
+
+    `extra` adds SQL expressions to the update (a callable receives the `excluded` row).
+    """
     if not rows:
         return
     stmt = _insert(session, table)
+    more = extra(stmt.excluded) if callable(extra) else (extra or {})
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(conflict), set_={c: getattr(stmt.excluded, c) for c in update}
+        index_elements=list(conflict), set_={**{c: getattr(stmt.excluded, c) for c in update}, **more}
     )
     session.execute(stmt, list(rows))
 

@@ -1,53 +1,90 @@
-"""What every preset shares: a key, names, defaults, a set-based selection and a render step."""
+"""What every preset shares: a key, names, defaults, a set-based audience and a render context.
+
+A preset's `audience` is one SQL SELECT over a shop (never a Python loop over customers)
+returning (customer_id, trigger_key, ref_id). The engine wraps it with the gates; delivery asks
+`contexts` for the template variables of many messages at once, with stock as it is then.
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Select, select
 from sqlmodel import Session
 
 from plugin.models import Message, Product, Shop
 
-__all__ = ["Candidate", "Scenario", "product_view"]
-
-
-def product_view(product: Product) -> dict[str, Any]:
-    """What templates know of a promoted product."""
-    return {"name": product.name, "price": product.price, "url": product.url, "image_url": product.image_url,
-            "few_left": product.stock is not None and 0 < product.stock <= 2}
+__all__ = ["Candidate", "Scenario", "Copy", "product_view", "in_stock_views"]
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One customer the selection chose, for one trigger (a cart state, an order, a date)."""
+    """One customer the audience chose, for one trigger (a cart state, an order, a date)."""
 
     customer_id: int
     email: str
     name: str
     trigger_key: str
-    ref_id: int | None = None  # the row that triggered it (cart id, order id …)
+    ref_id: int | None = None  # the row that triggered it (cart id, order id, product id …)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Copy:
+    """A preset's default words in one language; {name} and other fields are template variables."""
+
+    subject: str
+    headline: str
+    intro: str
+    cta: str = ""
+    items_title: str = ""
+
+
+def product_view(product: Product) -> dict[str, Any]:
+    """What templates know of a promoted product."""
+    return {"id": product.id, "name": product.name, "price": product.price, "url": product.url,
+            "image_url": product.image_url, "few_left": product.stock is not None and 0 < product.stock <= 2}
+
+
+def in_stock_views(session: Session, shop_id: int, product_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Visible, in-stock products by id: the stock gate every promoted item passes at delivery."""
+    if not product_ids:
+        return {}
+    rows = session.execute(select(Product).where(
+        Product.shop_id == shop_id, Product.id.in_(set(product_ids)), Product.visible.is_(True),  # type: ignore[union-attr,attr-defined]
+        (Product.stock.is_(None)) | (Product.stock > 0))).scalars()  # type: ignore[union-attr,operator]
+    return {p.id: product_view(p) for p in rows if p.id is not None}
+
+
 class Scenario:
-    """A preset. Subclasses set the class attributes and implement `select` and `contexts`."""
+    """A preset. Subclasses set the class attributes and implement `audience` and `contexts`."""
 
     key: str = ""
     name_ja: str = ""
     name_en: str = ""
-    priority: int = 50  # higher wins the frequency cap
+    priority: int = 50  # higher wins the frequency cap within a tick
     default_delay: timedelta = timedelta(0)
     channels: tuple[str, ...] = ("email",)
+    needs_items: bool = True  # a message whose items all sold out is not sent
+    copy: dict[str, Copy] = {}
 
-    def select(self, session: Session, shop: Shop, now: datetime, delay: timedelta) -> list[Candidate]:
-        """Every customer of the shop this scenario should message now: one SQL statement."""
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+        """Columns customer_id, trigger_key, ref_id: everyone this preset should message now."""
         raise NotImplementedError
 
-    def contexts(self, session: Session, shop: Shop, candidates: list[Candidate]) -> dict[str, dict[str, Any]]:
-        """Template variables per trigger_key, loaded in a few batched queries."""
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        """Template variables per message id, loaded in a few batched queries."""
         raise NotImplementedError
 
-    def still_wanted(self, session: Session, message: Message) -> bool:
-        """Re-checked right before delivery: False cancels the message (exit condition)."""
-        return True
+    def still_wanted(self, session: Session, messages: Sequence[Message]) -> set[int]:
+        """Re-checked right before delivery: ids whose exit condition has not been met."""
+        return {m.id for m in messages if m.id is not None}
+
+    def unsupported_reason(self, session: Session, shop: Shop) -> str | None:
+        """Why this preset cannot run on this shop's data (None when it can)."""
+        return None
+
+    def name(self, lang: str) -> str:
+        return self.name_ja if lang == "ja" else self.name_en

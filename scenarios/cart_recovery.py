@@ -1,28 +1,25 @@
-"""カゴ落ちリマインド: an identified cart idle ≥ 1 h, no order since, younger than 7 days."""
+"""カゴ落ちリマインド: an identified cart idle ≥ 1 h, no order since, younger than 7 days;
+a second reminder once the cart has been idle 24 h and the first was sent."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Select, and_, exists, select, union_all
 from sqlmodel import Session
 
-from plugin.models import Cart, CartLine, Customer, Message, Order, Product, Shop
+from plugin.models import Cart, CartLine, Message, MessageStatus, Shop
 from recommender.serving import top_n_many
-from scenarios.base import Candidate, Scenario, product_view
+from scenarios.base import Copy, Scenario, in_stock_views, product_view
+from scenarios.sql import key, ordered_since
 
 __all__ = ["CartRecovery"]
 
 MAX_AGE = timedelta(days=7)
+SECOND_AFTER = timedelta(hours=24)
 RECOMMENDED = 3
-
-
-def _ordered_since(shop_id: Any, customer_id: Any, since: Any) -> Any:
-    return exists().where(
-        Order.shop_id == shop_id, Order.customer_id == customer_id,
-        Order.ordered_at >= since, Order.canceled.is_(False),  # type: ignore[attr-defined,operator]
-    )
 
 
 class CartRecovery(Scenario):
@@ -31,64 +28,57 @@ class CartRecovery(Scenario):
     name_en = "Abandoned cart reminder"
     priority = 90
     default_delay = timedelta(hours=1)
+    copy = {
+        "ja": Copy("【{{ shop.name }}】カートに商品が残っています", "カートに商品が残っています",
+                   "{{ customer.name }} 様、{{ shop.name }}をご利用いただきありがとうございます。"
+                   "カートにお選びいただいた商品が残っています。", "カートを見る", "カートの商品"),
+        "en": Copy("[{{ shop.name }}] You left something in your cart", "You left something in your cart",
+                   "Dear {{ customer.name }}, thank you for visiting {{ shop.name }}. "
+                   "The items you chose are still waiting in your cart.", "View your cart", "In your cart"),
+    }
 
-    def select(self, session: Session, shop: Shop, now: datetime, delay: timedelta) -> list[Candidate]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
         has_items = exists().where(CartLine.cart_id == Cart.id)
-        idle_carts = (
-            select(Cart.id, Cart.updated_at, Customer.id, Customer.email, Customer.name)
-            .join(Customer, and_(Customer.id == Cart.customer_id, Customer.shop_id == Cart.shop_id))
-            .where(
-                Cart.shop_id == shop.id,
-                Cart.updated_at <= now - delay,  # type: ignore[operator]
-                Cart.updated_at > now - MAX_AGE,  # type: ignore[operator]
-                has_items,
-                ~_ordered_since(shop.id, Cart.customer_id, Cart.updated_at),
-            )
-        )
-        return [
-            Candidate(customer_id=cid, email=email, name=name, ref_id=cart_id,
-                      trigger_key=f"cart:{cart_id}:{int(updated.timestamp())}")
-            for cart_id, updated, cid, email, name in session.execute(idle_carts)
-        ]
+        live = and_(Cart.shop_id == shop.id, Cart.updated_at > now - MAX_AGE, has_items,  # type: ignore[operator]
+                    ~ordered_since(shop.id, Cart.customer_id, Cart.updated_at))
+        first = select(Cart.customer_id.label("customer_id"),  # type: ignore[attr-defined]
+                       key("cart", Cart.id, Cart.revision).label("trigger_key"), Cart.id.label("ref_id")  # type: ignore[union-attr]
+                       ).where(live, Cart.updated_at <= now - delay)  # type: ignore[operator]
+        first_sent = exists().where(
+            Message.shop_id == shop.id, Message.scenario_key == self.key, Message.customer_id == Cart.customer_id,
+            Message.trigger_key == key("cart", Cart.id, Cart.revision), Message.status == MessageStatus.sent)
+        second = select(Cart.customer_id, key("cart", Cart.id, Cart.revision, "2"), Cart.id).where(
+            live, Cart.updated_at <= now - SECOND_AFTER, first_sent)  # type: ignore[operator]
+        return union_all(first, second)  # type: ignore[return-value]
 
-    def contexts(self, session: Session, shop: Shop, candidates: list[Candidate]) -> dict[str, dict[str, Any]]:
-        cart_ids = [c.ref_id for c in candidates]
-        lines = session.execute(
-            select(CartLine.cart_id, CartLine.quantity, Product.name, Product.price, Product.stock,
-                   Product.url, Product.image_url)
-            .join(Product, Product.id == CartLine.product_id)
-            .where(CartLine.cart_id.in_(cart_ids), Product.visible.is_(True))  # type: ignore[union-attr,attr-defined]
-            .order_by(CartLine.cart_id, CartLine.id)
-        )
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        carts = {m.id: int(m.trigger_key.split(":")[1]) for m in messages if m.id is not None}
+        lines = session.execute(select(CartLine.cart_id, CartLine.product_id, CartLine.quantity)
+                                .where(CartLine.cart_id.in_(set(carts.values())))  # type: ignore[attr-defined]
+                                .order_by(CartLine.cart_id, CartLine.id)).all()
+        stocked = in_stock_views(session, shop.id or 0, [p for _, p, _ in lines if p])
         items: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for cart_id, qty, name, price, stock, url, image in lines:
-            items[cart_id].append({"name": name, "price": price, "quantity": qty, "url": url,
-                                   "image_url": image, "in_stock": stock is None or stock > 0,
-                                   "few_left": stock is not None and 0 < stock <= 2})
-        urls = dict(session.execute(select(Cart.id, Cart.recovery_url).where(Cart.id.in_(cart_ids))).all())  # type: ignore[union-attr]
-        in_cart = self._cart_products(session, cart_ids)
-        customer_of = {c.customer_id: c.ref_id or 0 for c in candidates}
-        picks = top_n_many(session, shop, list(customer_of), RECOMMENDED,
-                           exclude={cid: in_cart.get(cart, set()) for cid, cart in customer_of.items()})
+        for cart_id, product_id, quantity in lines:
+            if product_id in stocked:  # a sold-out item is dropped from the reminder
+                items[cart_id].append({**stocked[product_id], "quantity": quantity})
+        urls = dict(session.execute(select(Cart.id, Cart.recovery_url).where(Cart.id.in_(set(carts.values())))).all())  # type: ignore[union-attr]
+        picks = top_n_many(session, shop, [m.customer_id for m in messages], RECOMMENDED,
+                           exclude={m.customer_id: {i["id"] for i in items[carts[m.id or 0]]} for m in messages})
         return {
-            c.trigger_key: {"items": items.get(c.ref_id or 0, []), "cart_url": urls.get(c.ref_id) or shop.domain,
-                            "recommendations": [product_view(p) for p in picks.get(c.customer_id, [])]}
-            for c in candidates
+            mid: {"items": items[cart], "cta_url": urls.get(cart) or shop.domain,
+                  "recommendations": [product_view(p) for p in picks.get(m.customer_id, [])]}
+            for m in messages if (mid := m.id) is not None and (cart := carts[mid]) is not None
         }
 
-    @staticmethod
-    def _cart_products(session: Session, cart_ids: list[int | None]) -> dict[int, set[int]]:
-        products: dict[int, set[int]] = defaultdict(set)
-        for cart_id, product_id in session.execute(select(CartLine.cart_id, CartLine.product_id).where(
-                CartLine.cart_id.in_(cart_ids), CartLine.product_id.is_not(None))):  # type: ignore[union-attr]
-            products[cart_id].add(product_id)
-        return products
-
-    def still_wanted(self, session: Session, message: Message) -> bool:
-        """No order since the cart was last touched, and the cart still holds items."""
-        cart_id = int(message.trigger_key.split(":")[1])
-        cart = session.get(Cart, cart_id)
-        if cart is None or not session.execute(select(CartLine.id).where(CartLine.cart_id == cart_id)).first():
-            return False
-        ordered = _ordered_since(message.shop_id, message.customer_id, cart.updated_at)
-        return not session.execute(select(ordered)).scalar()
+    def still_wanted(self, session: Session, messages: Sequence[Message]) -> set[int]:
+        """No order since the cart was last touched, the cart unchanged and still holding items."""
+        wanted = set()
+        for m in messages:
+            _, cart_id, revision, *_ = m.trigger_key.split(":")
+            cart = session.get(Cart, int(cart_id))
+            if cart is None or str(cart.revision) != revision:
+                continue
+            has_items = session.execute(select(CartLine.id).where(CartLine.cart_id == cart.id)).first()
+            if has_items and not session.execute(select(ordered_since(m.shop_id, m.customer_id, cart.updated_at))).scalar():
+                wanted.add(m.id or 0)
+        return wanted

@@ -67,6 +67,8 @@ def make_order(session: Session, shop: Shop, customer: Customer, ordered_at: dat
 
 
 def enable(session: Session, shop: Shop, scenario_key: str, now: datetime, **fields: Any) -> ScenarioSetting:
+    """Switch a preset on; no holdout unless a test asks for one (so audiences are exact)."""
+    fields.setdefault("holdout_percent", 0)
     return _save(session, ScenarioSetting(shop_id=shop.id, scenario_key=scenario_key, enabled=True,
                                           updated_at=now, **fields))
 

@@ -5,11 +5,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dramatiq
 import uvicorn
 from sqlalchemy import select
 
+from plugin.clock import OffsetClock
 from plugin.demo import DemoStack, build_demo
 from plugin.mailcatcher import free_port
 from plugin.models import Shop, SyncState
@@ -17,11 +20,19 @@ from plugin.settings import Settings
 from plugin.worker import start_worker
 
 
+def to_shop_noon() -> timedelta:
+    """How far to move the clock so it is 12:00 in Tokyo: quiet hours must not hide mail in tests."""
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo("Asia/Tokyo"))
+    noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
+    return noon - local if noon >= local else noon + timedelta(days=1) - local
+
+
 @contextmanager
 def live_demo(settings: Settings, broker: dramatiq.Broker) -> Iterator[DemoStack]:
     """Web + in-process worker + sandbox, as `okaeri demo` wires them, on a free port."""
     port = free_port()
-    stack = build_demo(settings, "127.0.0.1", port, seed=42, broker=broker)
+    stack = build_demo(settings, "127.0.0.1", port, seed=42, broker=broker, clock=OffsetClock(to_shop_noon()))
     worker = start_worker(stack.runtime, threads=4)
     server = uvicorn.Server(uvicorn.Config(stack.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,9 +1,9 @@
 """Storage tables. Every row that belongs to a shop carries shop_id; times are timezone-aware UTC."""
 from __future__ import annotations
 
-from plugin.models.catalog import Product
+from plugin.models.catalog import Product, ProductGroupRule
 from plugin.models.events import BrowseEvent, Cart, CartLine
-from plugin.models.messages import Message, MessageEvent, MessageStatus, Suppression
+from plugin.models.messages import ConsentRecord, Conversion, Message, MessageEvent, MessageStatus, Suppression
 from plugin.models.orders import Order, OrderLine
 from plugin.models.recommendations import Recommendation, RecommendationSet
 from plugin.models.shop import (
@@ -20,6 +20,8 @@ __all__ = [
     "BrowseEvent",
     "Cart",
     "CartLine",
+    "ConsentRecord",
+    "Conversion",
     "Customer",
     "InstallState",
     "Lease",
@@ -29,6 +31,7 @@ __all__ = [
     "Order",
     "OrderLine",
     "Product",
+    "ProductGroupRule",
     "Recommendation",
     "RecommendationSet",
     "ScenarioSetting",

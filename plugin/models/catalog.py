@@ -29,4 +29,18 @@ class Product(SQLModel, table=True):
     url: str = Field(default="", max_length=1000)
     image_url: str = Field(default="", max_length=1000)
     visible: bool = True
+    restocked_at: datetime | None = None  # last time stock went from 0 to > 0
+    low_stock_at: datetime | None = None  # last time stock fell to the "few left" level
     updated_at: datetime
+
+
+class ProductGroupRule(SQLModel, table=True):
+    """A merchant's rule: this product code belongs to that group (sample, regular, set → one)."""
+
+    __tablename__ = "product_group_rules"
+    __table_args__ = (UniqueConstraint("shop_id", "product_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    product_code: str = Field(max_length=128)
+    group_code: str = Field(max_length=128)

@@ -21,6 +21,7 @@ class Cart(SQLModel, table=True):
     external_key: str = Field(max_length=255)
     customer_id: int = Field(foreign_key="customers.id")
     recovery_url: str = Field(default="", max_length=1000)
+    revision: int = 1  # bumped on every change of items: a new revision is a new reminder trigger
     total: int = 0
     currency: str = Field(default="JPY", max_length=3)
     created_at: datetime

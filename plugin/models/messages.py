@@ -15,6 +15,7 @@ class MessageStatus(StrEnum):
     failed = "failed"  # permanent failure or retries exhausted
     control = "control"  # holdout: recorded, never sent
     cancelled = "cancelled"  # exit condition met or scenario switched off before delivery
+    skipped = "skipped"  # a gate stopped it at write time (frequency cap); `decision` says which
 
 
 class Message(SQLModel, table=True):
@@ -26,6 +27,7 @@ class Message(SQLModel, table=True):
         Index("ix_messages_status_due", "status", "scheduled_at"),
         Index("ix_messages_shop_customer_time", "shop_id", "customer_id", "created_at"),
         Index("ix_messages_shop_scenario", "shop_id", "scenario_key", "status"),
+        Index("ix_messages_trigger", "shop_id", "customer_id", "scenario_key", "trigger_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -40,6 +42,8 @@ class Message(SQLModel, table=True):
     body_text: str = ""
     body_html: str = ""
     rfc_message_id: str = Field(max_length=255, index=True)  # stable across retries
+    context: str = ""  # JSON: what the scenario selected (ids); rendered at delivery with fresh stock
+    decision: str = Field(default="", max_length=1000)  # each gate's verdict, in order
     status: MessageStatus = Field(default=MessageStatus.pending, sa_type=String(16))
     scheduled_at: datetime
     lease_until: datetime | None = None
@@ -62,6 +66,36 @@ class MessageEvent(SQLModel, table=True):
     kind: str = Field(max_length=16)
     url: str = Field(default="", max_length=1000)
     occurred_at: datetime
+
+
+class ConsentRecord(SQLModel, table=True):
+    """When and how an address opted in or out (特定電子メール法: kept ≥ 1 month after the last send)."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_shop_address", "shop_id", "channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=255)
+    consented: bool
+    source: str = Field(max_length=64)  # platform sync, unsubscribe link, one-click header, bounce …
+    recorded_at: datetime
+
+
+class Conversion(SQLModel, table=True):
+    """An order attributed to a message (last click within the window); each order at most once."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (UniqueConstraint("order_id"), Index("ix_conversions_shop_message", "shop_id", "message_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    order_id: int = Field(foreign_key="orders.id")
+    message_id: int = Field(foreign_key="messages.id")
+    scenario_key: str = Field(max_length=32)
+    revenue: int = 0
+    ordered_at: datetime
 
 
 class Suppression(SQLModel, table=True):

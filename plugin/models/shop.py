@@ -62,6 +62,7 @@ class Customer(SQLModel, table=True):
     line_consent: bool = False
     points_balance: int = 0
     points_expire_at: datetime | None = None
+    last_order_at: datetime | None = None  # kept by sync: the recency every lifecycle preset needs
     created_at: datetime
     updated_at: datetime
 
@@ -78,8 +79,10 @@ class ScenarioSetting(SQLModel, table=True):
     enabled: bool = False
     delay_minutes: int | None = None
     channel: str = Field(default="email", max_length=16)
+    holdout_percent: int = 10
     subject_template: str | None = None
     body_template: str | None = None
+    note: str = Field(default="", max_length=500)  # why a preset cannot run on this shop
     updated_at: datetime
 
 

@@ -1,0 +1,71 @@
+"""閲覧リターゲティング: an identified customer viewed products and neither added to the cart nor
+ordered in the next 2 hours; at most one such message per 7 days."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, exists, func, select
+from sqlmodel import Session
+
+from plugin.models import BrowseEvent, Cart, Message, Shop
+from recommender.serving import similar_products
+from scenarios.base import Copy, Scenario, in_stock_views
+from scenarios.sql import key, ordered_since
+
+__all__ = ["BrowseRetargeting"]
+
+LOOKBACK = timedelta(hours=26)  # views older than this are stale; the 24 h margin covers missed ticks
+COOLDOWN = timedelta(days=7)
+
+
+class BrowseRetargeting(Scenario):
+    key = "browse_retargeting"
+    name_ja = "閲覧リターゲティング"
+    name_en = "Browse retargeting"
+    priority = 70
+    default_delay = timedelta(hours=2)
+    copy = {
+        "ja": Copy("【{{ shop.name }}】ご覧になった商品はいかがでしたか", "ご覧になった商品",
+                   "{{ customer.name }} 様、先日ご覧いただいた商品をお知らせします。", "ショップを見る", "ご覧になった商品"),
+        "en": Copy("[{{ shop.name }}] Still thinking about these?", "Items you looked at",
+                   "Dear {{ customer.name }}, here are the items you looked at recently.", "Visit the shop",
+                   "You looked at"),
+    }
+
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+        views = (select(BrowseEvent.customer_id, func.min(BrowseEvent.occurred_at).label("first_view"),
+                        func.max(BrowseEvent.occurred_at).label("last_view"), func.max(BrowseEvent.id).label("last_id"))
+                 .where(BrowseEvent.shop_id == shop.id, BrowseEvent.occurred_at > now - LOOKBACK)  # type: ignore[operator]
+                 .group_by(BrowseEvent.customer_id).subquery())
+        carted = exists().where(Cart.shop_id == shop.id, Cart.customer_id == views.c.customer_id,
+                                Cart.updated_at >= views.c.first_view)
+        recent = exists().where(Message.shop_id == shop.id, Message.scenario_key == self.key,
+                                Message.customer_id == views.c.customer_id, Message.created_at > now - COOLDOWN)  # type: ignore[operator]
+        return select(views.c.customer_id, key("browse", views.c.last_id).label("trigger_key"),
+                      views.c.last_id.label("ref_id")).where(
+            views.c.last_view <= now - delay, ~carted, ~recent,
+            ~ordered_since(shop.id, views.c.customer_id, views.c.first_view))
+
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        viewed: dict[int, list[int]] = defaultdict(list)
+        rows = session.execute(select(BrowseEvent.customer_id, BrowseEvent.product_id, BrowseEvent.occurred_at)
+                               .where(BrowseEvent.shop_id == shop.id,
+                                      BrowseEvent.customer_id.in_({m.customer_id for m in messages}))  # type: ignore[attr-defined]
+                               .order_by(BrowseEvent.occurred_at.desc())).all()  # type: ignore[attr-defined]
+        for customer_id, product_id, _ in rows:
+            if product_id not in viewed[customer_id] and len(viewed[customer_id]) < 3:
+                viewed[customer_id].append(product_id)
+        similar = {p: similar_products(session, shop, p, 2) for ids in viewed.values() for p in ids}
+        stocked = in_stock_views(session, shop.id or 0,
+                                 [p for ids in viewed.values() for p in ids] + [s for v in similar.values() for s in v])
+        out = {}
+        for m in messages:
+            mine = viewed.get(m.customer_id, [])
+            extra = [s for p in mine for s in similar.get(p, []) if s not in mine]
+            out[m.id or 0] = {"items": [stocked[p] for p in mine if p in stocked],
+                              "recommendations": [stocked[p] for p in dict.fromkeys(extra) if p in stocked][:3],
+                              "cta_url": shop.domain}
+        return out

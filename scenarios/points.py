@@ -1,0 +1,117 @@
+"""ポイント有効期限のお知らせ and ポイント明細: balances that expire soon, and a monthly statement."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, or_, select, union_all
+from sqlmodel import Session
+
+from plugin.models import Customer, Message, Product, Shop
+from recommender.serving import top_n_many
+from scenarios.base import Copy, Scenario, product_view
+from scenarios.sql import day_text, key, local_month, no_ref
+
+__all__ = ["PointExpiry", "PointStatement"]
+
+
+def _no_point_data(session: Session, shop: Shop) -> str | None:
+    has = session.execute(select(Customer.id).where(Customer.shop_id == shop.id, Customer.points_balance > 0)).first()
+    return None if has else "ショップのポイントデータがありません / this shop has no point balances"
+
+
+def _balances(session: Session, messages: Sequence[Message]) -> dict[int, tuple[int, datetime | None]]:
+    rows = session.execute(select(Customer.id, Customer.points_balance, Customer.points_expire_at)
+                           .where(Customer.id.in_({m.customer_id for m in messages}))).all()  # type: ignore[union-attr]
+    return {cid: (balance, expire) for cid, balance, expire in rows}
+
+
+def _affordable(session: Session, shop: Shop, limit: int) -> list[Product]:
+    """In-stock products, dearest first: matched to each balance below."""
+    return list(session.execute(select(Product).where(
+        Product.shop_id == shop.id, Product.visible.is_(True), Product.price > 0,  # type: ignore[attr-defined]
+        or_(Product.stock.is_(None), Product.stock > 0)).order_by(Product.price.desc(), Product.id)  # type: ignore[union-attr,operator,attr-defined]
+        .limit(limit)).scalars())
+
+
+def _local_date(moment: datetime | None, shop: Shop) -> str:
+    return moment.astimezone(ZoneInfo(shop.timezone)).strftime("%Y-%m-%d") if moment else ""
+
+
+class PointExpiry(Scenario):
+    key = "point_expiry"
+    name_ja = "ポイント有効期限のお知らせ"
+    name_en = "Points expiry notice"
+    priority = 80
+    needs_items = False
+    copy = {
+        "ja": Copy("【{{ shop.name }}】{{ points.balance }}ポイントの有効期限が近づいています", "ポイントの有効期限が近づいています",
+                   "{{ customer.name }} 様の {{ points.balance }} ポイントは {{ points.expires }} に失効します。"
+                   "お早めにご利用ください。", "ショップでポイントを使う", "ポイントで買える商品"),
+        "en": Copy("[{{ shop.name }}] Your {{ points.balance }} points expire soon", "Your points expire soon",
+                   "Dear {{ customer.name }}, your {{ points.balance }} points expire on {{ points.expires }}.",
+                   "Use your points", "Your points can buy"),
+    }
+
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+        base = and_(Customer.shop_id == shop.id, Customer.points_balance > 0, Customer.points_expire_at > now)  # type: ignore[operator]
+        within = [(30, and_(Customer.points_expire_at <= now + timedelta(days=30),  # type: ignore[operator]
+                            Customer.points_expire_at > now + timedelta(days=7))),  # type: ignore[operator]
+                  (7, Customer.points_expire_at <= now + timedelta(days=7))]  # type: ignore[operator]
+        selects = [select(Customer.id.label("customer_id"),  # type: ignore[union-attr]
+                          key("expiry", day_text(Customer.points_expire_at), str(days)).label("trigger_key"),
+                          no_ref().label("ref_id")).where(base, condition) for days, condition in within]
+        return union_all(*selects)  # type: ignore[return-value]
+
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        balances = _balances(session, messages)
+        catalogue = _affordable(session, shop, 200)
+        out = {}
+        for m in messages:
+            balance, expires = balances.get(m.customer_id, (0, None))
+            items = [product_view(p) for p in catalogue if p.price <= balance][:3]
+            out[m.id or 0] = {"points": {"balance": balance, "expires": _local_date(expires, shop)},
+                              "items": items, "cta_url": shop.domain}
+        return out
+
+    def unsupported_reason(self, session: Session, shop: Shop) -> str | None:
+        return _no_point_data(session, shop)
+
+
+class PointStatement(Scenario):
+    key = "point_statement"
+    name_ja = "ポイント明細"
+    name_en = "Monthly points statement"
+    priority = 30
+    needs_items = False
+    copy = {
+        "ja": Copy("【{{ shop.name }}】今月のポイント明細", "ポイント明細",
+                   "{{ customer.name }} 様の現在のポイントは {{ points.balance }} ポイントです"
+                   "{% if points.expires %}（有効期限 {{ points.expires }}）{% endif %}。",
+                   "ショップを見る", "ポイントで買えるおすすめ"),
+        "en": Copy("[{{ shop.name }}] Your points this month", "Your points statement",
+                   "Dear {{ customer.name }}, you have {{ points.balance }} points"
+                   "{% if points.expires %} (valid until {{ points.expires }}){% endif %}.",
+                   "Visit the shop", "Recommended within your points"),
+    }
+
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+        month = local_month(now, shop.timezone)
+        return select(Customer.id.label("customer_id"), key("statement", month).label("trigger_key"),  # type: ignore[union-attr]
+                      no_ref().label("ref_id")).where(Customer.shop_id == shop.id, Customer.points_balance > 0)
+
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        balances = _balances(session, messages)
+        picks = top_n_many(session, shop, [m.customer_id for m in messages], 12)
+        out = {}
+        for m in messages:
+            balance, expires = balances.get(m.customer_id, (0, None))
+            below = [product_view(p) for p in picks.get(m.customer_id, []) if p.price <= balance][:3]
+            out[m.id or 0] = {"points": {"balance": balance, "expires": _local_date(expires, shop)},
+                              "items": below, "cta_url": shop.domain}
+        return out
+
+    def unsupported_reason(self, session: Session, shop: Shop) -> str | None:
+        return _no_point_data(session, shop)

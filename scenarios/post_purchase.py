@@ -1,0 +1,75 @@
+"""購入後ステップ配信: after an order — thanks; a "how is it?" survey at +7 days; follow-ups at
+30/90/240/365 days. Items are shown per product group (merchant rules merge product codes)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select, union_all
+from sqlmodel import Session
+
+from plugin.models import Message, Order, OrderLine, Product, Shop
+from scenarios.base import Copy, Scenario, in_stock_views
+from scenarios.sql import key
+
+__all__ = ["PostPurchase", "STEPS"]
+
+# step → days after the order; the thanks step waits the preset's delay (default 1 h)
+STEPS = {"thanks": 0, "survey": 7, "d30": 30, "d90": 90, "d240": 240, "d365": 365}
+CATCH_UP = timedelta(days=3)
+STEP_COPY = {
+    "ja": {"thanks": ("ご購入ありがとうございました", "{{ customer.name }} 様、このたびはご購入ありがとうございました。"),
+           "survey": ("商品はいかがですか？", "{{ customer.name }} 様、お届けした商品の使い心地はいかがでしょうか。ご感想をお聞かせください。"),
+           "follow": ("そろそろいかがですか？", "{{ customer.name }} 様、以前ご購入いただいた商品のご案内です。")},
+    "en": {"thanks": ("Thank you for your order", "Dear {{ customer.name }}, thank you for your order."),
+           "survey": ("How is it going?", "Dear {{ customer.name }}, how do you like what you bought? Tell us."),
+           "follow": ("Time for more?", "Dear {{ customer.name }}, a note about what you bought before.")},
+}
+
+
+class PostPurchase(Scenario):
+    key = "post_purchase"
+    name_ja = "購入後ステップ配信"
+    name_en = "Post-purchase steps"
+    priority = 60
+    default_delay = timedelta(hours=1)
+    needs_items = False
+    copy = {
+        "ja": Copy("【{{ shop.name }}】{{ step.title }}", "{{ step.title }}", "{{ step.intro }}", "ショップを見る", "ご購入の商品"),
+        "en": Copy("[{{ shop.name }}] {{ step.title }}", "{{ step.title }}", "{{ step.intro }}", "Visit the shop",
+                   "Your order"),
+    }
+
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+        selects = []
+        for step, days in STEPS.items():
+            due = now - (delay if days == 0 else timedelta(days=days))
+            selects.append(select(Order.customer_id.label("customer_id"),
+                                  key("post", Order.id, step).label("trigger_key"), Order.id.label("ref_id"))  # type: ignore[union-attr]
+                           .where(Order.shop_id == shop.id, Order.customer_id.is_not(None),  # type: ignore[union-attr]
+                                  Order.canceled.is_(False), Order.ordered_at <= due,  # type: ignore[attr-defined,operator]
+                                  Order.ordered_at > due - CATCH_UP))  # type: ignore[operator]
+        return union_all(*selects)  # type: ignore[return-value]
+
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        orders = {m.id or 0: int(m.trigger_key.split(":")[1]) for m in messages}
+        rows = session.execute(select(OrderLine.order_id, OrderLine.product_id, Product.group_code)
+                               .join(Product, Product.id == OrderLine.product_id)
+                               .where(OrderLine.order_id.in_(set(orders.values())))).all()  # type: ignore[attr-defined]
+        stocked = in_stock_views(session, shop.id or 0, [p for _, p, _ in rows if p])
+        groups: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        for order_id, product_id, group in rows:
+            if product_id in stocked:
+                groups[order_id][group or str(product_id)].append(stocked[product_id])
+        lang = "ja" if shop.locale == "ja" else "en"
+        out = {}
+        for m in messages:
+            step = m.trigger_key.split(":")[2]
+            title, intro = STEP_COPY[lang][step if step in ("thanks", "survey") else "follow"]
+            by_group = groups.get(orders[m.id or 0], {})
+            out[m.id or 0] = {"step": {"name": step, "title": title, "intro": intro},
+                              "items": [items[0] for items in by_group.values()],  # one product per group
+                              "groups": sorted(by_group), "cta_url": shop.domain}
+        return out

@@ -1,0 +1,49 @@
+"""おすすめ商品(レコメンド)配信: 14 days after an order, and monthly for active customers: the
+recommender's personal top-N, in stock, nothing they own unless a consumable is due again."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select, union_all
+from sqlmodel import Session
+
+from plugin.models import Customer, Message, Order, Shop
+from recommender.serving import top_n_many
+from scenarios.base import Copy, Scenario, product_view
+from scenarios.sql import key, local_month, no_ref
+
+__all__ = ["Recommendation"]
+
+AFTER_ORDER = timedelta(days=14)
+CATCH_UP = timedelta(days=3)
+ACTIVE = timedelta(days=90)
+
+
+class Recommendation(Scenario):
+    key = "recommendation"
+    name_ja = "おすすめ商品(レコメンド)配信"
+    name_en = "Personal recommendations"
+    priority = 50
+    copy = {
+        "ja": Copy("【{{ shop.name }}】{{ customer.name }} 様へのおすすめ", "あなたへのおすすめ",
+                   "{{ customer.name }} 様のご購入履歴から、おすすめの商品を選びました。", "ショップを見る", "おすすめ商品"),
+        "en": Copy("[{{ shop.name }}] Picked for you", "Picked for you",
+                   "Dear {{ customer.name }}, we picked these for you from what you like.", "Visit the shop",
+                   "Recommended"),
+    }
+
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+        after_order = select(Order.customer_id.label("customer_id"), key("reco", "order", Order.id).label("trigger_key"),
+                             Order.id.label("ref_id")).where(  # type: ignore[union-attr]
+            Order.shop_id == shop.id, Order.customer_id.is_not(None), Order.canceled.is_(False),  # type: ignore[union-attr,attr-defined]
+            Order.ordered_at <= now - AFTER_ORDER, Order.ordered_at > now - AFTER_ORDER - CATCH_UP)  # type: ignore[operator]
+        monthly = select(Customer.id, key("reco", "month", local_month(now, shop.timezone)), no_ref()).where(
+            Customer.shop_id == shop.id, Customer.last_order_at > now - ACTIVE)  # type: ignore[operator]
+        return union_all(after_order, monthly)  # type: ignore[return-value]
+
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        picks = top_n_many(session, shop, [m.customer_id for m in messages], 4)
+        return {m.id or 0: {"items": [product_view(p) for p in picks.get(m.customer_id, [])], "cta_url": shop.domain}
+                for m in messages}

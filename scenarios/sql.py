@@ -1,0 +1,63 @@
+"""SQL building blocks the presets share (portable between SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, String, cast, exists, literal, null
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from plugin.models import Order
+
+__all__ = ["day_text", "key", "no_ref", "ordered_since", "local_month", "local_week"]
+
+
+def no_ref() -> Any:
+    """A typed NULL for the ref_id column of audiences without a triggering row."""
+    return cast(null(), Integer)
+
+
+class day_text(FunctionElement[str]):  # noqa: N801 (reads as a SQL function)
+    """'YYYY-MM-DD' (UTC) of a timestamp column, on either database."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(day_text, "sqlite")
+def _day_sqlite(element: day_text, compiler: Any, **kw: Any) -> str:
+    return f"date({compiler.process(list(element.clauses)[0], **kw)})"
+
+
+@compiles(day_text, "postgresql")
+def _day_postgres(element: day_text, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(list(element.clauses)[0], **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+def key(*parts: Any) -> Any:
+    """A trigger key built in SQL: literals and columns joined with ':'."""
+    pieces = [literal(p) if isinstance(p, str) else cast(p, String) for p in parts]
+    expr = pieces[0]
+    for piece in pieces[1:]:
+        expr = expr + literal(":") + piece
+    return expr
+
+
+def ordered_since(shop_id: Any, customer_id: Any, since: Any) -> Any:
+    """EXISTS an order (not cancelled) by the customer at or after `since`."""
+    return exists().where(Order.shop_id == shop_id, Order.customer_id == customer_id,
+                          Order.ordered_at >= since, Order.canceled.is_(False))  # type: ignore[attr-defined,operator]
+
+
+def local_month(now: datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return now.astimezone(ZoneInfo(tz)).strftime("%Y-%m")
+
+
+def local_week(now: datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    year, week, _ = now.astimezone(ZoneInfo(tz)).isocalendar()
+    return f"{year}-W{week:02d}"

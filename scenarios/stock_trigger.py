@@ -1,0 +1,76 @@
+"""在庫トリガー(残りわずか・再入荷): an item a customer viewed (or left in a cart) falls to ≤ 2 in
+stock, or comes back in stock; not sent to anyone who bought it since."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select, union_all
+from sqlmodel import Session
+
+from plugin.models import BrowseEvent, Cart, CartLine, Message, Order, OrderLine, Product, Shop
+from recommender.serving import similar_products
+from scenarios.base import Copy, Scenario, in_stock_views
+from scenarios.sql import day_text, key
+
+__all__ = ["StockTrigger", "FEW_LEFT"]
+
+FEW_LEFT = 2
+FRESH = timedelta(days=3)  # how long after the stock change a message may still go out
+INTEREST = timedelta(days=30)  # how far back a view counts as interest
+
+
+class StockTrigger(Scenario):
+    key = "stock_trigger"
+    name_ja = "在庫トリガー(残りわずか・再入荷)"
+    name_en = "Low stock and back in stock"
+    priority = 85
+    copy = {
+        "ja": Copy("【{{ shop.name }}】{% if kind == 'restock' %}再入荷のお知らせ{% else %}残りわずかです{% endif %}",
+                   "{% if kind == 'restock' %}お待たせしました、再入荷しました{% else %}ご覧の商品が残りわずかです{% endif %}",
+                   "{{ customer.name }} 様がご覧になった商品の在庫状況をお知らせします。", "商品を見る", "対象の商品"),
+        "en": Copy("[{{ shop.name }}] {% if kind == 'restock' %}Back in stock{% else %}Almost gone{% endif %}",
+                   "{% if kind == 'restock' %}It is back in stock{% else %}Only a few left{% endif %}",
+                   "Dear {{ customer.name }}, news about an item you looked at.", "See the item", "The item"),
+    }
+
+    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+        def interested(since: Any) -> Any:
+            viewed = select(BrowseEvent.customer_id.label("customer_id"), BrowseEvent.product_id.label("product_id")) \
+                .where(BrowseEvent.shop_id == shop.id, BrowseEvent.occurred_at > since - INTEREST)  # type: ignore[operator]
+            carted = select(Cart.customer_id, CartLine.product_id).join(CartLine, CartLine.cart_id == Cart.id) \
+                .where(Cart.shop_id == shop.id, CartLine.product_id.is_not(None))  # type: ignore[union-attr]
+            return union_all(viewed, carted).subquery()
+
+        selects = []
+        for kind, changed_at, level in (
+            ("restock", Product.restocked_at, or_(Product.stock.is_(None), Product.stock > 0)),  # type: ignore[union-attr,operator]
+            ("low", Product.low_stock_at, and_(Product.stock > 0, Product.stock <= FEW_LEFT)),  # type: ignore[operator]
+        ):
+            who = interested(now - FRESH)
+            bought = exists().where(Order.shop_id == shop.id, Order.customer_id == who.c.customer_id,
+                                    Order.ordered_at >= changed_at - INTEREST, OrderLine.order_id == Order.id,  # type: ignore[operator]
+                                    OrderLine.product_id == Product.id)
+            selects.append(select(who.c.customer_id, key(kind, Product.id, day_text(changed_at)), Product.id)
+                           .distinct().join(Product, Product.id == who.c.product_id)
+                           .where(Product.shop_id == shop.id, changed_at > now - FRESH, level,  # type: ignore[operator]
+                                  Product.visible.is_(True), ~bought))  # type: ignore[attr-defined]
+        union = union_all(*selects).subquery()
+        return select(union.c[0].label("customer_id"), union.c[1].label("trigger_key"), union.c[2].label("ref_id"))
+
+    def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+        product_of = {m.id or 0: int(m.trigger_key.split(":")[1]) for m in messages}
+        similar = {p: similar_products(session, shop, p, 3) for p in set(product_of.values())}
+        stocked = in_stock_views(session, shop.id or 0, [*product_of.values(), *[s for v in similar.values() for s in v]])
+        out = {}
+        for m in messages:
+            product = product_of[m.id or 0]
+            kind = m.trigger_key.split(":")[0]
+            item = stocked.get(product)
+            if kind == "low" and item is not None and not item["few_left"]:
+                item = None  # restocked since: "only a few left" is no longer true
+            out[m.id or 0] = {"kind": kind, "items": [item] if item else [],
+                              "recommendations": [stocked[s] for s in similar[product] if s in stocked][:2],
+                              "cta_url": item["url"] if item else shop.domain}
+        return out
