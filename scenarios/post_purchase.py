@@ -21,7 +21,8 @@ STEPS = {"thanks": 0, "survey": 7, "d30": 30, "d90": 90, "d240": 240, "d365": 36
 CATCH_UP = timedelta(days=3)
 STEP_COPY = {
     "ja": {"thanks": ("ご購入ありがとうございました", "{{ customer.name }} 様、このたびはご購入ありがとうございました。"),
-           "survey": ("商品はいかがですか？", "{{ customer.name }} 様、お届けした商品の使い心地はいかがでしょうか。ご感想をお聞かせください。"),
+           "survey": ("商品はいかがですか？",
+                      "{{ customer.name }} 様、お届けした商品の使い心地はいかがでしょうか。ご感想をお聞かせください。"),
            "follow": ("そろそろいかがですか？", "{{ customer.name }} 様、以前ご購入いただいた商品のご案内です。")},
     "en": {"thanks": ("Thank you for your order", "Dear {{ customer.name }}, thank you for your order."),
            "survey": ("How is it going?", "Dear {{ customer.name }}, how do you like what you bought? Tell us."),
