@@ -1,10 +1,10 @@
 """Open pixel and signed click redirects; conversions attributed to the last click."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from plugin.models import Conversion, Message, MessageEvent, Order
@@ -30,31 +30,28 @@ def open_url(runtime: Runtime, message_id: int) -> str:
     return f"{runtime.settings.base_url}/t/o/{runtime.signer.dumps(message_id, 'open')}.gif"
 
 
-def attribute_orders(session: Session, shop_id: int, now: datetime) -> int:
-    """Attribute each order not yet attributed to the customer's last click within the window
-    before it. One set-based pass; an order is attributed at most once (unique order_id)."""
-    last_click = (
-        select(Order.id.label("order_id"), func.max(MessageEvent.occurred_at).label("clicked_at"))
+def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: timedelta = timedelta(days=30)) -> int:
+    """Attribute each recent order not yet attributed to the customer's last click within the
+    window before it. An order is attributed at most once (unique order_id)."""
+    pairs = session.execute(
+        select(Order.id, Order.ordered_at, Order.total, Message.id, Message.scenario_key, MessageEvent.occurred_at)
         .join(Message, and_(Message.shop_id == Order.shop_id, Message.customer_id == Order.customer_id))
         .join(MessageEvent, and_(MessageEvent.message_id == Message.id, MessageEvent.kind == "click"))
-        .where(Order.shop_id == shop_id, Order.canceled.is_(False),  # type: ignore[attr-defined]
+        .where(Order.shop_id == shop_id, Order.canceled.is_(False), Order.ordered_at > now - lookback,  # type: ignore[attr-defined,operator]
                MessageEvent.occurred_at <= Order.ordered_at,  # type: ignore[operator]
-               MessageEvent.occurred_at > Order.ordered_at - ATTRIBUTION_WINDOW,  # type: ignore[operator]
                ~select(Conversion.id).where(Conversion.order_id == Order.id).exists())
-        .group_by(Order.id).subquery()
-    )
-    rows = session.execute(
-        select(Order.id, Message.id, Message.scenario_key, Order.total, Order.ordered_at, MessageEvent.id)
-        .join(last_click, last_click.c.order_id == Order.id)
-        .join(Message, and_(Message.shop_id == Order.shop_id, Message.customer_id == Order.customer_id))
-        .join(MessageEvent, and_(MessageEvent.message_id == Message.id, MessageEvent.kind == "click",
-                                 MessageEvent.occurred_at == last_click.c.clicked_at))
-        .order_by(Order.id, MessageEvent.id.desc())  # type: ignore[union-attr]
+        .order_by(Order.id, MessageEvent.occurred_at.desc(), MessageEvent.id.desc())  # type: ignore[union-attr,attr-defined]
     ).all()
     chosen: dict[int, dict[str, object]] = {}
-    for order_id, message_id, scenario_key, total, ordered_at, _ in rows:
-        chosen.setdefault(order_id, {"shop_id": shop_id, "order_id": order_id, "message_id": message_id,
-                                     "scenario_key": scenario_key, "revenue": total, "ordered_at": ordered_at})
+    for order_id, ordered_at, total, message_id, scenario_key, clicked_at in pairs:
+        if order_id in chosen or _utc(ordered_at) - _utc(clicked_at) > ATTRIBUTION_WINDOW:
+            continue  # the first row per order is its last click; older clicks never count
+        chosen[order_id] = {"shop_id": shop_id, "order_id": order_id, "message_id": message_id,
+                            "scenario_key": scenario_key, "revenue": total, "ordered_at": ordered_at}
     inserted = insert_ignore(session, Conversion.__table__, list(chosen.values()), ["order_id"])  # type: ignore[arg-type]
     session.commit()
     return len(inserted)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -50,7 +50,7 @@ class StockTrigger(Scenario):
         ):
             who = interested(now - FRESH)
             bought = exists().where(Order.shop_id == shop.id, Order.customer_id == who.c.customer_id,
-                                    Order.ordered_at >= changed_at - INTEREST, OrderLine.order_id == Order.id,  # type: ignore[operator]
+                                    Order.ordered_at >= now - FRESH - INTEREST, OrderLine.order_id == Order.id,  # type: ignore[operator]
                                     OrderLine.product_id == Product.id)
             selects.append(select(who.c.customer_id, key(kind, Product.id, day_text(changed_at)), Product.id)
                            .distinct().join(Product, Product.id == who.c.product_id)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from plugin.crypto import TokenCipher
-from plugin.models import Cart, CartLine, Customer, InstallState, Order, OrderLine, Product, ScenarioSetting, Shop
+from plugin.models import BrowseEvent, Cart, CartLine, Customer, InstallState, Order, OrderLine, Product, ScenarioSetting, Shop
 
 _seq = itertools.count(1)
 
@@ -82,3 +82,7 @@ def idle_cart_shop(session: Session, now: datetime, customers: int = 3) -> tuple
         make_cart(session, shop, person, [product], now - timedelta(hours=2))
     enable(session, shop, "cart_recovery", now)
     return shop, people, product
+
+
+def make_view(session: Session, shop: Shop, customer: Customer, product: Product, at: datetime) -> BrowseEvent:
+    return _save(session, BrowseEvent(shop_id=shop.id, customer_id=customer.id, product_id=product.id, occurred_at=at))

@@ -1,0 +1,139 @@
+"""The rules every scenario obeys, stated as a merchant would notice them."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from plugin.delivery import deliver, deliver_batch
+from plugin.engine import run_shop_tick
+from plugin.models import Conversion, Message, MessageEvent, MessageStatus, Product
+from plugin.reports import scenario_report
+from plugin.scenario_switch import set_scenario
+from plugin.tracking import attribute_orders
+from plugin.worker import start_worker
+from tests.factories import enable, idle_cart_shop, make_cart, make_customer, make_order, make_product
+from tests.live import wait_until
+
+
+def _statuses(session, shop) -> dict[int, list[str]]:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    out: dict[int, list[str]] = {}
+    for customer_id, status in session.execute(select(Message.customer_id, Message.status)
+                                               .where(Message.shop_id == shop.id).order_by(Message.id)):
+        out.setdefault(customer_id, []).append(str(status))
+    return out
+
+
+def test_idle_cart_gets_exactly_one_reminder_when_ten_ticks_and_two_workers_overlap(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=8)
+    worker = start_worker(runtime, threads=2)
+    try:
+        ticks = [threading.Thread(target=lambda: runtime.actors.enqueue_deliveries(
+            run_shop_tick(runtime, shop.id), clock.now())) for _ in range(10)]
+        for t in ticks:
+            t.start()
+        for t in ticks:
+            t.join()
+        assert wait_until(lambda: len(catcher.snapshot()) >= 8, timeout=30)
+        runtime.actors.sweep_outbox.send()
+        time.sleep(1)  # let any duplicate hand-off run out
+    finally:
+        worker.stop()
+    assert sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot()) == sorted(p.email for p in people)
+
+
+def test_nobody_gets_two_scenario_messages_within_24_hours(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=1)
+    people[0].points_balance = 500
+    session.add(people[0])
+    session.commit()
+    enable(session, shop, "point_statement", clock.now())
+    written = run_shop_tick(runtime, shop.id)
+    assert len(written) == 2  # both written: the cart now, the statement deferred past the cap
+    due = sorted(at for _, at in written)
+    assert due[1] - due[0] >= timedelta(hours=24)
+    for message_id, _ in written:
+        deliver(runtime, message_id)
+    assert [m["Subject"] for m in catcher.snapshot()] == ["【テスト商店】カートに商品が残っています"]
+    decision = session.execute(select(Message.decision).where(Message.scenario_key == "point_statement")).scalar()
+    assert "cap: deferred" in decision
+
+
+def test_message_due_at_23_00_lands_at_08_00(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    clock.at = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # 23:00 in Tokyo
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=1)
+    (message_id, due), = run_shop_tick(runtime, shop.id)
+    assert due == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)  # 08:00 the next morning in Tokyo
+    assert deliver(runtime, message_id)[0] == "skipped"  # not yet due
+    assert "quiet hours: deferred" in session.get(Message, message_id).decision
+
+
+def test_sold_out_item_is_never_promoted(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    shop, people, kept = idle_cart_shop(session, clock.now(), customers=0)
+    gone = make_product(session, shop, clock.now(), name="完売した商品", stock=5)
+    person = make_customer(session, shop, clock.now())
+    make_cart(session, shop, person, [kept, gone], clock.now() - timedelta(hours=2))
+    (message_id, _), = run_shop_tick(runtime, shop.id)
+    gone.stock = 0
+    session.add(gone)
+    session.commit()
+    assert deliver(runtime, message_id)[0] == "sent"
+    text = catcher.snapshot()[0].get_body(("plain",)).get_content()
+    assert kept.name in text and "完売した商品" not in text
+
+
+def test_reminder_whose_items_all_sold_out_is_cancelled(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    shop, _, product = idle_cart_shop(session, clock.now(), customers=1)
+    (message_id, _), = run_shop_tick(runtime, shop.id)
+    session.execute(Product.__table__.update().values(stock=0))  # type: ignore[attr-defined]
+    session.commit()
+    assert deliver(runtime, message_id)[0] == "cancelled" and catcher.snapshot() == []
+    assert "stock" in session.get(Message, message_id).last_error
+
+
+def test_control_group_never_receives_and_is_counted(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=40)
+    session.execute(select(Message))  # keep the session warm
+    from plugin.models import ScenarioSetting
+
+    session.execute(ScenarioSetting.__table__.update().values(holdout_percent=50))  # type: ignore[attr-defined]
+    session.commit()
+    written = run_shop_tick(runtime, shop.id)
+    deliver_batch(runtime, [m for m, _ in written])
+    controls = set(session.execute(select(Message.to_address).where(Message.status == MessageStatus.control)).scalars())
+    received = {m["To"].addresses[0].addr_spec for m in catcher.snapshot()}
+    assert 5 < len(controls) < 35 and not controls & received
+    assert controls | received == {p.email for p in people}
+    report = scenario_report(session, shop, clock.now())
+    cart = next(s for s in report["scenarios"] if s["key"] == "cart_recovery")
+    assert cart["lift"]["control"] == len(controls) and cart["lift"]["treated"] == len(received)
+    # and the holdout is deterministic: the same customers are control on every trigger
+    assert run_shop_tick(runtime, shop.id) == []
+
+
+def test_turning_a_scenario_off_cancels_its_pending_sends(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    clock.at = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # quiet hours: the reminders wait for morning
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=3)
+    written = run_shop_tick(runtime, shop.id)
+    set_scenario(session, shop, "cart_recovery", {"enabled": "0"}, clock.now())
+    session.commit()
+    clock.advance(hours=10)
+    assert {deliver(runtime, m)[0] for m, _ in written} == {"skipped"}
+    assert set(session.execute(select(Message.status)).scalars()) == {MessageStatus.cancelled}
+    assert catcher.snapshot() == []
+
+
+def test_order_after_a_click_is_attributed_once(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    shop, people, product = idle_cart_shop(session, clock.now(), customers=1)
+    (message_id, _), = run_shop_tick(runtime, shop.id)
+    deliver(runtime, message_id)
+    session.add(MessageEvent(shop_id=shop.id, message_id=message_id, kind="click", occurred_at=clock.now()))
+    session.commit()
+    make_order(session, shop, people[0], clock.now() + timedelta(days=1), [product])
+    make_order(session, shop, people[0], clock.now() + timedelta(days=9), [product])  # outside the 5-day window
+    assert attribute_orders(session, shop.id, clock.now()) == 1
+    assert attribute_orders(session, shop.id, clock.now()) == 0
+    assert session.execute(select(func.count()).select_from(Conversion)).scalar() == 1
