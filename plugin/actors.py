@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["Actors", "register_actors", "DELIVERY_BATCH"]
 
 DELIVERY_BATCH = 50
+HANDOFF_HORIZON = timedelta(minutes=5)
 
 log = logging.getLogger("okaeri.actors")
 
@@ -33,10 +34,15 @@ class Actors:
         self.enqueue_deliveries([(message_id, due)], now)
 
     def enqueue_deliveries(self, messages: list[tuple[int, datetime]], now: datetime) -> None:
-        """Hand messages to the broker in batches, each delayed until its messages are due."""
+        """Hand messages due soon to the broker in batches, each delayed until due.
+
+        Messages due later than HANDOFF_HORIZON stay in the outbox: the sweeper hands them over
+        when they fall due, so no broker holds thousands of day-long delays.
+        """
         by_due: dict[datetime, list[int]] = {}
         for message_id, due in messages:
-            by_due.setdefault(max(due, now), []).append(message_id)
+            if due - now <= HANDOFF_HORIZON:
+                by_due.setdefault(max(due, now), []).append(message_id)
         for due, ids in by_due.items():
             delay_ms = int((due - now).total_seconds() * 1000)
             for start in range(0, len(ids), DELIVERY_BATCH):

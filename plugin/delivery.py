@@ -88,7 +88,7 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
             return "failed", None
         retry_at = runtime.clock.now() + outbox.backoff(message.attempts)
         settle.append({"id": message.id, "status": MessageStatus.pending, "scheduled_at": retry_at,
-                       "last_error": str(exc)[:1000], "enqueued_at": runtime.clock.now()})
+                       "last_error": str(exc)[:1000], "enqueued_at": None})  # handed over again when due
         return "retry", retry_at
     except PermanentFailure as exc:
         settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": str(exc)[:1000]})
@@ -117,17 +117,19 @@ def _prepare(runtime: Runtime, session: Session, claimed: list[Message]) -> tupl
         Customer.id.in_({m.customer_id for m in claimed}))).scalars()}  # type: ignore[union-attr]
     suppressed = set(session.execute(select(Suppression.shop_id, Suppression.address).where(
         Suppression.channel == "email", Suppression.address.in_({m.to_address for m in claimed}))).tuples())  # type: ignore[attr-defined]
-    last_sent = _last_sent(session, claimed, runtime.clock.now())
+    now = runtime.clock.now()
+    last_sent = _last_sent(session, claimed, now)
     groups: dict[tuple[int, str], list[Message]] = defaultdict(list)
     for m in sorted(claimed, key=lambda m: (-get_scenario(m.scenario_key).priority, m.id or 0)):
         customer = customers.get(m.customer_id)
         if customer is None or not customer.email_consent or (m.shop_id, m.to_address) in suppressed:
             cancel(m, "suppressed or no consent at delivery")
-        elif m.customer_id in last_sent:  # the frequency cap, again: someone else's message went first
-            shop_tz = customer_zone.get(m.shop_id) or _zone(session, m.shop_id, customer_zone)
-            at = next_allowed(last_sent[m.customer_id] + CAP_WINDOW, shop_tz)
-            settle.append({"id": m.id, "status": MessageStatus.pending, "scheduled_at": at, "enqueued_at": at,
-                           "decision": f"{m.decision}; cap at delivery: deferred to {at.isoformat()}"[:1000]})
+        elif m.customer_id in last_sent or _quiet(session, m, now, customer_zone):
+            # the frequency cap and quiet hours, again: a late worker must not break either
+            zone = customer_zone.get(m.shop_id) or _zone(session, m.shop_id, customer_zone)
+            at = next_allowed(max(now, last_sent.get(m.customer_id, now - CAP_WINDOW) + CAP_WINDOW), zone)
+            settle.append({"id": m.id, "status": MessageStatus.pending, "scheduled_at": at, "enqueued_at": None,
+                           "decision": f"{m.decision}; at delivery: deferred to {at.isoformat()}"[:1000]})
             outcomes[m.id or 0] = ("deferred", at)
         else:
             last_sent[m.customer_id] = runtime.clock.now()  # one per customer per batch, too
@@ -140,6 +142,11 @@ def _prepare(runtime: Runtime, session: Session, claimed: list[Message]) -> tupl
             continue
         outgoing += _render_group(runtime, session, shop, get_scenario(key), messages, customers, cancel)
     return outgoing, outcomes, settle
+
+
+def _quiet(session: Session, message: Message, now: datetime, cache: dict[int, str]) -> bool:
+    zone = cache.get(message.shop_id) or _zone(session, message.shop_id, cache)
+    return next_allowed(now, zone) != now
 
 
 def _zone(session: Session, shop_id: int, cache: dict[int, str]) -> str:

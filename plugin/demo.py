@@ -28,7 +28,7 @@ from plugin.routes.demo import demo_router
 from plugin.runtime import Runtime, build_runtime
 from plugin.sandbox.app import SandboxConfig, create_sandbox_app
 from plugin.sandbox.seed import SandboxData, generate
-from plugin.sandbox.visitors import simulate_visitors
+from plugin.sandbox.visitors import restock, simulate_visitors, sold_out_wanted
 from plugin.scheduler import Scheduler
 from plugin.settings import Settings, ensure_secret_key
 from plugin.worker import start_worker
@@ -143,7 +143,12 @@ def _prepare_shop(stack: DemoStack) -> None:
         install_via_browser_flow(browser)
     if _wait_for_sync(stack.runtime):
         accepted = simulate_visitors(stack.sandbox, stack.runtime.clock.now())
-        print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events", flush=True)
+        restock(stack.sandbox, sold_out_wanted(stack.sandbox), stack.runtime.clock.now())
+        with stack.runtime.sessions() as session:
+            shop_id = session.execute(select(Shop.id).where(Shop.platform == "colorme")).scalar()
+        stack.runtime.actors.sync_shop.send(shop_id)  # picks up the restock: stock triggers
+        print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events;"
+              " a few sold-out items were restocked", flush=True)
 
 
 def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000, seed: int = 42) -> None:

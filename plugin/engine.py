@@ -1,8 +1,8 @@
 """The scenario engine: for one shop, run each enabled preset in priority order through the
-gates and write the outbox. Rendering happens at delivery, with stock as it is then."""
+gates and write the outbox in set-based SQL. Rendering happens at delivery, with stock as it is then."""
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 import socket
@@ -10,13 +10,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import String, case, cast, func, literal, null, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from plugin import outbox
-from plugin.gates import CAP_WINDOW, gated_audience, idempotency_key, in_holdout, next_allowed
-from plugin.models import InstallState, MessageStatus, ScenarioSetting, Shop
+from plugin.actors import HANDOFF_HORIZON
+from plugin.gates import CAP_WINDOW, gated_audience, next_allowed
+from plugin.models import InstallState, Message, MessageStatus, ScenarioSetting, Shop
 from scenarios import Scenario, by_priority
+from scenarios.sql import key, plus_day
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
@@ -58,52 +60,65 @@ def run_shop_tick(runtime: Runtime, shop_id: int) -> list[tuple[int, datetime]]:
 
 def write_scenario(session: Session, shop: Shop, scenario: Scenario, setting: ScenarioSetting,
                    now: datetime) -> list[tuple[int, datetime]]:
-    """Select, gate and write one preset's messages for one shop (one SQL statement to select)."""
+    """Select, gate and write one preset's messages in one INSERT … SELECT (no loop over customers).
+
+    Every gate's verdict is computed in SQL and stored in `decision`; returns the pending
+    messages due within the hand-off horizon, for the broker.
+    """
     delay = timedelta(minutes=setting.delay_minutes) if setting.delay_minutes is not None else scenario.default_delay
-    audience = scenario.audience(shop, now, delay).subquery()
-    rows: list[dict[str, Any]] = []
-    seen: dict[int, datetime] = {}
-    for customer_id, trigger_key, ref_id, email, blocking_at in session.execute(
-            gated_audience(shop, scenario.key, audience, now)):
-        blocking = max(filter(None, [_aware(blocking_at), seen.get(customer_id)]), default=None)
-        row = _row(shop, scenario, setting, customer_id, trigger_key, ref_id, email, blocking, now)
-        seen[customer_id] = max(row["scheduled_at"], seen.get(customer_id, row["scheduled_at"]))
-        rows.append(row)
-    ids = outbox.write(session, rows)
+    gated = gated_audience(shop, scenario.key, scenario.audience(shop, now, delay).subquery(), now).subquery()
+    ranked = select(gated, func.row_number().over(partition_by=gated.c.customer_id, order_by=gated.c.trigger_key)
+                    .label("nth")).subquery()
+    session.execute(_insert_messages(session, shop, scenario, setting, ranked, now))
     session.commit()
-    pending = session.execute(select(outbox.Message.id, outbox.Message.scheduled_at).where(
-        outbox.Message.id.in_(ids), outbox.Message.status == MessageStatus.pending)).all() if ids else []  # type: ignore[union-attr]
-    log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "count": len(ids)})
-    return [(i, at) for i, at in pending]
+    due = session.execute(select(Message.id, Message.scheduled_at).where(
+        Message.shop_id == shop.id, Message.scenario_key == scenario.key, Message.created_at == now,
+        Message.status == MessageStatus.pending, Message.enqueued_at.is_not(None))).all()  # type: ignore[union-attr]
+    log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(due)})
+    return [(i, _aware(at) or now) for i, at in due]
+
+
+def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: ScenarioSetting, ranked: Any,
+                     now: datetime) -> Any:
+    """INSERT … SELECT … ON CONFLICT DO NOTHING: the unique idempotency key settles racing ticks."""
+    at_now = next_allowed(now, shop.timezone)
+    when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
+    blocked, repeat = ranked.c.blocking_at.is_not(None), ranked.c.nth > 1
+    scheduled = case((blocked, plus_day(ranked.c.blocking_at)), (repeat, literal(now + CAP_WINDOW, when_type)),
+                     else_=literal(at_now, when_type))
+    control = _holdout_bucket(shop, scenario, ranked.c.customer_id) < setting.holdout_percent
+    quiet = "quiet hours: ok" if at_now == now else f"quiet hours: deferred to {at_now.isoformat()}"
+    decision = (literal("consent: opted in, not suppressed; ")
+                + case((or_(blocked, repeat), literal("cap: deferred 24 h after another message (quiet hours at delivery)")),
+                       else_=literal(f"cap: ok; {quiet}"))
+                + case((control, literal(f"; holdout: control group ({setting.holdout_percent}%), not sent")),
+                       else_=literal("; holdout: treatment")))
+    idempotency = key(str(shop.id), scenario.key, ranked.c.customer_id, ranked.c.trigger_key)
+    columns = {
+        "shop_id": literal(shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(scenario.key),
+        "trigger_key": ranked.c.trigger_key, "idempotency_key": idempotency, "channel": literal("email"),
+        "to_address": ranked.c.email, "subject": literal(""), "body_text": literal(""), "body_html": literal(""),
+        "rfc_message_id": literal("<") + func.replace(idempotency, ":", ".") + literal("@okaeri>"),
+        "status": case((control, literal(MessageStatus.control.value)), else_=literal(MessageStatus.pending.value)),
+        "scheduled_at": scheduled, "attempts": literal(0), "last_error": literal(""),
+        "created_at": literal(now, when_type),
+        "enqueued_at": case((or_(blocked, repeat, control), null()),
+                            else_=literal(now if at_now - now <= HANDOFF_HORIZON else None, when_type)),
+        "context": literal('{"ref_id": ') + func.coalesce(cast(ranked.c.ref_id, String), literal("null")) + literal("}"),
+        "decision": decision,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    source = select(*columns.values()).where(ranked.c.customer_id.is_not(None))  # WHERE: SQLite's upsert parser needs one
+    return dialect.insert(Message).from_select(list(columns), source).on_conflict_do_nothing(
+        index_elements=["idempotency_key"])
+
+
+def _holdout_bucket(shop: Shop, scenario: Scenario, customer_id: Any) -> Any:
+    """0–99, fixed per (shop, scenario, customer): a multiplicative hash both databases compute alike."""
+    salt = int.from_bytes(hashlib.sha256(f"{shop.id}:{scenario.key}".encode()).digest()[:3], "big")
+    return (customer_id * 2654435761 + salt) % 4294967296 % 100
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes from aggregate subqueries; they are UTC."""
+    """SQLite hands back naive datetimes from some expressions; they are UTC."""
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
-def _row(shop: Shop, scenario: Scenario, setting: ScenarioSetting, customer_id: int, trigger_key: str,
-         ref_id: int | None, email: str, blocking: datetime | None, now: datetime) -> dict[str, Any]:
-    decision = ["consent: opted in, not suppressed"]
-    status, at = MessageStatus.pending, now
-    if blocking is not None:
-        at = blocking + CAP_WINDOW
-        decision.append(f"cap: deferred to {at.isoformat()} (a message at {blocking.isoformat()} came first)")
-    else:
-        decision.append("cap: ok")
-    allowed = next_allowed(at, shop.timezone)
-    decision.append("quiet hours: ok" if allowed == at else f"quiet hours: deferred to {allowed.isoformat()}")
-    at = allowed
-    if in_holdout(shop.id, scenario.key, customer_id, setting.holdout_percent):
-        status = MessageStatus.control
-        decision.append(f"holdout: control group ({setting.holdout_percent}%), not sent")
-    else:
-        decision.append("holdout: treatment")
-    return {
-        "shop_id": shop.id, "customer_id": customer_id, "scenario_key": scenario.key, "trigger_key": trigger_key,
-        "idempotency_key": idempotency_key(shop.id, scenario.key, customer_id, trigger_key),
-        "channel": "email", "to_address": email, "subject": "", "body_text": "", "body_html": "",
-        "rfc_message_id": f"<{uuid.uuid4().hex}@okaeri>", "status": status, "scheduled_at": at,
-        "attempts": 0, "last_error": "", "created_at": now, "enqueued_at": now,
-        "context": json.dumps({"ref_id": ref_id}), "decision": "; ".join(decision),
-    }

@@ -15,7 +15,6 @@ Every written row carries `decision`: what each gate said, so "why (not)" has an
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +24,7 @@ from sqlalchemy.sql import Subquery
 
 from plugin.models import Customer, Message, MessageStatus, Shop, Suppression
 
-__all__ = ["gated_audience", "idempotency_key", "in_holdout", "next_allowed", "CAP_WINDOW", "QUIET"]
+__all__ = ["gated_audience", "idempotency_key", "next_allowed", "CAP_WINDOW", "QUIET"]
 
 CAP_WINDOW = timedelta(hours=24)
 QUIET = (time(21, 0), time(8, 0))  # 21:00 – 08:00 shop time
@@ -64,9 +63,3 @@ def next_allowed(moment: datetime, timezone: str) -> datetime:
         return moment
     day = local.date() if local.time() < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, tzinfo=zone).astimezone(moment.tzinfo)
-
-
-def in_holdout(shop_id: int | None, scenario_key: str, customer_id: int, percent: int) -> bool:
-    """Deterministic: the same customer is always in (or out of) a scenario's control group."""
-    digest = hashlib.sha256(f"{shop_id}:{scenario_key}:{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 100 < percent

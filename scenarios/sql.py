@@ -61,3 +61,19 @@ def local_week(now: datetime, tz: str) -> str:
 
     year, week, _ = now.astimezone(ZoneInfo(tz)).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+class plus_day(FunctionElement[Any]):  # noqa: N801 (reads as a SQL function)
+    """A timestamp column plus one day, on either database."""
+
+    inherit_cache = True
+
+
+@compiles(plus_day, "sqlite")
+def _plus_day_sqlite(element: plus_day, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(list(element.clauses)[0], **kw)}, '+1 day')"
+
+
+@compiles(plus_day, "postgresql")
+def _plus_day_postgres(element: plus_day, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(list(element.clauses)[0], **kw)} + interval '1 day')"

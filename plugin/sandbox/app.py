@@ -89,6 +89,7 @@ def _admin_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> Non
         return _page("管理画面", f"<h1>{html.escape(data.shop['title'])} 管理画面</h1>"
                      f"<p>顧客 {len(data.customers)} 人 / 商品 {len(data.products)} 点 / 受注 {len(data.sales)} 件</p>"
                      "<form method='post' action='admin/install'><button id='install'>Okaeri をインストール</button></form>"
+                     "<form method='post' action='admin/restock'><button id='restock'>売り切れ商品を再入荷する</button></form>"
                      "<form method='post' action='admin/uninstall'><button>アンインストール</button></form>")
 
     async def post_hook(path: str, payload: dict[str, Any]) -> httpx.Response:
@@ -107,6 +108,14 @@ def _admin_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> Non
         if not redirect:  # ColorMe aborts the install when the hook does not answer properly
             return _page("インストール失敗", f"<p>アプリが応答しませんでした ({answer.status_code})</p>")
         return RedirectResponse(redirect, status_code=303)
+
+    @app.post("/admin/restock")
+    def restock_products() -> Any:
+        from plugin.sandbox.visitors import restock, sold_out_wanted
+
+        wanted = sold_out_wanted(data)
+        restock(data, wanted, datetime.now(JST))
+        return _page("再入荷", f"<p>{len(wanted)} 点を再入荷しました（次の同期で反映されます）</p>")
 
     @app.post("/admin/uninstall")
     async def uninstall() -> Any:

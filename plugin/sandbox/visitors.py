@@ -7,13 +7,26 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
 from plugin.sandbox.seed import SandboxData
 
-__all__ = ["registered_event_endpoint", "simulate_visitors"]
+__all__ = ["registered_event_endpoint", "simulate_visitors", "sold_out_wanted", "restock"]
+
+
+def sold_out_wanted(data: SandboxData, count: int = 3) -> list[dict[str, Any]]:
+    """The first few sold-out products on display: the ones visitors look at and the shop restocks."""
+    return [p for p in data.products if p["stock_managed"] and p["stocks"] == 0
+            and p["display_state"] == "showing"][:count]
+
+
+def restock(data: SandboxData, products: list[dict[str, Any]], now: datetime, quantity: int = 12) -> None:
+    """The merchant receives new stock: the platform's update_date moves, as ColorMe's does."""
+    for product in products:
+        product["stocks"], product["update_date"] = quantity, int(now.timestamp())
 
 
 def registered_event_endpoint(data: SandboxData) -> str | None:
@@ -49,6 +62,11 @@ def simulate_visitors(data: SandboxData, now: datetime, *, seed: int = 7, carts:
         seen = now - timedelta(hours=rng.uniform(0.1, 72))
         events.append({"type": "product_view", "customer_id": str(customer["id"]),
                        "product_id": str(product["id"]), "occurred_at": int(seen.timestamp())})
+    for product in sold_out_wanted(data):  # people also look at what is sold out
+        for customer in rng.sample(data.customers, 5):
+            seen = now - timedelta(hours=rng.uniform(24, 72))
+            events.append({"type": "product_view", "customer_id": str(customer["id"]),
+                           "product_id": str(product["id"]), "occurred_at": int(seen.timestamp())})
     accepted = 0
     with httpx.Client(timeout=10, transport=transport) as http:
         for event in events:
