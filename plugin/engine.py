@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, case, cast, func, literal, null, or_, select
+from sqlalchemy import BigInteger, String, case, cast, func, literal, null, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -116,7 +116,8 @@ def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: 
 def _holdout_bucket(shop: Shop, scenario: Scenario, customer_id: Any) -> Any:
     """0–99, fixed per (shop, scenario, customer): a multiplicative hash both databases compute alike."""
     salt = int.from_bytes(hashlib.sha256(f"{shop.id}:{scenario.key}".encode()).digest()[:3], "big")
-    return (customer_id * 2654435761 + salt) % 4294967296 % 100
+    big = cast(customer_id, BigInteger)
+    return (big * literal(2654435761, BigInteger) + literal(salt, BigInteger)) % literal(4294967296, BigInteger) % 100
 
 
 def _aware(moment: datetime | None) -> datetime | None:

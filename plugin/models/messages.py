@@ -28,6 +28,7 @@ class Message(SQLModel, table=True):
         Index("ix_messages_shop_customer_time", "shop_id", "customer_id", "created_at"),
         Index("ix_messages_shop_scenario", "shop_id", "scenario_key", "status"),
         Index("ix_messages_trigger", "shop_id", "customer_id", "scenario_key", "trigger_key"),
+        Index("ix_messages_customer_schedule", "shop_id", "customer_id", "scheduled_at"),  # the frequency cap
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -85,9 +85,7 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("context", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""))
         batch_op.add_column(sa.Column("decision", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False, server_default=""))
-        batch_op.create_index(
-            "ix_messages_trigger", ["shop_id", "customer_id", "scenario_key", "trigger_key"], unique=False
-        )
+        batch_op.create_index("ix_messages_trigger", ["shop_id", "customer_id", "scenario_key", "trigger_key"], unique=False)
 
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.add_column(sa.Column("restocked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
