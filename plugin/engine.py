@@ -16,7 +16,8 @@ from sqlmodel import Session
 
 from plugin.actors import HANDOFF_HORIZON
 from plugin.gates import CAP_WINDOW, gated_audience, next_allowed
-from plugin.models import InstallState, Message, MessageStatus, ScenarioSetting, Shop
+from plugin.models import InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
+from plugin.upsert import insert_ignore
 from scenarios import Scenario, by_priority
 from scenarios.sql import key, plus_day
 
@@ -66,10 +67,18 @@ def write_scenario(session: Session, shop: Shop, scenario: Scenario, setting: Sc
     messages due within the hand-off horizon, for the broker.
     """
     delay = timedelta(minutes=setting.delay_minutes) if setting.delay_minutes is not None else scenario.default_delay
-    gated = gated_audience(shop, scenario.key, scenario.audience(shop, now, delay).subquery(), now).subquery()
+    period = scenario.period(now, shop.timezone)
+    periodic = period is not None and session.execute(select(ScenarioRun.id).where(
+        ScenarioRun.shop_id == shop.id, ScenarioRun.scenario_key == scenario.key, ScenarioRun.period == period)).first() is None
+    audience = scenario.audience(shop, now, delay, periodic=periodic).subquery()
+    gated = gated_audience(shop, scenario.key, audience, now).subquery()
     ranked = select(gated, func.row_number().over(partition_by=gated.c.customer_id, order_by=gated.c.trigger_key)
                     .label("nth")).subquery()
     session.execute(_insert_messages(session, shop, scenario, setting, ranked, now))
+    if periodic:
+        insert_ignore(session, ScenarioRun.__table__, [{"shop_id": shop.id, "scenario_key": scenario.key,  # type: ignore[arg-type]
+                                                       "period": period, "finished_at": now}],
+                      ["shop_id", "scenario_key", "period"])
     session.commit()
     due = session.execute(select(Message.id, Message.scheduled_at).where(
         Message.shop_id == shop.id, Message.scenario_key == scenario.key, Message.created_at == now,

@@ -70,8 +70,12 @@ class Scenario:
     needs_items: bool = True  # a message whose items all sold out is not sent
     copy: dict[str, Copy] = {}
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
-        """Columns customer_id, trigger_key, ref_id: everyone this preset should message now."""
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
+        """Columns customer_id, trigger_key, ref_id: everyone this preset should message now.
+
+        `periodic` is False once this period's run (see `period`) has been written: a weekly or
+        monthly preset then selects only its event-driven part, if it has one.
+        """
         raise NotImplementedError
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
@@ -81,6 +85,10 @@ class Scenario:
     def still_wanted(self, session: Session, messages: Sequence[Message]) -> set[int]:
         """Re-checked right before delivery: ids whose exit condition has not been met."""
         return {m.id for m in messages if m.id is not None}
+
+    def period(self, now: datetime, timezone: str) -> str | None:
+        """The current period of a periodic preset (e.g. "2026-11"), or None for event-driven ones."""
+        return None
 
     def unsupported_reason(self, session: Session, shop: Shop) -> str | None:
         """Why this preset cannot run on this shop's data (None when it can)."""

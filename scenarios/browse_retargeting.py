@@ -35,7 +35,7 @@ class BrowseRetargeting(Scenario):
                    "You looked at"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         views = (select(BrowseEvent.customer_id, func.min(BrowseEvent.occurred_at).label("first_view"),
                         func.max(BrowseEvent.occurred_at).label("last_view"), func.max(BrowseEvent.id).label("last_id"))
                  .where(BrowseEvent.shop_id == shop.id, BrowseEvent.occurred_at > now - LOOKBACK)  # type: ignore[operator]

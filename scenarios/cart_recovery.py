@@ -37,7 +37,7 @@ class CartRecovery(Scenario):
                    "The items you chose are still waiting in your cart.", "View your cart", "In your cart"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         has_items = exists().where(CartLine.cart_id == Cart.id)
         live = and_(Cart.shop_id == shop.id, Cart.updated_at > now - MAX_AGE, has_items,  # type: ignore[operator]
                     ~ordered_since(shop.id, Cart.customer_id, Cart.updated_at))

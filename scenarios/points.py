@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, or_, select, union_all
+from sqlalchemy import Select, and_, false, literal, or_, select, union_all
 from sqlmodel import Session
 
 from plugin.models import Customer, Message, Product, Shop
@@ -55,7 +55,7 @@ class PointExpiry(Scenario):
                    "Use your points", "Your points can buy"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         base = and_(Customer.shop_id == shop.id, Customer.points_balance > 0, Customer.points_expire_at > now)  # type: ignore[operator]
         within = [(30, and_(Customer.points_expire_at <= now + timedelta(days=30),  # type: ignore[operator]
                             Customer.points_expire_at > now + timedelta(days=7))),  # type: ignore[operator]
@@ -97,10 +97,14 @@ class PointStatement(Scenario):
                    "Visit the shop", "Recommended within your points"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         month = local_month(now, shop.timezone)
         return select(Customer.id.label("customer_id"), key("statement", month).label("trigger_key"),  # type: ignore[union-attr]
-                      no_ref().label("ref_id")).where(Customer.shop_id == shop.id, Customer.points_balance > 0)
+                      no_ref().label("ref_id")).where(Customer.shop_id == shop.id, Customer.points_balance > 0,
+                                                      literal(True) if periodic else false())
+
+    def period(self, now: datetime, timezone: str) -> str | None:
+        return local_month(now, timezone)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         balances = _balances(session, messages)

@@ -43,7 +43,7 @@ class PostPurchase(Scenario):
                    "Your order"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         selects = []
         for step, days in STEPS.items():
             due = now - (delay if days == 0 else timedelta(days=days))

@@ -40,12 +40,15 @@ class Ranking(Scenario):
                    "Dear {{ customer.name }}, here is what sold best this week.", "See more", "Top sellers"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         week = local_week(now, shop.timezone)
-        when = literal(True) if released(now, shop.timezone) else false()
+        when = literal(True) if periodic and released(now, shop.timezone) else false()
         return select(Customer.id.label("customer_id"), key("ranking", week).label("trigger_key"),  # type: ignore[union-attr]
                       no_ref().label("ref_id")).where(
             Customer.shop_id == shop.id, Customer.last_order_at > now - ACTIVE, when)  # type: ignore[operator]
+
+    def period(self, now: datetime, timezone: str) -> str | None:
+        return local_week(now, timezone) if released(now, timezone) else None
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         overall = ranking(session, shop, "7d") or ranking(session, shop, "30d")

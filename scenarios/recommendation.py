@@ -34,14 +34,19 @@ class Recommendation(Scenario):
                    "Recommended"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         after_order = select(Order.customer_id.label("customer_id"), key("reco", "order", Order.id).label("trigger_key"),
                              Order.id.label("ref_id")).where(  # type: ignore[union-attr]
             Order.shop_id == shop.id, Order.customer_id.is_not(None), Order.canceled.is_(False),  # type: ignore[union-attr,attr-defined]
             Order.ordered_at <= now - AFTER_ORDER, Order.ordered_at > now - AFTER_ORDER - CATCH_UP)  # type: ignore[operator]
+        if not periodic:  # this month's mailing is written: only the after-order part remains
+            return after_order
         monthly = select(Customer.id, key("reco", "month", local_month(now, shop.timezone)), no_ref()).where(
             Customer.shop_id == shop.id, Customer.last_order_at > now - ACTIVE)  # type: ignore[operator]
         return union_all(after_order, monthly)  # type: ignore[return-value]
+
+    def period(self, now: datetime, timezone: str) -> str | None:
+        return local_month(now, timezone)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         picks = top_n_many(session, shop, [m.customer_id for m in messages], 4)

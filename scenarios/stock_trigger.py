@@ -35,7 +35,7 @@ class StockTrigger(Scenario):
                    "Dear {{ customer.name }}, news about an item you looked at.", "See the item", "The item"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         def interested(since: Any) -> Any:
             viewed = select(BrowseEvent.customer_id.label("customer_id"), BrowseEvent.product_id.label("product_id")) \
                 .where(BrowseEvent.shop_id == shop.id, BrowseEvent.occurred_at > since - INTEREST)  # type: ignore[operator]

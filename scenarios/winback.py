@@ -33,7 +33,7 @@ class Winback(Scenario):
                    "Picked for you"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         return select(Customer.id.label("customer_id"),  # type: ignore[union-attr]
                       key("winback", day_text(Customer.last_order_at)).label("trigger_key"), no_ref().label("ref_id")
                       ).where(Customer.shop_id == shop.id, Customer.last_order_at <= now - LAPSED,  # type: ignore[operator]

@@ -86,6 +86,19 @@ class ScenarioSetting(SQLModel, table=True):
     updated_at: datetime
 
 
+class ScenarioRun(SQLModel, table=True):
+    """A periodic preset's run for one period is written: later ticks skip its big audience."""
+
+    __tablename__ = "scenario_runs"
+    __table_args__ = (UniqueConstraint("shop_id", "scenario_key", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    scenario_key: str = Field(max_length=32)
+    period: str = Field(max_length=16)
+    finished_at: datetime
+
+
 class SyncState(SQLModel, table=True):
     """Where the last sync of one resource of one shop got to."""
 
