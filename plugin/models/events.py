@@ -14,6 +14,7 @@ class Cart(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("shop_id", "external_key"),
         Index("ix_carts_shop_updated", "shop_id", "updated_at"),
+        Index("ix_carts_shop_customer", "shop_id", "customer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
