@@ -24,16 +24,11 @@ from sqlalchemy.sql import Subquery
 
 from plugin.models import Customer, Message, MessageStatus, Shop, Suppression
 
-__all__ = ["gated_audience", "idempotency_key", "next_allowed", "CAP_WINDOW", "QUIET"]
+__all__ = ["gated_audience", "next_allowed", "CAP_WINDOW", "QUIET"]
 
 CAP_WINDOW = timedelta(hours=24)
 QUIET = (time(21, 0), time(8, 0))  # 21:00 – 08:00 shop time
 LIVE = (MessageStatus.pending, MessageStatus.sending, MessageStatus.sent)
-
-
-def idempotency_key(shop_id: int | None, scenario_key: str, customer_id: int, trigger_key: str) -> str:
-    """One message per shop, scenario, customer and trigger, ever."""
-    return f"{shop_id}:{scenario_key}:{customer_id}:{trigger_key}"
 
 
 def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datetime) -> Select[Any]:

@@ -16,8 +16,7 @@ from sqlmodel import Session
 from plugin.models import Message, MessageStatus
 from plugin.upsert import insert_ignore
 
-__all__ = ["write", "claim", "claim_many", "settle_many", "mark_sent", "mark_retry", "mark_failed", "cancel", "due_for_enqueue",
-           "LEASE", "MAX_ATTEMPTS", "backoff"]
+__all__ = ["write", "claim_many", "settle_many", "due_for_enqueue", "LEASE", "MAX_ATTEMPTS", "backoff"]
 
 LEASE = timedelta(minutes=5)
 STALE_ENQUEUE = timedelta(minutes=10)
@@ -56,54 +55,6 @@ def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         session.execute(update(Message), [{**r, "lease_until": None} for r in rows])
         session.commit()
-
-
-def claim(session: Session, message_id: int, now: datetime) -> Message | None:
-    """Take a due message for delivery (or one whose lease ran out); None if someone else has it."""
-    due = and_(Message.status == MessageStatus.pending, Message.scheduled_at <= now)
-    expired = and_(Message.status == MessageStatus.sending, Message.lease_until < now)  # type: ignore[operator]
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, or_(due, expired))  # type: ignore[arg-type]
-        .values(status=MessageStatus.sending, lease_until=now + LEASE, attempts=Message.attempts + 1)
-    )
-    session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(Message, message_id, populate_existing=True)
-
-
-def _settle(session: Session, message_id: int, **values: Any) -> bool:
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status == MessageStatus.sending)  # type: ignore[arg-type]
-        .values(lease_until=None, **values)
-    )
-    session.commit()
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def mark_sent(session: Session, message_id: int, now: datetime) -> bool:
-    return _settle(session, message_id, status=MessageStatus.sent, sent_at=now, last_error="")
-
-
-def mark_retry(session: Session, message: Message, now: datetime, error: str) -> datetime | None:
-    """Back to pending after a backoff; failed once attempts are exhausted. Returns the retry time."""
-    if message.attempts >= MAX_ATTEMPTS:
-        mark_failed(session, message.id or 0, f"gave up after {message.attempts} attempts: {error}")
-        return None
-    retry_at = now + backoff(message.attempts)
-    _settle(session, message.id or 0, status=MessageStatus.pending, scheduled_at=retry_at,
-            last_error=error[:1000], enqueued_at=now)
-    return retry_at
-
-
-def mark_failed(session: Session, message_id: int, error: str) -> bool:
-    return _settle(session, message_id, status=MessageStatus.failed, last_error=error[:1000])
-
-
-def cancel(session: Session, message_id: int, reason: str) -> bool:
-    return _settle(session, message_id, status=MessageStatus.cancelled, last_error=reason[:1000])
 
 
 def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:

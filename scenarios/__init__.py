@@ -1,7 +1,7 @@
 """Preset scenarios, one module each, on the small interface in scenarios.base."""
 from __future__ import annotations
 
-from scenarios.base import Candidate, Scenario
+from scenarios.base import Scenario
 from scenarios.browse_retargeting import BrowseRetargeting
 from scenarios.cart_recovery import CartRecovery
 from scenarios.points import PointExpiry, PointStatement
@@ -11,7 +11,7 @@ from scenarios.recommendation import Recommendation
 from scenarios.stock_trigger import StockTrigger
 from scenarios.winback import Winback
 
-__all__ = ["Candidate", "Scenario", "SCENARIOS", "get_scenario", "by_priority"]
+__all__ = ["Scenario", "SCENARIOS", "get_scenario", "by_priority"]
 
 SCENARIOS: dict[str, Scenario] = {s.key: s for s in (
     CartRecovery(), BrowseRetargeting(), PointExpiry(), PointStatement(), Ranking(), Recommendation(),

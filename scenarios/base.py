@@ -7,7 +7,7 @@ returning (customer_id, trigger_key, ref_id). The engine wraps it with the gates
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,24 +16,12 @@ from sqlmodel import Session
 
 from plugin.models import Message, Product, Shop
 
-__all__ = ["Candidate", "Scenario", "Copy", "product_view", "in_stock_views"]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One customer the audience chose, for one trigger (a cart state, an order, a date)."""
-
-    customer_id: int
-    email: str
-    name: str
-    trigger_key: str
-    ref_id: int | None = None  # the row that triggered it (cart id, order id, product id …)
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Scenario", "Copy", "product_view", "in_stock_views"]
 
 
 @dataclass(frozen=True)
 class Copy:
-    """A preset's default words in one language; {name} and other fields are template variables."""
+    """A preset's default words in one language: Jinja2 strings rendered in the sandbox at delivery."""
 
     subject: str
     headline: str

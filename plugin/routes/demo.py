@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from plugin.deps import SESSION_COOKIE, RuntimeDep, SessionDep, session_cookie
 from plugin.mailcatcher import MailCatcher
-from plugin.models import InstallState, Shop
+from plugin.models import InstallState, Message, MessageStatus, Shop
 
 __all__ = ["demo_router"]
 
@@ -27,7 +29,7 @@ def demo_router(catcher: MailCatcher) -> APIRouter:
         return response
 
     @router.get("/outbox", response_class=HTMLResponse)
-    def outbox() -> HTMLResponse:
+    def outbox(runtime: RuntimeDep, session: SessionDep) -> HTMLResponse:
         rows = "".join(
             f"<tr><td>{html.escape(str(m['Date']))}</td><td>{html.escape(str(m['To']))}</td>"
             f"<td><a href='/demo/outbox/{i}'>{html.escape(str(m['Subject']))}</a></td></tr>"
@@ -36,7 +38,7 @@ def demo_router(catcher: MailCatcher) -> APIRouter:
         return HTMLResponse(
             "<!doctype html><meta charset='utf-8'><title>Okaeri demo outbox</title>"
             "<body style='font-family:sans-serif;max-width:960px;margin:2rem auto'>"
-            f"<h1>受信したメール / Delivered emails ({len(catcher.snapshot())})</h1>"
+            f"<h1>受信したメール / Delivered emails ({len(catcher.snapshot())})</h1>{_waiting(runtime, session)}"
             f"<table><tr><th>Date</th><th>To</th><th>Subject</th></tr>{rows}</table></body>")
 
     @router.get("/outbox/{index}", response_class=HTMLResponse)
@@ -50,3 +52,19 @@ def demo_router(catcher: MailCatcher) -> APIRouter:
                             else f"<pre>{html.escape(body)}</pre>")
 
     return router
+
+
+def _waiting(runtime: RuntimeDep, session: SessionDep) -> str:
+    """Say what is held back and until when, so a quiet demo at night is not a mystery."""
+    now = runtime.clock.now()
+    count, first = session.execute(select(func.count(), func.min(Message.scheduled_at)).where(
+        Message.status == MessageStatus.pending, Message.scheduled_at > now)).one()
+    if not count:
+        return ""
+    shop = session.execute(select(Shop)).scalars().first()
+    zone = ZoneInfo(shop.timezone if shop else "Asia/Tokyo")
+    first = first if first.tzinfo else first.replace(tzinfo=UTC)  # SQLite's min() loses the zone
+    when = first.astimezone(zone).strftime("%m/%d %H:%M")
+    return (f"<p>{count} 通は配信待ちです（深夜 21:00〜8:00 の配信停止、または 24 時間に 1 通の上限による）。"
+            f"次の配信: {when} / {count} messages are waiting for quiet hours (21:00–08:00) or the one-per-24-h cap; "
+            f"next at {when} shop time.</p>")
