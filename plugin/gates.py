@@ -23,6 +23,7 @@ from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.sql import Subquery
 
 from plugin.models import Customer, Message, MessageStatus, Shop, Suppression
+from scenarios.sql import key
 
 __all__ = ["gated_audience", "next_allowed", "CAP_WINDOW", "QUIET"]
 
@@ -36,8 +37,8 @@ def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datet
     of the customer within the cap window) comes back as the column `blocking_at`."""
     suppressed = exists().where(Suppression.shop_id == shop.id, Suppression.channel == "email",
                                 Suppression.address == Customer.email)
-    written = exists().where(Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
-                             Message.scenario_key == scenario_key, Message.trigger_key == audience.c.trigger_key)
+    written = exists().where(  # through the unique idempotency key's index: no second index to maintain
+        Message.idempotency_key == key(str(shop.id), scenario_key, audience.c.customer_id, audience.c.trigger_key))
     blocking = (select(func.max(Message.scheduled_at)).where(
         Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
         Message.status.in_(LIVE), Message.scheduled_at > now - CAP_WINDOW)  # type: ignore[attr-defined,operator]

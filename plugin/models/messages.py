@@ -25,9 +25,7 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         Index("ix_messages_status_due", "status", "scheduled_at"),
-        Index("ix_messages_shop_customer_time", "shop_id", "customer_id", "created_at"),
         Index("ix_messages_shop_scenario", "shop_id", "scenario_key", "status"),
-        Index("ix_messages_trigger", "shop_id", "customer_id", "scenario_key", "trigger_key"),
         Index("ix_messages_customer_schedule", "shop_id", "customer_id", "scheduled_at"),  # the frequency cap
     )
 
