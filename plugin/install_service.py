@@ -50,10 +50,9 @@ def complete_colorme_install(runtime: Runtime, account_id: str, code: str, redir
                            requests_per_minute=settings.colorme_requests_per_minute)
     try:
         connector = ColorMeConnector(client, runtime.clock.now())
-        info = connector.fetch_shop()
+        info, address = connector.shop_with_address()
         if info.external_id != account_id:
             raise ConnectorError(f"token belongs to {info.external_id}, not {account_id}", platform="colorme")
-        address = connector.sender_address()
         with runtime.sessions() as session:
             shop = _find(session, "colorme", account_id)
             if shop is None:

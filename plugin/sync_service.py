@@ -15,6 +15,7 @@ from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConn
 from connectors.errors import Unauthorized
 from plugin.models import Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
 from plugin.suppression import record_consent
+from plugin.upsert import upsert
 
 __all__ = ["sync_shop", "RESOURCES", "HISTORY", "Progress"]
 
@@ -95,8 +96,6 @@ def _sync_resource(
 
 
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime) -> None:
-    from plugin.upsert import upsert
-
     before = dict(session.execute(select(Customer.external_id, Customer.email_consent).where(
         Customer.shop_id == shop_id, Customer.external_id.in_([r.external_id for r in batch]))).all())  # type: ignore[attr-defined]
     for r in batch:  # consent records: when and how each address opted in or out
@@ -112,8 +111,6 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
 
 
 def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], now: datetime) -> None:
-    from plugin.upsert import upsert
-
     rows = [{**asdict(r), "shop_id": shop_id} for r in batch]
     update = [k for k in rows[0] if k not in ("shop_id", "external_id")]
     old = Product.__table__.c  # type: ignore[attr-defined]
@@ -141,8 +138,6 @@ def _ids(session: Session, model: type, shop_id: int, external_ids: set[str]) ->
 
 
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime) -> None:
-    from plugin.upsert import upsert
-
     customers = _ids(session, Customer, shop_id, {r.customer_external_id for r in batch if r.customer_external_id})
     products = _ids(session, Product, shop_id, {ln.product_external_id for r in batch for ln in r.lines})
     rows = [

@@ -97,7 +97,6 @@ def test_reminder_whose_items_all_sold_out_is_cancelled(runtime, session, clock,
 
 def test_control_group_never_receives_and_is_counted(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
     shop, people, _ = idle_cart_shop(session, clock.now(), customers=40)
-    session.execute(select(Message))  # keep the session warm
     from plugin.models import ScenarioSetting
 
     session.execute(ScenarioSetting.__table__.update().values(holdout_percent=50))  # type: ignore[attr-defined]

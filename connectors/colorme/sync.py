@@ -35,8 +35,10 @@ class ColorMeConnector(ShopConnector):
     def fetch_shop(self) -> ShopInfo:
         return mapping.shop_info(self.client.get("/v1/shop.json"))
 
-    def sender_address(self) -> str:
-        return mapping.sender_address(self.client.get("/v1/shop.json"))
+    def shop_with_address(self) -> tuple[ShopInfo, str]:
+        """The shop and its postal address for mail footers, from one GET /v1/shop."""
+        body = self.client.get("/v1/shop.json")
+        return mapping.shop_info(body), mapping.sender_address(body)
 
     def iter_customers(self, updated_since: datetime | None) -> Iterator[CustomerRecord]:
         params = _since("update_date_min", updated_since)
