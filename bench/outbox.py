@@ -5,8 +5,9 @@ messages; (b) delivery — claim, re-check, render (Jinja2, fresh stock), build 
 SMTP, settle — to a local SMTP server running in its own process (bench/smtp_sink.py).
   sqlite+memory     in-process worker threads (what `okaeri demo` runs)
   postgresql+redis  1 and 2 `okaeri worker` processes
-Raw: the same messages built (MIME) and sent straight over SMTP from 2 processes, no broker,
-no database. Also: MIME building with EmailMessage vs the email.mime classes, on one core.
+Raw: the same messages (rendered once beforehand, exactly as delivery renders them) built
+(MIME) and sent straight over SMTP from 2 processes, no broker, no database, right after.
+Also: MIME building with EmailMessage vs the email.mime classes, on one core.
 
     python -m bench.outbox [--messages 10000] [--threads 8]
 """
@@ -34,6 +35,7 @@ from bench.shopgen import idle_cart_shop
 from plugin.channels.base import OutgoingMessage
 from plugin.channels.email import build_mime
 from plugin.db import make_engine
+from plugin.delivery import prepare_batch
 from plugin.engine import run_shop_tick
 from plugin.mailcatcher import free_port
 from plugin.models import Message, MessageStatus, ScenarioSetting, Shop
@@ -81,18 +83,27 @@ def mime_rates(n: int = 3000) -> dict[str, float]:
     return {"email.mime": legacy, "EmailMessage": modern}
 
 
-def _raw_sender(port: int, start: int, count: int) -> None:
+def _raw_sender(port: int, messages: list[OutgoingMessage]) -> None:
     connection = smtplib.SMTP("127.0.0.1", port, timeout=30)
-    for i in range(start, start + count):
-        m = sample(i)
+    for m in messages:
         connection.sendmail("no-reply@okaeri.example", [m.to_address], build_mime(m, "no-reply@okaeri.example"))
     connection.quit()
 
 
-def raw_rate(port: int, messages: int, processes: int = 2) -> float:
-    """Build and send straight over SMTP from `processes` processes: the ceiling to compare with."""
-    share = messages // processes
-    workers = [multiprocessing.Process(target=_raw_sender, args=(port, p * share, share)) for p in range(processes)]
+def rendered(runtime: Any, limit: int) -> list[OutgoingMessage]:
+    """The messages delivery sends (rendered exactly as delivery renders them), nothing written."""
+    with runtime.sessions() as session:
+        rows = list(session.execute(select(Message).order_by(Message.id).limit(limit)).scalars())
+        outgoing, _, _ = prepare_batch(runtime, session, rows)
+        session.rollback()
+    return [mail for _, mail in outgoing]
+
+
+def raw_rate(port: int, messages: list[OutgoingMessage], processes: int = 2) -> float:
+    """Build and send the same messages straight over SMTP from `processes` processes: the ceiling."""
+    share = len(messages) // processes
+    workers = [multiprocessing.Process(target=_raw_sender, args=(port, messages[p * share:(p + 1) * share]))
+               for p in range(processes)]
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -146,6 +157,7 @@ def run_pair(pair: str, messages: int, threads: int, smtp_port: int) -> list[dic
         started = time.perf_counter()
         run_shop_tick(runtime, shop_id)
         write_seconds = time.perf_counter() - started
+        same_messages = rendered(runtime, messages)
         for processes in ([0] if pair.endswith("memory") else [1, 2]):
             ids = _reset(engine)
             procs, worker = [], None
@@ -165,6 +177,9 @@ def run_pair(pair: str, messages: int, threads: int, smtp_port: int) -> list[dic
                 p.wait()
             rows.append({"pair": pair, "workers": "in-process" if processes == 0 else f"{processes} process(es)",
                          "write_rate": messages / write_seconds, "deliver_rate": sent / seconds, "sent": sent})
+        raw = raw_rate(smtp_port, same_messages)  # right after, on the same machine state
+        for row in rows:
+            row["raw_rate"] = raw
         if hasattr(runtime.broker, "flush_all"):
             runtime.broker.flush_all()
         runtime.close()
@@ -188,13 +203,13 @@ def main() -> None:
     try:
         print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{time.strftime('%Y-%m-%d')}; {args.messages} messages, {args.threads} threads per worker")
-        print("| pair | workers | write msg/s | deliver msg/s | sent |")
-        print("|---|---|---:|---:|---:|")
+        print("| pair | workers | write msg/s | deliver msg/s | sent | raw SMTP msg/s (2 processes) | deliver / raw |")
+        print("|---|---|---:|---:|---:|---:|---:|")
         for pair in args.pairs.split(","):
             for r in run_pair(pair, args.messages, args.threads, smtp_port):
-                print(f"| {r['pair']} | {r['workers']} | {r['write_rate']:.0f} | {r['deliver_rate']:.0f} | {r['sent']} |", flush=True)
-        print(f"\nraw SMTP, 2 processes, no broker, no database: {raw_rate(smtp_port, args.messages):.0f} msg/s")
-        print("MIME build+serialise, one core: " + ", ".join(f"{k} {v:.0f}/s" for k, v in mime_rates().items()))
+                print(f"| {r['pair']} | {r['workers']} | {r['write_rate']:.0f} | {r['deliver_rate']:.0f} | {r['sent']} | "
+                      f"{r['raw_rate']:.0f} | {r['deliver_rate'] / r['raw_rate']:.0%} |", flush=True)
+        print("\nMIME build+serialise, one core: " + ", ".join(f"{k} {v:.0f}/s" for k, v in mime_rates().items()))
     finally:
         sink.kill()
 

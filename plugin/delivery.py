@@ -23,14 +23,14 @@ from scenarios import Scenario, get_scenario
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["deliver", "deliver_batch", "unsubscribe_url", "shop_variables", "render_for"]
+__all__ = ["deliver", "deliver_batch", "prepare_batch", "unsubscribe_url", "shop_variables", "render_for"]
 
 log = logging.getLogger("okaeri.outbox")
 
 
-def unsubscribe_url(runtime: Runtime, shop_id: int, customer_id: int, rfc_message_id: str) -> str:
+def unsubscribe_url(runtime: Runtime, shop_id: int, customer_id: int, message_id: int | None) -> str:
     """A signed link that works without login (and for RFC 8058 one-click POST)."""
-    token = runtime.signer.dumps({"s": shop_id, "c": customer_id, "m": rfc_message_id}, "unsubscribe")
+    token = runtime.signer.dumps({"s": shop_id, "c": customer_id, "m": message_id}, "unsubscribe")
     return f"{runtime.settings.base_url}/u/{token}"
 
 
@@ -41,12 +41,13 @@ def shop_variables(shop: Shop) -> dict[str, Any]:
 
 
 def render_for(runtime: Runtime, shop: Shop, scenario: Scenario, message: Message, customer_name: str,
-               context: dict[str, Any], setting: ScenarioSetting | None) -> tuple[str, str, str]:
+               context: dict[str, Any], setting: ScenarioSetting | None, unsubscribe: str | None = None) -> tuple[str, str, str]:
     """Subject, text and HTML of one message, links wrapped for click tracking."""
     from plugin.tracking import click_url, open_url
 
-    variables = {**context, "shop": shop_variables(shop), "customer": {"name": customer_name},
-                 "unsubscribe_url": unsubscribe_url(runtime, shop.id or 0, message.customer_id, message.rfc_message_id)}
+    if unsubscribe is None:
+        unsubscribe = unsubscribe_url(runtime, shop.id or 0, message.customer_id, message.id)
+    variables = {**context, "shop": shop_variables(shop), "customer": {"name": customer_name}, "unsubscribe_url": unsubscribe}
     variables.setdefault("items", [])
     variables.setdefault("recommendations", [])
     variables.setdefault("cta_url", shop.domain)
@@ -71,7 +72,7 @@ def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, tup
         claimed = outbox.claim_many(session, message_ids, now)
         if not claimed:
             return {}
-        outgoing, outcomes, settle = _prepare(runtime, session, claimed)
+        outgoing, outcomes, settle = prepare_batch(runtime, session, claimed)
         for message, mail in outgoing:
             outcomes[message.id or 0] = _send(runtime, session, message, mail, settle)
         outbox.settle_many(session, settle)
@@ -96,12 +97,12 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
                  source="smtp permanent failure")
         return "failed", None
     settle.append({"id": message.id, "status": MessageStatus.sent, "sent_at": runtime.clock.now(), "last_error": "",
-                   "subject": mail.subject, "body_text": mail.body_text, "body_html": mail.body_html})
+                   "subject": mail.subject, "body_text": mail.body_text})  # the text part says what was sent; HTML is its layout
     log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message.id})
     return "sent", None
 
 
-def _prepare(runtime: Runtime, session: Session, claimed: list[Message]) -> tuple[
+def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) -> tuple[
         list[tuple[Message, OutgoingMessage]], dict[int, tuple[str, datetime | None]], list[dict[str, Any]]]:
     """Re-check guards for the whole batch, render survivors; cancellations go to `settle`."""
     outgoing: list[tuple[Message, OutgoingMessage]] = []
@@ -158,6 +159,7 @@ def _zone(session: Session, shop_id: int, cache: dict[int, str]) -> str:
 def _last_sent(session: Session, claimed: list[Message], now: datetime) -> dict[int, datetime]:
     """Per customer of the batch: when another scenario message was last sent within the cap window."""
     rows = session.execute(select(Message.customer_id, func.max(Message.sent_at)).where(
+        Message.shop_id.in_({m.shop_id for m in claimed}),  # type: ignore[attr-defined]  # the cap index's prefix
         Message.customer_id.in_({m.customer_id for m in claimed}), Message.status == MessageStatus.sent,  # type: ignore[attr-defined]
         Message.sent_at > now - CAP_WINDOW).group_by(Message.customer_id)).all()  # type: ignore[operator]
     return {cid: at if at.tzinfo else at.replace(tzinfo=UTC) for cid, at in rows}
@@ -184,13 +186,13 @@ def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scen
             cancel(m, "stock: no promoted item is in stock any more")
             continue
         customer = customers[m.customer_id]
+        unsubscribe = unsubscribe_url(runtime, shop.id or 0, m.customer_id, m.id)
         try:
-            subject, text, html = render_for(runtime, shop, scenario, m, customer.name, context, setting)
+            subject, text, html = render_for(runtime, shop, scenario, m, customer.name, context, setting, unsubscribe)
         except CopyError as exc:
             cancel(m, f"template: {exc}")
             continue
         ready.append((m, OutgoingMessage(message_id=m.rfc_message_id, to_address=m.to_address, to_name=customer.name,
                                          from_name=shop.name, subject=subject, body_text=text, body_html=html,
-                                         unsubscribe_url=unsubscribe_url(runtime, shop.id or 0, m.customer_id,
-                                                                         m.rfc_message_id))))
+                                         unsubscribe_url=unsubscribe)))
     return ready

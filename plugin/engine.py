@@ -7,10 +7,10 @@ import logging
 import os
 import socket
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, String, case, cast, func, literal, null, or_, select
+from sqlalchemy import BigInteger, String, case, cast, func, literal, null, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -74,17 +74,27 @@ def write_scenario(session: Session, shop: Shop, scenario: Scenario, setting: Sc
     gated = gated_audience(shop, scenario.key, audience, now).subquery()
     ranked = select(gated, func.row_number().over(partition_by=gated.c.customer_id, order_by=gated.c.trigger_key)
                     .label("nth")).subquery()
+    before = session.execute(select(func.max(Message.id))).scalar() or 0
+    if session.get_bind().dialect.name == "postgresql":
+        # The cap lookup must go through its index. With statistics saying "messages is empty"
+        # (a new install, or right after a big write) PostgreSQL picks a sequential scan for it,
+        # which then re-reads the rows this very INSERT is adding: quadratic (26 s instead of 2 s
+        # for 40k carts at 1M customers). For this statement only.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
     session.execute(_insert_messages(session, shop, scenario, setting, ranked, now))
     if periodic:
         insert_ignore(session, ScenarioRun.__table__, [{"shop_id": shop.id, "scenario_key": scenario.key,  # type: ignore[arg-type]
                                                        "period": period, "finished_at": now}],
                       ["shop_id", "scenario_key", "period"])
     session.commit()
-    due = session.execute(select(Message.id, Message.scheduled_at).where(
-        Message.shop_id == shop.id, Message.scenario_key == scenario.key, Message.created_at == now,
-        Message.status == MessageStatus.pending, Message.enqueued_at.is_not(None))).all()  # type: ignore[union-attr]
+    # Rows handed over now are exactly those stamped enqueued_at = now, all due at the first
+    # allowed minute; new rows sit above `before` on the primary key.
+    due_at = next_allowed(now, shop.timezone)
+    due = session.execute(select(Message.id).where(
+        Message.id > before, Message.shop_id == shop.id, Message.scenario_key == scenario.key,  # type: ignore[operator]
+        Message.enqueued_at == now, Message.status == MessageStatus.pending)).scalars().all()
     log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(due)})
-    return [(i, _aware(at) or now) for i, at in due]
+    return [(i, due_at) for i in due]
 
 
 def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: ScenarioSetting, ranked: Any,
@@ -128,7 +138,3 @@ def _holdout_bucket(shop: Shop, scenario: Scenario, customer_id: Any) -> Any:
     big = cast(customer_id, BigInteger)
     return (big * literal(2654435761, BigInteger) + literal(salt, BigInteger)) % literal(4294967296, BigInteger) % 100
 
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes from some expressions; they are UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

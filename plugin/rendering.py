@@ -62,6 +62,8 @@ def _compiled(source: str) -> Any:
 
 def render_copy(source: str, variables: dict[str, Any]) -> str:
     """Render one piece of copy; raise CopyError for bad syntax, unsafe access or runaway output."""
+    if "{" not in source and len(source) <= MAX_COPY_CHARS:
+        return source.strip()  # plain text: nothing to render (most headlines)
     try:
         text = _compiled(source).render(**variables)
     except TemplateError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from sqlalchemy import and_, select
 from sqlmodel import Session
@@ -13,21 +14,30 @@ from plugin.upsert import insert_ignore
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["click_url", "open_url", "attribute_orders", "ATTRIBUTION_WINDOW"]
+__all__ = ["click_url", "valid_click", "open_url", "valid_open", "attribute_orders", "ATTRIBUTION_WINDOW"]
 
 ATTRIBUTION_WINDOW = timedelta(days=5)  # after a click (Klaviyo's default, last touch)
 
 
 def click_url(runtime: Runtime, message_id: int, url: str) -> str:
-    """A redirect that records the click; signed so it cannot be turned into an open redirect."""
+    """A redirect that records the click; the (message, target) pair is signed, so the link
+    cannot be turned into an open redirect."""
     if not url:
         return url
-    token = runtime.signer.dumps({"m": message_id, "u": url}, "click")
-    return f"{runtime.settings.base_url}/t/c/{token}"
+    tag = runtime.signer.mac(f"{message_id}\n{url}", "click")
+    return f"{runtime.settings.base_url}/t/c/{message_id}/{tag}?u={quote(url, safe='')}"
+
+
+def valid_click(runtime: Runtime, message_id: int, tag: str, url: str) -> bool:
+    return runtime.signer.verify_mac(f"{message_id}\n{url}", tag, "click")
 
 
 def open_url(runtime: Runtime, message_id: int) -> str:
-    return f"{runtime.settings.base_url}/t/o/{runtime.signer.dumps(message_id, 'open')}.gif"
+    return f"{runtime.settings.base_url}/t/o/{message_id}/{runtime.signer.mac(str(message_id), 'open')}.gif"
+
+
+def valid_open(runtime: Runtime, message_id: int, tag: str) -> bool:
+    return runtime.signer.verify_mac(str(message_id), tag, "open")
 
 
 def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: timedelta = timedelta(days=30)) -> int:

@@ -72,13 +72,11 @@ class CartRecovery(Scenario):
 
     def still_wanted(self, session: Session, messages: Sequence[Message]) -> set[int]:
         """No order since the cart was last touched, the cart unchanged and still holding items."""
-        wanted = set()
-        for m in messages:
-            _, cart_id, revision, *_ = m.trigger_key.split(":")
-            cart = session.get(Cart, int(cart_id))
-            if cart is None or str(cart.revision) != revision:
-                continue
-            has_items = session.execute(select(CartLine.id).where(CartLine.cart_id == cart.id)).first()
-            if has_items and not session.execute(select(ordered_since(m.shop_id, m.customer_id, cart.updated_at))).scalar():
-                wanted.add(m.id or 0)
-        return wanted
+        triggers = {m.id or 0: m.trigger_key.split(":")[1:3] for m in messages}
+        live = session.execute(
+            select(Cart.id, Cart.revision).where(
+                Cart.id.in_({int(cart_id) for cart_id, _ in triggers.values()}),  # type: ignore[union-attr]
+                exists().where(CartLine.cart_id == Cart.id), ~ordered_since(Cart.shop_id, Cart.customer_id, Cart.updated_at))
+        ).all()
+        current = {(str(cart_id), str(revision)) for cart_id, revision in live}
+        return {mid for mid, (cart_id, revision) in triggers.items() if (cart_id, revision) in current}

@@ -78,6 +78,8 @@ def test_opens_and_clicks_are_recorded_and_reported(runtime, session, clock, cat
     click = client.get(link, follow_redirects=False)
     assert click.status_code == 302 and click.headers["location"].startswith("https://test.shop-pro.jp")
     assert client.get(link[:-4] + "abcd", follow_redirects=False).status_code == 400  # tampered: no open redirect
+    elsewhere = link.split("?u=")[0] + "?u=https%3A%2F%2Fevil.example%2F"
+    assert client.get(elsewhere, follow_redirects=False).status_code == 400
     assert sorted(session.execute(select(MessageEvent.kind)).scalars()) == ["click", "open"]
     report = client.get("/app/reports").json()
     week = next(s for s in report["scenarios"] if s["key"] == "cart_recovery")["weeks"][0]

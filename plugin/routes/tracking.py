@@ -6,7 +6,6 @@ import base64
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from plugin.crypto import BadSignature
 from plugin.deps import Lang, RuntimeDep, SessionDep
@@ -14,6 +13,7 @@ from plugin.i18n import texts
 from plugin.models import Customer, Message, MessageEvent, Shop
 from plugin.pages import render_page
 from plugin.suppression import suppress
+from plugin.tracking import valid_click, valid_open
 
 router = APIRouter()
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -48,11 +48,9 @@ def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang
         return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
     now = runtime.clock.now()
     suppress(session, shop.id or 0, "email", customer.email, "unsubscribed", now, source="unsubscribe link")
-    message_id = session.execute(
-        select(Message.id).where(Message.rfc_message_id == data["m"])  # type: ignore[index]
-    ).scalar_one_or_none()
-    if message_id is not None:
-        session.add(MessageEvent(shop_id=shop.id, message_id=message_id, kind="unsubscribe", occurred_at=now))
+    message = session.get(Message, data["m"]) if isinstance(data["m"], int) else None  # type: ignore[index]
+    if message is not None and message.shop_id == shop.id and message.customer_id == customer.id:
+        session.add(MessageEvent(shop_id=shop.id, message_id=message.id, kind="unsubscribe", occurred_at=now))
     session.commit()
     return render_page("message.html", lang, title=t["unsubscribe_title"],
                        message=t["unsubscribed"].format(shop=shop.name))
@@ -66,22 +64,17 @@ def _event(session: SessionDep, runtime: RuntimeDep, message_id: int, kind: str,
         session.commit()
 
 
-@router.get("/t/o/{token}.gif")
-def opened(token: str, runtime: RuntimeDep, session: SessionDep) -> Response:
-    try:
-        _event(session, runtime, int(runtime.signer.loads(token, "open")), "open")  # type: ignore[call-overload]
-    except (BadSignature, TypeError, ValueError):
-        pass  # a pixel never errors: the image still loads
+@router.get("/t/o/{message_id}/{tag}.gif")
+def opened(message_id: int, tag: str, runtime: RuntimeDep, session: SessionDep) -> Response:
+    if valid_open(runtime, message_id, tag):  # a pixel never errors: the image loads either way
+        _event(session, runtime, message_id, "open")
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/t/c/{token}")
-def clicked(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> Response:
-    try:
-        data = runtime.signer.loads(token, "click")
-        message_id, url = int(data["m"]), str(data["u"])  # type: ignore[index]
-    except (BadSignature, KeyError, TypeError, ValueError):
+@router.get("/t/c/{message_id}/{tag}")
+def clicked(message_id: int, tag: str, runtime: RuntimeDep, session: SessionDep, lang: Lang, u: str = "") -> Response:
+    if not u or not valid_click(runtime, message_id, tag, u):
         t = texts(lang)
         return render_page("message.html", lang, 400, title="Okaeri", message=t["invalid_link"])
-    _event(session, runtime, message_id, "click", url)
-    return RedirectResponse(url, status_code=302)
+    _event(session, runtime, message_id, "click", u)
+    return RedirectResponse(u, status_code=302)
