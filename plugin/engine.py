@@ -71,7 +71,7 @@ def write_scenario(session: Session, shop: Shop, scenario: Scenario, setting: Sc
     periodic = period is not None and session.execute(select(ScenarioRun.id).where(
         ScenarioRun.shop_id == shop.id, ScenarioRun.scenario_key == scenario.key, ScenarioRun.period == period)).first() is None
     audience = scenario.audience(shop, now, delay, periodic=periodic).subquery()
-    gated = gated_audience(shop, scenario.key, audience, now).subquery()
+    gated = gated_audience(shop, scenario.key, audience, now, one_per_customer=periodic and scenario.one_per_period).subquery()
     ranked = select(gated, func.row_number().over(partition_by=gated.c.customer_id, order_by=gated.c.trigger_key)
                     .label("nth")).subquery()
     before = session.execute(select(func.max(Message.id))).scalar() or 0

@@ -32,9 +32,16 @@ QUIET = (time(21, 0), time(8, 0))  # 21:00 – 08:00 shop time
 LIVE = (MessageStatus.pending, MessageStatus.sending, MessageStatus.sent)
 
 
-def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datetime) -> Select[Any]:
+def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datetime, *,
+                   one_per_customer: bool = False) -> Select[Any]:
     """Wrap a preset's audience with gates 1–2 in SQL; gate 3's input (the latest live message
-    of the customer within the cap window) comes back as the column `blocking_at`."""
+    of the customer within the cap window) comes back as the column `blocking_at`.
+
+    `one_per_customer`: the audience holds at most one trigger per customer (a periodic preset's
+    pass over its period). Then a trigger written before cannot push a new one of the same
+    customer behind it, and the unique idempotency key alone rejects the re-write, so the
+    NOT EXISTS probe (one index lookup per candidate) is left out.
+    """
     suppressed = exists().where(Suppression.shop_id == shop.id, Suppression.channel == "email",
                                 Suppression.address == Customer.email)
     written = exists().where(  # through the unique idempotency key's index: no second index to maintain
@@ -46,7 +53,8 @@ def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datet
     return (select(audience.c.customer_id, audience.c.trigger_key, audience.c.ref_id, Customer.email,
                    blocking.label("blocking_at"))
             .join(Customer, and_(Customer.id == audience.c.customer_id, Customer.shop_id == shop.id))
-            .where(Customer.email_consent.is_(True), Customer.email != "", ~suppressed, ~written)  # type: ignore[attr-defined]
+            .where(Customer.email_consent.is_(True), Customer.email != "", ~suppressed,  # type: ignore[attr-defined]
+                   *([] if one_per_customer else [~written]))
             .order_by(audience.c.customer_id, audience.c.trigger_key))
 
 

@@ -56,6 +56,7 @@ class Scenario:
     default_delay: timedelta = timedelta(0)
     channels: tuple[str, ...] = ("email",)
     needs_items: bool = True  # a message whose items all sold out is not sent
+    one_per_period: bool = False  # purely periodic: at most one trigger per customer per period
     copy: dict[str, Copy] = {}
 
     def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:

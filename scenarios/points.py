@@ -85,6 +85,7 @@ class PointStatement(Scenario):
     name_ja = "ポイント明細"
     name_en = "Monthly points statement"
     priority = 30
+    one_per_period = True
     needs_items = False
     copy = {
         "ja": Copy("【{{ shop.name }}】今月のポイント明細", "ポイント明細",

@@ -33,6 +33,7 @@ class Ranking(Scenario):
     name_ja = "ランキング通知"
     name_en = "Weekly bestsellers"
     priority = 40
+    one_per_period = True
     copy = {
         "ja": Copy("【{{ shop.name }}】今週の人気ランキング", "今週の人気ランキング",
                    "{{ customer.name }} 様、この1週間でよく売れた商品をご紹介します。", "ランキングを見る", "総合ランキング"),

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from plugin.delivery import deliver_batch
 from plugin.engine import run_shop_tick
-from plugin.models import Message
+from plugin.models import Message, ScenarioRun
 from tests.factories import enable, make_cart, make_customer, make_order, make_product, make_shop, make_view
 
 MONDAY_NOON_JST = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -73,6 +73,21 @@ def test_point_statement_goes_monthly_to_customers_with_a_balance(runtime, sessi
     assert len(_audience(runtime, session, shop)) == 1  # once a month
     clock.advance(days=11)  # December
     assert {t for _, t in _audience(runtime, session, shop)} == {"statement:2026-11", "statement:2026-12"}
+
+
+def test_a_periodic_pass_run_again_writes_nothing_twice(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    # Given this month's statements written, and the period's run marker lost (as if restored from a backup)
+    shop, now = _setup(session, clock, "point_statement")
+    savers = [make_customer(session, shop, now, points_balance=50) for _ in range(3)]
+    assert len(_audience(runtime, session, shop)) == 3
+    session.execute(delete(ScenarioRun))
+    session.commit()
+    # When the pass runs again an hour later
+    clock.advance(hours=1)
+    assert run_shop_tick(runtime, shop.id) == []
+    # Then each saver still has exactly one statement, sent on the first pass's schedule
+    rows = session.execute(select(Message.customer_id, Message.scheduled_at)).all()
+    assert sorted(c for c, _ in rows) == sorted(c.id for c in savers) and len({at for _, at in rows}) == 1
 
 
 def test_points_presets_say_why_they_cannot_run_without_point_data(session, clock) -> None:  # type: ignore[no-untyped-def]
