@@ -97,7 +97,7 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
                  source="smtp permanent failure")
         return "failed", None
     settle.append({"id": message.id, "status": MessageStatus.sent, "sent_at": runtime.clock.now(), "last_error": "",
-                   "subject": mail.subject, "body_text": mail.body_text})  # the text part says what was sent; HTML is its layout
+                   "subject": mail.subject})  # bodies are not kept: a preview re-renders them from `context`
     log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message.id})
     return "sent", None
 

@@ -41,13 +41,10 @@ def claim_many(session: Session, message_ids: Sequence[int], now: datetime) -> l
         update(Message)
         .where(Message.id.in_(list(message_ids)), or_(due, expired))  # type: ignore[union-attr,arg-type]
         .values(status=MessageStatus.sending, lease_until=now + LEASE, attempts=Message.attempts + 1)
-        .returning(Message.id)
+        .returning(Message).execution_options(populate_existing=True, synchronize_session=False)
     ).scalars())
     session.commit()
-    if not claimed:
-        return []
-    return list(session.execute(select(Message).where(Message.id.in_(claimed)).order_by(Message.id)  # type: ignore[union-attr]
-                                .execution_options(populate_existing=True)).scalars())
+    return sorted(claimed, key=lambda m: m.id or 0)
 
 
 def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
