@@ -17,7 +17,7 @@ from plugin.models import Message, MessageStatus
 from plugin.runtime import build_runtime
 from plugin.worker import start_worker
 from tests.factories import idle_cart_shop
-from tests.live import wait_until
+from tests.live import daytime_zone, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +38,8 @@ WRITER = textwrap.dedent("""
 def test_worker_killed_between_outbox_write_and_delivery_delivers_each_once(settings, session, broker, catcher):  # type: ignore[no-untyped-def]
     # Given idle carts and a process that wrote their reminders, then was killed
     shop, people, _ = idle_cart_shop(session, SystemClock().now(), customers=6)
+    shop.timezone = daytime_zone()  # real clock: keep the send out of quiet hours, whatever the hour here
+    session.commit()
     env = {**os.environ, "DATABASE_URL": settings.effective_database_url, "OKAERI_SECRET_KEY": settings.secret_key,
            "BROKER_URL": os.environ.get("BROKER_URL", "memory://"), "OKAERI_SMTP_PORT": str(catcher.port)}
     namespace = getattr(broker, "namespace", None)
