@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from sqlmodel import SQLModel
 from bench.shopgen import idle_cart_shop
 from plugin.channels.base import OutgoingMessage
 from plugin.channels.email import build_mime
+from plugin.clock import daytime_zone
 from plugin.db import make_engine
 from plugin.delivery import prepare_batch
 from plugin.engine import run_shop_tick
@@ -48,13 +48,6 @@ from plugin.worker import start_worker
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 PG = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def daytime_zone() -> str:
-    """A fixed-offset zone where it is now midday: quiet hours must not hold the benchmark back."""
-    hours = (12 - datetime.now(UTC).hour) % 24
-    hours = hours - 24 if hours > 14 else hours
-    return f"Etc/GMT{-hours:+d}" if hours else "UTC"
 
 
 def sample(i: int) -> OutgoingMessage:

@@ -51,14 +51,6 @@ def live_demo(settings: Settings, broker: dramatiq.Broker) -> Iterator[DemoStack
         stack.runtime.engine.dispose()
 
 
-def daytime_zone(at: datetime | None = None) -> str:
-    """A fixed-offset zone where it is around midday at `at` (default now): for tests on the real
-    clock, whose mail quiet hours (21:00–08:00 shop time) would otherwise hold back."""
-    hours = (12 - (at or datetime.now(UTC)).hour) % 24
-    hours = hours - 24 if hours > 14 else hours
-    return f"Etc/GMT{-hours:+d}" if hours else "UTC"
-
-
 def wait_until(predicate, timeout: float = 60, interval: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

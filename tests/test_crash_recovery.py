@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from plugin.clock import SystemClock
+from plugin.clock import SystemClock, daytime_zone
 from plugin.models import Message, MessageStatus
 from plugin.runtime import build_runtime
 from plugin.worker import start_worker
 from tests.factories import idle_cart_shop
-from tests.live import daytime_zone, wait_until
+from tests.live import wait_until
 
 pytestmark = pytest.mark.slow
 
