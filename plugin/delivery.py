@@ -97,7 +97,7 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
                  source="smtp permanent failure")
         return "failed", None
     settle.append({"id": message.id, "status": MessageStatus.sent, "sent_at": runtime.clock.now(), "last_error": "",
-                   "subject": mail.subject})  # bodies are not kept: a preview re-renders them from `context`
+                   "subject": mail.subject})  # bodies are not kept (nothing read them): subject, context and decision remain
     log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message.id})
     return "sent", None
 
