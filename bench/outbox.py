@@ -51,7 +51,8 @@ REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def sample(i: int) -> OutgoingMessage:
-    """A realistic two-part Japanese reminder, as delivery builds them."""
+    """A short two-part Japanese reminder for the MIME API comparison only (the raw rate uses the
+    real rendered messages, several times larger)."""
     body = "山田 花子 様\n\nカートに商品が残っています。\n・深煎りブレンド 200g　1,280円 × 1\n  https://shop.example/?pid=1\n" * 3
     html = f"<html><body><h1>カートに商品が残っています</h1><p>{body}</p></body></html>"
     return OutgoingMessage(f"<{i}.{uuid.uuid4().hex}@okaeri>", f"c{i}@bench.example", "山田 花子", "ベンチ商店",
