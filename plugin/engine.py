@@ -6,7 +6,10 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from plugin.actors import HANDOFF_HORIZON
-from plugin.gates import CAP_WINDOW, gated_audience, next_allowed
-from plugin.models import InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
+from plugin.gates import CAP_WINDOW, Partition, gated_audience, next_allowed
+from plugin.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.upsert import insert_ignore
 from scenarios import Scenario, by_priority
 from scenarios.sql import key, plus_day
@@ -24,16 +27,29 @@ from scenarios.sql import key, plus_day
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["run_shop_tick", "write_scenario"]
+__all__ = ["run_shop_tick", "write_scenario", "Step"]
 
 log = logging.getLogger("okaeri.engine")
 TICK_LEASE = timedelta(minutes=10)
 
 
-def run_shop_tick(runtime: Runtime, shop_id: int) -> list[tuple[int, datetime]]:
+@dataclass(frozen=True)
+class Step:
+    """One enabled preset of a tick: its setting and whether this is its period's pass."""
+
+    scenario: Scenario
+    setting: ScenarioSetting
+    period: str | None
+    periodic: bool
+
+
+def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None) -> list[tuple[int, datetime]]:
     """All enabled presets of one shop; returns (message id, due time) of new pending messages.
 
     Two overlapping ticks of one shop are serialised by a lease, so the frequency cap holds.
+    On PostgreSQL the shop's customers are split into `partitions` disjoint sets (by id), each
+    run through every preset in priority order on its own connection at the same time: the cap
+    and every other gate look at one customer's rows only, so the split changes no decision.
     """
     from plugin.scheduler import acquire_lease, release_lease
 
@@ -44,34 +60,88 @@ def run_shop_tick(runtime: Runtime, shop_id: int) -> list[tuple[int, datetime]]:
         return []
     try:
         now = runtime.clock.now()
-        written: list[tuple[int, datetime]] = []
         with runtime.sessions() as session:
             shop = session.get(Shop, shop_id)
             if shop is None or shop.state != InstallState.active:
                 return []
-            enabled = {s.scenario_key: s for s in session.execute(select(ScenarioSetting).where(
-                ScenarioSetting.shop_id == shop_id, ScenarioSetting.enabled.is_(True))).scalars()}  # type: ignore[attr-defined]
-            for scenario in by_priority():
-                if scenario.key in enabled:
-                    written += write_scenario(session, shop, scenario, enabled[scenario.key], now)
+            steps = _plan(session, shop, now)
+        if partitions is None:
+            partitions = runtime.settings.tick_partitions if runtime.engine.dialect.name == "postgresql" else 1
+        written = _run_partitions(runtime, shop, steps, now, partitions)
+        with runtime.sessions() as session:  # a period counts as done once every partition wrote it
+            done = [{"shop_id": shop.id, "scenario_key": s.scenario.key, "period": s.period, "finished_at": now}
+                    for s in steps if s.periodic]
+            insert_ignore(session, ScenarioRun.__table__, done, ["shop_id", "scenario_key", "period"])  # type: ignore[arg-type]
+            session.commit()
         return written
     finally:
         release_lease(runtime, lease, holder)
 
 
-def write_scenario(session: Session, shop: Shop, scenario: Scenario, setting: ScenarioSetting,
-                   now: datetime) -> list[tuple[int, datetime]]:
+def _plan(session: Session, shop: Shop, now: datetime) -> list[Step]:
+    enabled = {s.scenario_key: s for s in session.execute(select(ScenarioSetting).where(
+        ScenarioSetting.shop_id == shop.id, ScenarioSetting.enabled.is_(True))).scalars()}  # type: ignore[attr-defined]
+    done = set(session.execute(select(ScenarioRun.scenario_key, ScenarioRun.period).where(
+        ScenarioRun.shop_id == shop.id)).tuples())
+    steps = []
+    for scenario in by_priority():
+        if scenario.key in enabled:
+            period = scenario.period(now, shop.timezone)
+            steps.append(Step(scenario, enabled[scenario.key], period,
+                              period is not None and (scenario.key, period) not in done))
+    return steps
+
+
+def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: datetime,
+                    partitions: int) -> list[tuple[int, datetime]]:
+    """Every step for each partition of the customers: concurrently on PostgreSQL, else in turn."""
+    def one(share: Partition) -> list[tuple[int, datetime]]:
+        written: list[tuple[int, datetime]] = []
+        with runtime.sessions() as session:
+            for step in steps:
+                written += write_scenario(session, shop, step, now, share)
+        return written
+
+    if partitions <= 1:
+        return one(Partition())
+    with runtime.sessions() as session:
+        shares = customer_ranges(session, shop.id or 0, partitions)
+    if runtime.engine.dialect.name != "postgresql":  # SQLite has one writer at a time
+        return [row for share in shares for row in one(share)]
+    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="okaeri-tick") as pool:
+        futures = [pool.submit(one, share) for share in shares]
+        return [row for future in futures for row in future.result()]
+
+
+def customer_ranges(session: Session, shop_id: int, count: int) -> list[Partition]:
+    """`count` id ranges holding about as many of the shop's customers each, covering every id
+    (the first and last are open, so a customer added meanwhile still falls in one)."""
+    total = session.execute(select(func.count()).where(Customer.shop_id == shop_id)).scalar_one()
+    bounds: list[int | None] = [None]
+    for k in range(1, count):
+        bound = session.execute(select(Customer.id).where(Customer.shop_id == shop_id).order_by(Customer.id)
+                                .offset(total * k // count).limit(1)).scalar()
+        if bound is not None and (bounds[-1] is None or bound > bounds[-1]):
+            bounds.append(bound)
+    bounds.append(None)
+    return [Partition(low, high) for low, high in zip(bounds, bounds[1:], strict=False)]
+
+
+def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
+                   partition: Partition | None = None) -> list[tuple[int, datetime]]:
     """Select, gate and write one preset's messages in one INSERT … SELECT (no loop over customers).
 
     Every gate's verdict is computed in SQL and stored in `decision`; returns the pending
-    messages due within the hand-off horizon, for the broker.
+    messages due within the hand-off horizon, for the broker. `partition` limits the pass to
+    one disjoint share of the shop's customers.
     """
+    started = time.perf_counter()
+    scenario, setting = step.scenario, step.setting
+    partition = partition or Partition()
     delay = timedelta(minutes=setting.delay_minutes) if setting.delay_minutes is not None else scenario.default_delay
-    period = scenario.period(now, shop.timezone)
-    periodic = period is not None and session.execute(select(ScenarioRun.id).where(
-        ScenarioRun.shop_id == shop.id, ScenarioRun.scenario_key == scenario.key, ScenarioRun.period == period)).first() is None
-    audience = scenario.audience(shop, now, delay, periodic=periodic).subquery()
-    gated = gated_audience(shop, scenario.key, audience, now, one_per_customer=periodic and scenario.one_per_period).subquery()
+    audience = scenario.audience(shop, now, delay, periodic=step.periodic).subquery()
+    gated = gated_audience(shop, scenario.key, audience, now, one_per_customer=step.periodic and scenario.one_per_period,
+                           partition=partition).subquery()
     ranked = select(gated, func.row_number().over(partition_by=gated.c.customer_id, order_by=gated.c.trigger_key)
                     .label("nth")).subquery()
     before = session.execute(select(func.max(Message.id))).scalar() or 0
@@ -84,18 +154,16 @@ def write_scenario(session: Session, shop: Shop, scenario: Scenario, setting: Sc
         session.execute(text("SET LOCAL enable_seqscan = off"))
         session.execute(text("SET LOCAL jit = off"))
     session.execute(_insert_messages(session, shop, scenario, setting, ranked, now))
-    if periodic:
-        insert_ignore(session, ScenarioRun.__table__, [{"shop_id": shop.id, "scenario_key": scenario.key,  # type: ignore[arg-type]
-                                                       "period": period, "finished_at": now}],
-                      ["shop_id", "scenario_key", "period"])
     session.commit()
     # Rows handed over now are exactly those stamped enqueued_at = now, all due at the first
-    # allowed minute; new rows sit above `before` on the primary key.
+    # allowed minute; new rows sit above `before` on the primary key (other partitions' rows too).
     due_at = next_allowed(now, shop.timezone)
     due = session.execute(select(Message.id).where(
         Message.id > before, Message.shop_id == shop.id, Message.scenario_key == scenario.key,  # type: ignore[operator]
-        Message.enqueued_at == now, Message.status == MessageStatus.pending)).scalars().all()
-    log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(due)})
+        Message.enqueued_at == now, Message.status == MessageStatus.pending,
+        *partition.where(Message.customer_id))).scalars().all()
+    log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(due),
+                                             "seconds": round(time.perf_counter() - started, 3)})
     return [(i, due_at) for i in due]
 
 

@@ -15,6 +15,7 @@ Every written row carries `decision`: what each gate said, so "why (not)" has an
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,15 +26,32 @@ from sqlalchemy.sql import Subquery
 from plugin.models import Customer, Message, MessageStatus, Shop, Suppression
 from scenarios.sql import key
 
-__all__ = ["gated_audience", "next_allowed", "CAP_WINDOW", "QUIET"]
+__all__ = ["gated_audience", "next_allowed", "Partition", "CAP_WINDOW", "QUIET"]
 
 CAP_WINDOW = timedelta(hours=24)
 QUIET = (time(21, 0), time(8, 0))  # 21:00 – 08:00 shop time
 LIVE = (MessageStatus.pending, MessageStatus.sending, MessageStatus.sent)
 
 
+@dataclass(frozen=True)
+class Partition:
+    """A range of a shop's customer ids, low ≤ id < high (None: unbounded): one share of a tick.
+
+    Ranges rather than `id % n`: the planner's statistics on the id column estimate a range
+    well, while a modulo looks like 0.5 % of the rows and led it to a plan 15× slower.
+    """
+
+    low: int | None = None
+    high: int | None = None
+
+    def where(self, customer_id: Any) -> list[Any]:
+        """The filter for this share: none when it is the whole range."""
+        return ([] if self.low is None else [customer_id >= self.low]) + \
+            ([] if self.high is None else [customer_id < self.high])
+
+
 def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datetime, *,
-                   one_per_customer: bool = False) -> Select[Any]:
+                   one_per_customer: bool = False, partition: Partition | None = None) -> Select[Any]:
     """Wrap a preset's audience with gates 1–2 in SQL; gate 3's input (the latest live message
     of the customer within the cap window) comes back as the column `blocking_at`.
 
@@ -41,6 +59,8 @@ def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datet
     pass over its period). Then a trigger written before cannot push a new one of the same
     customer behind it, and the unique idempotency key alone rejects the re-write, so the
     NOT EXISTS probe (one index lookup per candidate) is left out.
+    `partition`: only that share of the customers (the filter is on the audience's column, so
+    the database can push it into the preset's own query).
     """
     suppressed = exists().where(Suppression.shop_id == shop.id, Suppression.channel == "email",
                                 Suppression.address == Customer.email)
@@ -54,7 +74,7 @@ def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datet
                    blocking.label("blocking_at"))
             .join(Customer, and_(Customer.id == audience.c.customer_id, Customer.shop_id == shop.id))
             .where(Customer.email_consent.is_(True), Customer.email != "", ~suppressed,  # type: ignore[attr-defined]
-                   *([] if one_per_customer else [~written]))
+                   *([] if one_per_customer else [~written]), *(partition or Partition()).where(audience.c.customer_id))
             .order_by(audience.c.customer_id, audience.c.trigger_key))
 
 

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, alias="OKAERI_SMTP_TIMEOUT", gt=0)
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
+    tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
     colorme_client_id: str = Field(default="", alias="COLORME_CLIENT_ID")
     colorme_client_secret: str = Field(default="", alias="COLORME_CLIENT_SECRET")
     colorme_webhook_secret: str = Field(default="", alias="COLORME_WEBHOOK_SECRET")

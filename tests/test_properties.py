@@ -77,3 +77,39 @@ def _random_shop(session, now, people):  # type: ignore[no-untyped-def]
             session.add(c)
     session.commit()
     return shop
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(people=customers_strategy, hour=st.integers(0, 23), partitions=st.integers(2, 4))
+def test_a_tick_split_by_customer_decides_exactly_as_one_pass(runtime, engine, clock, people, hour, partitions) -> None:  # type: ignore[no-untyped-def]
+    """Large shops tick in parallel shares of their customers; no gate may notice the split."""
+    from sqlmodel import Session
+
+    from plugin.models import ScenarioRun
+
+    start = datetime(2026, 11, 23, hour, 0, tzinfo=UTC)
+    clock.at = start
+    with engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            connection.execute(delete(table))
+    with Session(engine, expire_on_commit=False) as session:
+        shop = _random_shop(session, clock.now(), people)
+        enable(session, shop, "ranking", clock.now(), holdout_percent=10)
+
+    def outcome(parts: int) -> tuple[list[tuple[object, ...]], list[int]]:
+        clock.at = start
+        handed = []
+        for _ in range(3):
+            handed += [message_id for message_id, _ in run_shop_tick(runtime, shop.id, partitions=parts)]
+            clock.advance(hours=9)
+        with engine.begin() as connection:
+            rows = connection.execute(select(
+                Message.customer_id, Message.scenario_key, Message.trigger_key, Message.status, Message.scheduled_at,
+                Message.enqueued_at, Message.decision).order_by(Message.customer_id, Message.scenario_key,
+                                                                Message.trigger_key)).all()
+            handed_keys = connection.execute(select(Message.idempotency_key).where(Message.id.in_(handed))).scalars().all()
+            connection.execute(delete(Message))
+            connection.execute(delete(ScenarioRun))
+        return [tuple(r) for r in rows], sorted(handed_keys)
+
+    assert outcome(partitions) == outcome(1)
