@@ -30,8 +30,9 @@ log = logging.getLogger("okaeri.outbox")
 
 def unsubscribe_url(runtime: Runtime, shop_id: int, customer_id: int, message_id: int | None) -> str:
     """A signed link that works without login (and for RFC 8058 one-click POST)."""
-    token = runtime.signer.dumps({"s": shop_id, "c": customer_id, "m": message_id}, "unsubscribe")
-    return f"{runtime.settings.base_url}/u/{token}"
+    from plugin.tracking import unsubscribe_token
+
+    return f"{runtime.settings.base_url}/u/{unsubscribe_token(runtime, shop_id, customer_id, message_id)}"
 
 
 def shop_variables(shop: Shop) -> dict[str, Any]:

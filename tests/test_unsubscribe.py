@@ -41,3 +41,21 @@ def test_tampered_link_is_refused(runtime, session, clock, catcher) -> None:  # 
     answer = TestClient(create_app(runtime)).post(path[:-3] + "xyz")
     assert answer.status_code == 400 and "無効" in answer.text
     assert session.execute(select(Suppression)).first() is None
+
+
+def test_a_link_naming_another_customer_is_refused(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    path, person = _link(runtime, session, clock, catcher)
+    shop_id, customer_id, message_id, tag = path.removeprefix("/u/").split(".")
+    forged = f"/u/{shop_id}.{int(customer_id) + 1}.{message_id}.{tag}"
+    answer = TestClient(create_app(runtime)).post(forged)
+    assert answer.status_code == 400 and "無効" in answer.text
+    assert session.execute(select(Suppression)).first() is None
+
+
+def test_a_link_from_an_earlier_release_still_unsubscribes(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    """Mail sent before the link format changed carries itsdangerous tokens: they must keep working."""
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=1)
+    token = runtime.signer.dumps({"s": shop.id, "c": people[0].id, "m": None}, "unsubscribe")
+    answer = TestClient(create_app(runtime)).post(f"/u/{token}")
+    assert answer.status_code == 200 and "配信を停止しました" in answer.text
+    assert session.execute(select(Suppression.address)).scalar_one() == people[0].email

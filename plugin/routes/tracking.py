@@ -7,30 +7,21 @@ import base64
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from plugin.crypto import BadSignature
 from plugin.deps import Lang, RuntimeDep, SessionDep
 from plugin.i18n import texts
 from plugin.models import Customer, Message, MessageEvent, Shop
 from plugin.pages import render_page
 from plugin.suppression import suppress
-from plugin.tracking import valid_click, valid_open
+from plugin.tracking import read_unsubscribe_token, valid_click, valid_open
 
 router = APIRouter()
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
-def _decode(runtime: RuntimeDep, token: str) -> dict[str, object] | None:
-    try:
-        value = runtime.signer.loads(token, "unsubscribe")
-    except BadSignature:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
     """Shows a button; GET changes nothing (mail scanners prefetch links)."""
-    t, data = texts(lang), _decode(runtime, token)
+    t, data = texts(lang), read_unsubscribe_token(runtime, token)
     shop = session.get(Shop, data["s"]) if data else None
     if shop is None:
         return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
@@ -41,14 +32,14 @@ def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang:
 
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
-    t, data = texts(lang), _decode(runtime, token)
+    t, data = texts(lang), read_unsubscribe_token(runtime, token)
     customer = session.get(Customer, data["c"]) if data else None
     shop = session.get(Shop, data["s"]) if data else None
     if customer is None or shop is None or customer.shop_id != shop.id:
         return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
     now = runtime.clock.now()
     suppress(session, shop.id or 0, "email", customer.email, "unsubscribed", now, source="unsubscribe link")
-    message = session.get(Message, data["m"]) if isinstance(data["m"], int) else None  # type: ignore[index]
+    message = session.get(Message, data["m"]) if data["m"] else None
     if message is not None and message.shop_id == shop.id and message.customer_id == customer.id:
         session.add(MessageEvent(shop_id=shop.id, message_id=message.id, kind="unsubscribe", occurred_at=now))
     session.commit()
