@@ -114,22 +114,23 @@ def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) ->
         settle.append({"id": message.id, "status": MessageStatus.cancelled, "last_error": reason})
         outcomes[message.id or 0] = ("cancelled", None)
 
-    customer_zone: dict[int, str] = {}
+    shops = {shop_id: session.get(Shop, shop_id) for shop_id in {m.shop_id for m in claimed}}  # held: the identity map is weak
     customers = {c.id: c for c in session.execute(select(Customer).where(
         Customer.id.in_({m.customer_id for m in claimed}))).scalars()}  # type: ignore[union-attr]
     suppressed = set(session.execute(select(Suppression.shop_id, Suppression.address).where(
         Suppression.channel == "email", Suppression.address.in_({m.to_address for m in claimed}))).tuples())  # type: ignore[attr-defined]
     now = runtime.clock.now()
+    zones = {shop_id: shop.timezone if shop else "Asia/Tokyo" for shop_id, shop in shops.items()}
+    quiet = {shop_id: next_allowed(now, zone) != now for shop_id, zone in zones.items()}
     last_sent = _last_sent(session, claimed, now)
     groups: dict[tuple[int, str], list[Message]] = defaultdict(list)
     for m in sorted(claimed, key=lambda m: (-get_scenario(m.scenario_key).priority, m.id or 0)):
         customer = customers.get(m.customer_id)
         if customer is None or not customer.email_consent or (m.shop_id, m.to_address) in suppressed:
             cancel(m, "suppressed or no consent at delivery")
-        elif m.customer_id in last_sent or _quiet(session, m, now, customer_zone):
+        elif m.customer_id in last_sent or quiet[m.shop_id]:
             # the frequency cap and quiet hours, again: a late worker must not break either
-            zone = customer_zone.get(m.shop_id) or _zone(session, m.shop_id, customer_zone)
-            at = next_allowed(max(now, last_sent.get(m.customer_id, now - CAP_WINDOW) + CAP_WINDOW), zone)
+            at = next_allowed(max(now, last_sent.get(m.customer_id, now - CAP_WINDOW) + CAP_WINDOW), zones[m.shop_id])
             settle.append({"id": m.id, "status": MessageStatus.pending, "scheduled_at": at, "enqueued_at": None,
                            "decision": f"{m.decision}; at delivery: deferred to {at.isoformat()}"[:1000]})
             outcomes[m.id or 0] = ("deferred", at)
@@ -137,24 +138,13 @@ def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) ->
             last_sent[m.customer_id] = runtime.clock.now()  # one per customer per batch, too
             groups[(m.shop_id, m.scenario_key)].append(m)
     for (shop_id, key), messages in groups.items():
-        shop = session.get(Shop, shop_id)
+        shop = shops[shop_id]
         if shop is None or shop.state != InstallState.active:
             for m in messages:
                 cancel(m, "shop is not active")
             continue
         outgoing += _render_group(runtime, session, shop, get_scenario(key), messages, customers, cancel)
     return outgoing, outcomes, settle
-
-
-def _quiet(session: Session, message: Message, now: datetime, cache: dict[int, str]) -> bool:
-    zone = cache.get(message.shop_id) or _zone(session, message.shop_id, cache)
-    return next_allowed(now, zone) != now
-
-
-def _zone(session: Session, shop_id: int, cache: dict[int, str]) -> str:
-    shop = session.get(Shop, shop_id)
-    cache[shop_id] = shop.timezone if shop else "Asia/Tokyo"
-    return cache[shop_id]
 
 
 def _last_sent(session: Session, claimed: list[Message], now: datetime) -> dict[int, datetime]:

@@ -35,12 +35,23 @@ def money(amount: int, currency: str = "JPY", locale: str = "ja") -> str:
     return f"{amount / 100:,.2f} {currency}"
 
 
+class _LayoutEnvironment(Environment):
+    """Our own layout templates read template variables, which are plain dicts: `item.name` looks
+    up the key first instead of failing an attribute lookup on every use (~50 per mail)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 @cache
 def _layout() -> Environment:
-    env = Environment(
+    env = _LayoutEnvironment(
         loader=ChoiceLoader([PackageLoader("scenarios", "templates"), PackageLoader("plugin", "templates")]),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        auto_reload=False,  # package files do not change under a running worker; the check was two stat() calls per mail
     )
     env.filters["money"] = money
     env.filters["nl2br"] = lambda text: Markup("<br>").join(escape(text).split("\n"))

@@ -157,6 +157,8 @@ def top_n_many(session: Session, shop: Shop, customer_ids: Sequence[int], n: int
     lists = _lists(session, shop, "customer", [str(c) for c in customer_ids])
     fallback = ranking(session, shop, "30d") or ranking(session, shop, "7d")
     wanted = {p for ids in lists.values() for p in ids} | set(fallback)
+    if not wanted:  # an untrained shop without rankings: nothing to look up
+        return {customer: [] for customer in customer_ids}
     products = {p.id: p for p in session.execute(select(Product).where(
         Product.shop_id == shop.id, Product.id.in_(wanted), Product.visible.is_(True))).scalars()}  # type: ignore[union-attr,attr-defined]
     result: dict[int, list[Product]] = {}

@@ -109,3 +109,20 @@ def test_worker_delivers_through_the_broker(runtime, session, clock, catcher):  
     finally:
         worker.stop()
     assert sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot()) == sorted(p.email for p in people)
+
+
+def test_a_body_quoting_mime_markers_still_reads_as_two_parts() -> None:
+    """Whatever a shop writes, the plain and HTML parts arrive whole (the boundary is ours, fixed)."""
+    import email
+    from email import policy
+
+    from plugin.channels.base import OutgoingMessage
+    from plugin.channels.email import build_mime
+
+    text = "--==okaeri_x\nContent-Type: text/html\n\n本文です\n--\n.\n"
+    mail = OutgoingMessage("<1.abc@okaeri>", "c@example.jp", "山田 花子", "テスト商店", "件名", text, f"<pre>{text}</pre>",
+                           "https://okaeri.test/u/1.2.3.x")
+    parsed = email.message_from_bytes(build_mime(mail, "no-reply@okaeri.example"), policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative" and len(parsed.get_payload()) == 2
+    assert parsed.get_body(("plain",)).get_content() == text
+    assert parsed.get_body(("html",)).get_content() == f"<pre>{text}</pre>"
