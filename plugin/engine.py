@@ -31,6 +31,7 @@ __all__ = ["run_shop_tick", "write_scenario", "Step"]
 
 log = logging.getLogger("okaeri.engine")
 TICK_LEASE = timedelta(minutes=10)
+MIN_SHARE = 20_000  # customers per range before a tick is split: smaller shops gain nothing from a second connection
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,11 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
                 return []
             steps = _plan(session, shop, now)
         if partitions is None:
-            partitions = runtime.settings.tick_partitions if runtime.engine.dialect.name == "postgresql" else 1
-        written = _run_partitions(runtime, shop, steps, now, partitions)
+            partitions, min_share = (runtime.settings.tick_partitions, MIN_SHARE) \
+                if runtime.engine.dialect.name == "postgresql" else (1, 1)
+        else:
+            min_share = 1  # asked for explicitly (tests): split whatever the shop's size
+        written = _run_partitions(runtime, shop, steps, now, partitions, min_share)
         with runtime.sessions() as session:  # a period counts as done once every partition wrote it
             done = [{"shop_id": shop.id, "scenario_key": s.scenario.key, "period": s.period, "finished_at": now}
                     for s in steps if s.periodic]
@@ -93,7 +97,7 @@ def _plan(session: Session, shop: Shop, now: datetime) -> list[Step]:
 
 
 def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: datetime,
-                    partitions: int) -> list[tuple[int, datetime]]:
+                    partitions: int, min_share: int) -> list[tuple[int, datetime]]:
     """Every step for each partition of the customers: concurrently on PostgreSQL, else in turn."""
     def one(share: Partition) -> list[tuple[int, datetime]]:
         written: list[tuple[int, datetime]] = []
@@ -105,7 +109,9 @@ def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: dateti
     if partitions <= 1:
         return one(Partition())
     with runtime.sessions() as session:
-        shares = customer_ranges(session, shop.id or 0, partitions)
+        shares = customer_ranges(session, shop.id or 0, partitions, min_share)
+    if len(shares) == 1:
+        return one(shares[0])
     if runtime.engine.dialect.name != "postgresql":  # SQLite has one writer at a time
         return [row for share in shares for row in one(share)]
     with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="okaeri-tick") as pool:
@@ -113,10 +119,11 @@ def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: dateti
         return [row for future in futures for row in future.result()]
 
 
-def customer_ranges(session: Session, shop_id: int, count: int) -> list[Partition]:
-    """`count` id ranges holding about as many of the shop's customers each, covering every id
-    (the first and last are open, so a customer added meanwhile still falls in one)."""
+def customer_ranges(session: Session, shop_id: int, count: int, min_share: int = 1) -> list[Partition]:
+    """Up to `count` id ranges of at least `min_share` customers, about as many in each, covering
+    every id (the first and last are open, so a customer added meanwhile still falls in one)."""
     total = session.execute(select(func.count()).where(Customer.shop_id == shop_id)).scalar_one()
+    count = max(1, min(count, total // max(min_share, 1)))
     bounds: list[int | None] = [None]
     for k in range(1, count):
         bound = session.execute(select(Customer.id).where(Customer.shop_id == shop_id).order_by(Customer.id)

@@ -113,3 +113,15 @@ def test_a_tick_split_by_customer_decides_exactly_as_one_pass(runtime, engine, c
         return [tuple(r) for r in rows], sorted(handed_keys)
 
     assert outcome(partitions) == outcome(1)
+
+
+def test_a_small_shop_is_not_split_and_a_large_one_is_split_evenly(session, clock) -> None:  # type: ignore[no-untyped-def]
+    from plugin.engine import customer_ranges
+    from tests.factories import make_customer, make_shop
+
+    shop = make_shop(session, clock.now())
+    ids = [make_customer(session, shop, clock.now()).id for _ in range(9)]
+    assert len(customer_ranges(session, shop.id, 2, min_share=5)) == 1  # 9 customers: not two shares of 5
+    ranges = customer_ranges(session, shop.id, 3, min_share=3)
+    shares = [[i for i in ids if (r.low is None or i >= r.low) and (r.high is None or i < r.high)] for r in ranges]
+    assert [len(s) for s in shares] == [3, 3, 3] and sorted(sum(shares, [])) == sorted(ids)
