@@ -31,6 +31,7 @@ __all__ = ["run_shop_tick", "write_scenario", "Step"]
 
 log = logging.getLogger("okaeri.engine")
 TICK_LEASE = timedelta(minutes=10)
+IDEMPOTENCY = ["shop_id", "customer_id", "scenario_key", "trigger_key"]  # the outbox's unique key
 MIN_SHARE = 20_000  # customers per range before a tick is split: smaller shops gain nothing from a second connection
 
 
@@ -176,7 +177,7 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
 
 def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: ScenarioSetting, ranked: Any,
                      now: datetime) -> Any:
-    """INSERT … SELECT … ON CONFLICT DO NOTHING: the unique idempotency key settles racing ticks."""
+    """INSERT … SELECT … ON CONFLICT DO NOTHING: the unique (shop, customer, scenario, trigger) settles racing ticks."""
     at_now = next_allowed(now, shop.timezone)
     when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
     blocked, repeat = ranked.c.blocking_at.is_not(None), ranked.c.nth > 1
@@ -206,7 +207,7 @@ def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     source = select(*columns.values()).where(ranked.c.customer_id.is_not(None))  # WHERE: SQLite's upsert parser needs one
     return dialect.insert(Message).from_select(list(columns), source).on_conflict_do_nothing(
-        index_elements=["idempotency_key"])
+        index_elements=IDEMPOTENCY)
 
 
 def _holdout_bucket(shop: Shop, scenario: Scenario, customer_id: Any) -> Any:

@@ -3,7 +3,7 @@
 1. consent and suppression — only customers who opted in to email; the suppression list wins
    (filtered in SQL: such customers never become messages);
 2. idempotency — one message per (shop, scenario, customer, trigger), ever (SQL NOT EXISTS,
-   and the unique idempotency key if two ticks race);
+   and the unique index on those four columns if two ticks race);
 3. frequency cap — at most one scenario message per customer per 24 h; scenarios run in
    priority order, so the higher priority goes first and a capped one is deferred until the
    window has passed (re-checked at delivery), not dropped;
@@ -24,7 +24,6 @@ from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.sql import Subquery
 
 from plugin.models import Customer, Message, MessageStatus, Shop, Suppression
-from scenarios.sql import key
 
 __all__ = ["gated_audience", "next_allowed", "Partition", "CAP_WINDOW", "QUIET"]
 
@@ -64,8 +63,9 @@ def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datet
     """
     suppressed = exists().where(Suppression.shop_id == shop.id, Suppression.channel == "email",
                                 Suppression.address == Customer.email)
-    written = exists().where(  # through the unique idempotency key's index: no second index to maintain
-        Message.idempotency_key == key(str(shop.id), scenario_key, audience.c.customer_id, audience.c.trigger_key))
+    written = exists().where(  # the idempotency key's own unique index answers it
+        Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
+        Message.scenario_key == scenario_key, Message.trigger_key == audience.c.trigger_key)
     blocking = (select(func.max(Message.scheduled_at)).where(
         Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
         Message.status.in_(LIVE), Message.scheduled_at > now - CAP_WINDOW)  # type: ignore[attr-defined,operator]

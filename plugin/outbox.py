@@ -1,4 +1,4 @@
-"""The outbox: write once per idempotency key, claim with a lease, settle, sweep.
+"""The outbox (written by the engine, once per idempotency key): claim with a lease, settle, sweep.
 
 pending ──claim──▶ sending ──▶ sent
    ▲                  │ ├─────▶ failed   (permanent, or attempts exhausted)
@@ -14,9 +14,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
 from plugin.models import Message, MessageStatus
-from plugin.upsert import insert_ignore
 
-__all__ = ["write", "claim_many", "settle_many", "due_for_enqueue", "LEASE", "MAX_ATTEMPTS", "backoff"]
+__all__ = ["claim_many", "settle_many", "due_for_enqueue", "LEASE", "MAX_ATTEMPTS", "backoff"]
 
 LEASE = timedelta(minutes=5)
 STALE_ENQUEUE = timedelta(minutes=10)
@@ -26,11 +25,6 @@ MAX_ATTEMPTS = 8
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4 … minutes, capped at 4 hours."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 240))
-
-
-def write(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert messages; a row whose idempotency key exists is skipped. Returns new ids."""
-    return insert_ignore(session, Message.__table__, rows, ["idempotency_key"])  # type: ignore[arg-type]
 
 
 def claim_many(session: Session, message_ids: Sequence[int], now: datetime) -> list[Message]:

@@ -139,3 +139,23 @@ def test_order_after_a_click_is_attributed_once(runtime, session, clock, catcher
     assert attribute_orders(session, shop.id, clock.now()) == 1
     assert attribute_orders(session, shop.id, clock.now()) == 0
     assert session.execute(select(func.count()).select_from(Conversion)).scalar() == 1
+
+
+def test_a_period_written_twice_still_sends_one_statement_per_customer(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    # A periodic pass skips the "already written" probe; if its period were run again (say the
+    # row marking it done was lost), the outbox's unique key must still refuse the second copy.
+    from plugin.engine import Step, write_scenario
+    from scenarios import get_scenario
+
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=3)
+    for person in people:
+        person.points_balance = 500
+        session.add(person)
+    session.commit()
+    setting = enable(session, shop, "point_statement", clock.now())
+    scenario = get_scenario("point_statement")
+    step = Step(scenario, setting, scenario.period(clock.now(), shop.timezone), periodic=True)
+    write_scenario(session, shop, step, clock.now())
+    write_scenario(session, shop, step, clock.now())
+    keys = session.execute(select(Message.customer_id).where(Message.scenario_key == "point_statement")).scalars().all()
+    assert sorted(keys) == sorted(p.id for p in people)

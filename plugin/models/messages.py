@@ -19,14 +19,16 @@ class MessageStatus(StrEnum):
 
 
 class Message(SQLModel, table=True):
-    """One message to one customer; `idempotency_key` makes a second write of it impossible."""
+    """One message to one customer; (shop, customer, scenario, trigger) makes a second write of it impossible."""
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("idempotency_key"),
+        # The idempotency key as columns, customer first: it also serves every per-customer probe
+        # (the frequency cap, cooldowns, "was the first reminder sent"), so no separate cap index
+        # is kept, and a tick's writes, in customer order, land on neighbouring index pages.
+        UniqueConstraint("shop_id", "customer_id", "scenario_key", "trigger_key", name="uq_messages_trigger"),
         Index("ix_messages_status_due", "status", "scheduled_at"),
         Index("ix_messages_shop_scenario", "shop_id", "scenario_key", "status"),
-        Index("ix_messages_customer_schedule", "shop_id", "customer_id", "scheduled_at"),  # the frequency cap
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -36,7 +38,7 @@ class Message(SQLModel, table=True):
     customer_id: int
     scenario_key: str = Field(max_length=32)
     trigger_key: str = Field(max_length=255)
-    idempotency_key: str = Field(max_length=255)
+    idempotency_key: str = Field(max_length=255)  # the same four parts as text, for logs and the Message-ID
     channel: str = Field(default="email", max_length=16)
     to_address: str = Field(max_length=255)
     subject: str = Field(default="", max_length=500)
