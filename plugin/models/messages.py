@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import ColumnElement, Index, String, UniqueConstraint, literal_column, text
 from sqlmodel import Field, SQLModel
 
 
@@ -27,7 +27,13 @@ class Message(SQLModel, table=True):
         # (the frequency cap, cooldowns, "was the first reminder sent"), so no separate cap index
         # is kept, and a tick's writes, in customer order, land on neighbouring index pages.
         UniqueConstraint("shop_id", "customer_id", "scenario_key", "trigger_key", name="uq_messages_trigger"),
-        Index("ix_messages_status_due", "status", "scheduled_at"),
+        # The sweeper's two questions, each over the few rows still in that state: sent, control
+        # and cancelled rows (nearly all of them, in time) are in neither index. Queries reach
+        # them only with the status as a literal (`status_is`).
+        Index("ix_messages_pending_due", "scheduled_at",
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        Index("ix_messages_sending_lease", "lease_until",
+              sqlite_where=text("status = 'sending'"), postgresql_where=text("status = 'sending'")),
         Index("ix_messages_shop_scenario", "shop_id", "scenario_key", "status"),
     )
 
@@ -113,3 +119,9 @@ class Suppression(SQLModel, table=True):
     address: str = Field(max_length=255)
     reason: str = Field(max_length=32)  # unsubscribed, bounced, blocked
     created_at: datetime
+
+
+def status_is(status: MessageStatus) -> ColumnElement[bool]:
+    """`status = '<status>'` with the value inline, not a bound parameter: only then can SQLite
+    (and PostgreSQL's generic plans) match it against a partial index's predicate."""
+    return Message.__table__.c.status == literal_column(f"'{MessageStatus(status).value}'")  # type: ignore[attr-defined,no-any-return]
