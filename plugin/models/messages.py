@@ -19,14 +19,16 @@ class MessageStatus(StrEnum):
 
 
 class Message(SQLModel, table=True):
-    """One message to one customer; (shop, customer, scenario, trigger) makes a second write of it impossible."""
+    """One message to one customer; (customer, scenario, trigger) makes a second write of it impossible."""
 
     __tablename__ = "messages"
     __table_args__ = (
-        # The idempotency key as columns, customer first: it also serves every per-customer probe
-        # (the frequency cap, cooldowns, "was the first reminder sent"), so no separate cap index
-        # is kept, and a tick's writes, in customer order, land on neighbouring index pages.
-        UniqueConstraint("shop_id", "customer_id", "scenario_key", "trigger_key", name="uq_messages_trigger"),
+        # The idempotency key as columns (a customer belongs to one shop, so the shop is implied).
+        # It also serves every per-customer probe (the frequency cap, cooldowns, "was the first
+        # reminder sent"), which filter on customer_id and not on shop_id: no other index starts
+        # with customer_id, so even without statistics (a new install) no planner can take the
+        # shop-wide index for them. A tick writes in customer order: neighbouring index pages.
+        UniqueConstraint("customer_id", "scenario_key", "trigger_key", name="uq_messages_trigger"),
         # The sweeper's two questions, each over the few rows still in that state: sent, control
         # and cancelled rows (nearly all of them, in time) are in neither index. Queries reach
         # them only with the status as a literal (`status_is`).
