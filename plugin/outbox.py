@@ -6,11 +6,12 @@ pending ──claim──▶ sending ──▶ sent
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, column, or_, select, update, values
 from sqlmodel import Session
 
 from plugin.models import Message, MessageStatus
@@ -43,10 +44,29 @@ def claim_many(session: Session, message_ids: Sequence[int], now: datetime) -> l
 
 
 def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk-settle claimed messages: each row has `id` plus the columns to set."""
-    if rows:
+    """Bulk-settle claimed messages: each row has `id` plus the columns to set.
+
+    On PostgreSQL, rows that set the same columns (a batch's sent mails) go in one
+    UPDATE … FROM (VALUES …) rather than one UPDATE each; SQLite, in-process, takes them as an
+    executemany (it has no column list for a VALUES alias).
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(update(Message), [{**r, "lease_until": None} for r in rows])
-        session.commit()
+    else:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            groups[tuple(sorted(row))].append(row)
+        table = Message.__table__
+        for keys, group in groups.items():
+            nulls = {k: None for k in keys if all(row[k] is None for row in group)}  # a bare NULL in VALUES is text
+            names = ["id", *(k for k in keys if k != "id" and k not in nulls)]
+            settled = values(*(column(k, table.c[k].type) for k in names), name="settled") \
+                .data([tuple(row[k] for k in names) for row in group])
+            session.execute(update(table).where(table.c.id == settled.c.id)  # type: ignore[attr-defined]
+                            .values({**{k: settled.c[k] for k in names[1:]}, **nulls, "lease_until": None}))
+    session.commit()
 
 
 def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
