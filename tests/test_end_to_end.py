@@ -28,11 +28,17 @@ def settled(stack) -> bool:  # type: ignore[no-untyped-def]
     return written is not None and busy is None
 
 
-def _explain(stack, addresses: set[str]) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+def _explain(stack, addresses: set[str], switched_at: object) -> str:  # type: ignore[no-untyped-def]
+    """Every message and cart of these customers, one per line (a list's repr would be cut short)."""
     with stack.runtime.sessions() as session:
-        return [tuple(r) for r in session.execute(select(
-            Message.to_address, Message.scenario_key, Message.status, Message.scheduled_at, Message.decision,
-            Message.last_error).where(Message.to_address.in_(addresses))).all()]
+        messages = session.execute(select(
+            Message.id, Message.to_address, Message.scenario_key, Message.trigger_key, Message.status,
+            Message.created_at, Message.scheduled_at, Message.enqueued_at, Message.decision, Message.last_error)
+            .where(Message.to_address.in_(addresses))).all()
+        carts = session.execute(select(Customer.email, Cart.id, Cart.revision, Cart.updated_at)
+                                .join(Cart, Cart.customer_id == Customer.id).where(Customer.email.in_(addresses))).all()
+    lines = [f"switched on at {switched_at}, now {stack.runtime.clock.now()}"]
+    return "\n".join(lines + [f"message {tuple(r)}" for r in messages] + [f"cart {tuple(r)}" for r in carts])
 
 
 def _recipients(stack, scenario: str, status: MessageStatus) -> set[str]:  # type: ignore[no-untyped-def]
@@ -76,6 +82,7 @@ def test_install_sync_switch_on_and_deliver_cart_reminders(settings, broker) -> 
         # When the merchant presses the one switch
         page = browser.get("/app/settings")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        switched_at = stack.runtime.clock.now()
         after = browser.post("/app/settings/standard-scenarios", data={"csrf": csrf, "enabled": "1"})
         assert 'id="standard-state" class="on"' in after.text
         # Then every idle cart's owner gets exactly one reminder with their items (or is in the control group)
@@ -86,7 +93,7 @@ def test_install_sync_switch_on_and_deliver_cart_reminders(settings, broker) -> 
         reminders = {e: m for e, m in by_recipient.items() if m["Subject"] == CART_SUBJECT}
         controls = _recipients(stack, "cart_recovery", MessageStatus.control)
         missing = set(expected) - set(reminders) - controls
-        assert not missing, _explain(stack, missing)
+        assert not missing, _explain(stack, missing, switched_at)
         assert set(reminders) | controls == set(expected) and not set(reminders) & controls
         for email, mail in reminders.items():
             text = mail.get_body(("plain",)).get_content()
