@@ -150,6 +150,7 @@ def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) ->
 def _last_sent(session: Session, claimed: list[Message], now: datetime) -> dict[int, datetime]:
     """Per customer of the batch: when another scenario message was last sent within the cap window."""
     rows = session.execute(select(Message.customer_id, func.max(Message.sent_at)).where(
+        Message.shop_id.in_({m.shop_id for m in claimed}),  # type: ignore[attr-defined]  # the unique index's prefix
         Message.customer_id.in_({m.customer_id for m in claimed}), Message.status == MessageStatus.sent,  # type: ignore[attr-defined]
         Message.sent_at > now - CAP_WINDOW).group_by(Message.customer_id)).all()  # type: ignore[operator]
     return {cid: at if at.tzinfo else at.replace(tzinfo=UTC) for cid, at in rows}

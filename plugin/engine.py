@@ -31,7 +31,7 @@ __all__ = ["run_shop_tick", "write_scenario", "Step"]
 
 log = logging.getLogger("okaeri.engine")
 TICK_LEASE = timedelta(minutes=10)
-IDEMPOTENCY = ["customer_id", "scenario_key", "trigger_key"]  # the outbox's unique key (the customer implies the shop)
+IDEMPOTENCY = ["shop_id", "customer_id", "scenario_key", "trigger_key"]  # the outbox's unique key
 MIN_SHARE = 20_000  # customers per range before a tick is split: smaller shops gain nothing from a second connection
 
 
@@ -177,7 +177,7 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
 
 def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: ScenarioSetting, ranked: Any,
                      now: datetime) -> Any:
-    """INSERT … SELECT … ON CONFLICT DO NOTHING: the unique (customer, scenario, trigger) settles racing ticks."""
+    """INSERT … SELECT … ON CONFLICT DO NOTHING: the unique (shop, customer, scenario, trigger) settles racing ticks."""
     at_now = next_allowed(now, shop.timezone)
     when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
     blocked, repeat = ranked.c.blocking_at.is_not(None), ranked.c.nth > 1

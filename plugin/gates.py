@@ -63,12 +63,12 @@ def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datet
     """
     suppressed = exists().where(Suppression.shop_id == shop.id, Suppression.channel == "email",
                                 Suppression.address == Customer.email)
-    # Both probes name the customer and not the shop (ids are unique across shops): only the
-    # customer-led unique index fits them, whatever the statistics say.
-    written = exists().where(Message.customer_id == audience.c.customer_id,
+    # Both probes go through the unique (shop, customer, scenario, trigger) index.
+    written = exists().where(Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
                              Message.scenario_key == scenario_key, Message.trigger_key == audience.c.trigger_key)
     blocking = (select(func.max(Message.scheduled_at)).where(
-        Message.customer_id == audience.c.customer_id, Message.status.in_(LIVE), Message.scheduled_at > now - CAP_WINDOW)  # type: ignore[attr-defined,operator]
+        Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
+        Message.status.in_(LIVE), Message.scheduled_at > now - CAP_WINDOW)  # type: ignore[attr-defined,operator]
         .scalar_subquery())
     return (select(audience.c.customer_id, audience.c.trigger_key, audience.c.ref_id, Customer.email,
                    blocking.label("blocking_at"))

@@ -42,7 +42,7 @@ class BrowseRetargeting(Scenario):
                  .group_by(BrowseEvent.customer_id).subquery())
         carted = exists().where(Cart.shop_id == shop.id, Cart.customer_id == views.c.customer_id,
                                 Cart.updated_at >= views.c.first_view)
-        recent = exists().where(Message.scenario_key == self.key,  # by customer, not shop: the unique index's prefix
+        recent = exists().where(Message.shop_id == shop.id, Message.scenario_key == self.key,
                                 Message.customer_id == views.c.customer_id, Message.scheduled_at > now - COOLDOWN)  # type: ignore[operator]
         return select(views.c.customer_id, key("browse", views.c.last_id).label("trigger_key"),
                       views.c.last_id.label("ref_id")).where(

@@ -45,7 +45,7 @@ class CartRecovery(Scenario):
                        key("cart", Cart.id, Cart.revision).label("trigger_key"), Cart.id.label("ref_id")  # type: ignore[union-attr]
                        ).where(live, Cart.updated_at <= now - delay)  # type: ignore[operator]
         first_sent = exists().where(
-            Message.customer_id == Cart.customer_id, Message.scenario_key == self.key,  # the unique index, whole
+            Message.shop_id == shop.id, Message.scenario_key == self.key, Message.customer_id == Cart.customer_id,
             Message.trigger_key == key("cart", Cart.id, Cart.revision), Message.status == MessageStatus.sent)
         second = select(Cart.customer_id, key("cart", Cart.id, Cart.revision, "2"), Cart.id).where(
             live, Cart.updated_at <= now - SECOND_AFTER, first_sent)  # type: ignore[operator]

@@ -19,16 +19,17 @@ class MessageStatus(StrEnum):
 
 
 class Message(SQLModel, table=True):
-    """One message to one customer; (customer, scenario, trigger) makes a second write of it impossible."""
+    """One message to one customer; (shop, customer, scenario, trigger) makes a second write of it impossible."""
 
     __tablename__ = "messages"
     __table_args__ = (
-        # The idempotency key as columns (a customer belongs to one shop, so the shop is implied).
-        # It also serves every per-customer probe (the frequency cap, cooldowns, "was the first
-        # reminder sent"), which filter on customer_id and not on shop_id: no other index starts
-        # with customer_id, so even without statistics (a new install) no planner can take the
-        # shop-wide index for them. A tick writes in customer order: neighbouring index pages.
-        UniqueConstraint("customer_id", "scenario_key", "trigger_key", name="uq_messages_trigger"),
+        # The idempotency key as columns, and the outbox's one index by shop: it serves every
+        # per-customer probe (the frequency cap, cooldowns, "was the first reminder sent") and,
+        # by its prefix, the shop-wide reads (the settings page's counts, switch-off). It is the
+        # only index that starts with shop_id, so even without statistics (a new install) no
+        # planner can take a shop-wide index for a per-customer probe (one did: 1.4 ms a probe
+        # instead of 0.004). A tick writes in customer order: neighbouring index pages.
+        UniqueConstraint("shop_id", "customer_id", "scenario_key", "trigger_key", name="uq_messages_trigger"),
         # The sweeper's two questions, each over the few rows still in that state: sent, control
         # and cancelled rows (nearly all of them, in time) are in neither index. Queries reach
         # them only with the status as a literal (`status_is`).
@@ -36,7 +37,6 @@ class Message(SQLModel, table=True):
               sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
         Index("ix_messages_sending_lease", "lease_until",
               sqlite_where=text("status = 'sending'"), postgresql_where=text("status = 'sending'")),
-        Index("ix_messages_shop_scenario", "shop_id", "scenario_key", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
