@@ -50,4 +50,7 @@ def idle_cart_shop(engine: Engine, customers: int, now: datetime, secret: str) -
     with engine.begin() as connection:
         connection.execute(insert(ScenarioSetting).values(shop_id=shop_id, scenario_key="cart_recovery",
                                                           enabled=True, channel="email", updated_at=now))
+        # Statistics, as a live shop's tables have them (a full sync analyses what it loaded;
+        # autovacuum does the rest): without them the planner guessed one row per table here.
+        connection.exec_driver_sql("ANALYZE")
     return int(shop_id)

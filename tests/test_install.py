@@ -64,3 +64,20 @@ def test_oauth_callback_with_a_foreign_state_is_refused(runtime) -> None:  # typ
 def test_settings_page_needs_the_merchant_session(runtime) -> None:  # type: ignore[no-untyped-def]
     answer = TestClient(create_app(runtime)).get("/app/settings")
     assert answer.status_code == 401
+
+
+def test_a_full_sync_leaves_the_planner_statistics_of_what_it_loaded(session, clock) -> None:  # type: ignore[no-untyped-def]
+    # The first tick usually follows the first sync within a minute, before autovacuum has
+    # analysed anything; without statistics PostgreSQL planned a 10k-cart write for one-row tables.
+    from sqlalchemy import text
+
+    from plugin.sync_runner import analyze_synced
+    from tests.factories import make_customer, make_shop
+
+    shop = make_shop(session, clock.now())
+    for _ in range(30):
+        make_customer(session, shop, clock.now())
+    analyze_synced(session)
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass")).scalar()
+        assert rows == 30
