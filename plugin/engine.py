@@ -20,6 +20,7 @@ from sqlmodel import Session
 from plugin.actors import HANDOFF_HORIZON
 from plugin.gates import CAP_WINDOW, Partition, gated_audience, next_allowed
 from plugin.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
+from plugin.models.messages import IDEMPOTENCY_KEY
 from plugin.upsert import insert_ignore
 from scenarios import Scenario, by_priority
 from scenarios.sql import key, plus_day
@@ -31,7 +32,6 @@ __all__ = ["run_shop_tick", "write_scenario", "Step"]
 
 log = logging.getLogger("okaeri.engine")
 TICK_LEASE = timedelta(minutes=10)
-IDEMPOTENCY = ["shop_id", "customer_id", "scenario_key", "trigger_key"]  # the outbox's unique key
 MIN_SHARE = 20_000  # customers per range before a tick is split: smaller shops gain nothing from a second connection
 
 
@@ -207,7 +207,7 @@ def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     source = select(*columns.values()).where(ranked.c.customer_id.is_not(None))  # WHERE: SQLite's upsert parser needs one
     return dialect.insert(Message).from_select(list(columns), source).on_conflict_do_nothing(
-        index_elements=IDEMPOTENCY)
+        index_elements=list(IDEMPOTENCY_KEY))
 
 
 def _holdout_bucket(shop: Shop, scenario: Scenario, customer_id: Any) -> Any:

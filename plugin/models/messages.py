@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, Index, String, UniqueConstraint, literal_column, text
 from sqlmodel import Field, SQLModel
@@ -18,6 +19,14 @@ class MessageStatus(StrEnum):
     skipped = "skipped"  # a gate stopped it at write time (frequency cap); `decision` says which
 
 
+IDEMPOTENCY_KEY = ("shop_id", "customer_id", "scenario_key", "trigger_key")  # one message per these, ever
+
+
+def _only(status: str) -> dict[str, Any]:
+    """A partial index's predicate, on both databases."""
+    return {"sqlite_where": text(f"status = '{status}'"), "postgresql_where": text(f"status = '{status}'")}
+
+
 class Message(SQLModel, table=True):
     """One message to one customer; (shop, customer, scenario, trigger) makes a second write of it impossible."""
 
@@ -29,14 +38,12 @@ class Message(SQLModel, table=True):
         # only index that starts with shop_id, so even without statistics (a new install) no
         # planner can take a shop-wide index for a per-customer probe (one did: 1.4 ms a probe
         # instead of 0.004). A tick writes in customer order: neighbouring index pages.
-        UniqueConstraint("shop_id", "customer_id", "scenario_key", "trigger_key", name="uq_messages_trigger"),
+        UniqueConstraint(*IDEMPOTENCY_KEY, name="uq_messages_trigger"),
         # The sweeper's two questions, each over the few rows still in that state: sent, control
         # and cancelled rows (nearly all of them, in time) are in neither index. Queries reach
         # them only with the status as a literal (`status_is`).
-        Index("ix_messages_pending_due", "scheduled_at",
-              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
-        Index("ix_messages_sending_lease", "lease_until",
-              sqlite_where=text("status = 'sending'"), postgresql_where=text("status = 'sending'")),
+        Index("ix_messages_pending_due", "scheduled_at", **_only("pending")),
+        Index("ix_messages_sending_lease", "lease_until", **_only("sending")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
