@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, column, or_, select, update, values
+from sqlalchemy import TextClause, and_, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from plugin.models import Message, MessageStatus
@@ -47,8 +49,8 @@ def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk-settle claimed messages: each row has `id` plus the columns to set.
 
     On PostgreSQL, rows that set the same columns (a batch's sent mails) go in one
-    UPDATE … FROM (VALUES …) rather than one UPDATE each; SQLite, in-process, takes them as an
-    executemany (it has no column list for a VALUES alias).
+    UPDATE … FROM unnest(…) rather than one UPDATE each; SQLite, in-process, takes them as an
+    executemany.
     """
     if not rows:
         return
@@ -58,15 +60,24 @@ def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             groups[tuple(sorted(row))].append(row)
-        table = Message.__table__
         for keys, group in groups.items():
-            nulls = {k: None for k in keys if all(row[k] is None for row in group)}  # a bare NULL in VALUES is text
-            names = ["id", *(k for k in keys if k != "id" and k not in nulls)]
-            settled = values(*(column(k, table.c[k].type) for k in names), name="settled") \
-                .data([tuple(row[k] for k in names) for row in group])
-            session.execute(update(table).where(table.c.id == settled.c.id)  # type: ignore[attr-defined]
-                            .values({**{k: settled.c[k] for k in names[1:]}, **nulls, "lease_until": None}))
+            nulls = tuple(k for k in keys if all(row[k] is None for row in group))  # an all-NULL array has no type
+            names = ("id", *(k for k in keys if k not in {"id", "lease_until", *nulls}))
+            session.execute(_unnest_update(names, nulls), {k: [row[k] for row in group] for k in names})
     session.commit()
+
+
+@lru_cache(maxsize=64)
+def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...]) -> TextClause:
+    """`UPDATE messages … FROM unnest(:id, :status, …)`: one array per column, so the statement's
+    text is the same for every batch that sets these columns — compiled and planned once (a VALUES
+    list, one bound row per message, was compiled anew for each batch: 15% of a worker's CPU)."""
+    table = Message.__table__
+    dialect = postgresql.dialect()
+    arrays = ", ".join(f"CAST(:{k} AS {table.c[k].type.compile(dialect=dialect)}[])" for k in names)  # type: ignore[attr-defined]
+    sets = [f"{k} = v.{k}" for k in names[1:]] + [f"{k} = NULL" for k in sorted({*nulls, "lease_until"})]
+    return text(f"UPDATE messages SET {', '.join(sets)} FROM unnest({arrays}) AS v({', '.join(names)}) "
+                "WHERE messages.id = v.id")
 
 
 def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
