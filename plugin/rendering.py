@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, Template, TemplateError, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -59,6 +59,12 @@ def _layout() -> Environment:
 
 
 @cache
+def _frame(name: str) -> Template:
+    """A layout template, looked up once per process (not through the loader's cache per mail)."""
+    return _layout().get_template(name)
+
+
+@cache
 def _sandbox() -> SandboxedEnvironment:
     """For copy a merchant can edit: no access to internals, no autoescape (escaped by the layout)."""
     env = SandboxedEnvironment(autoescape=False)
@@ -92,8 +98,14 @@ def render_message(copy: Any, locale: str, variables: dict[str, Any], *, subject
     words = {"subject": render_copy(subject or copy.subject, variables),
              "headline": render_copy(copy.headline, variables), "intro": render_copy(intro or copy.intro, variables),
              "cta": copy.cta, "items_title": copy.items_title}
-    context = {**variables, **words, "locale": locale, "w": WORDS[locale], "link": link, "pixel_url": pixel_url}
-    env = _layout()
-    text = env.get_template("standard.txt.j2").render(**context).strip() + "\n"
-    html = env.get_template("standard.html.j2").render(**context)
+    wrapped: dict[str, str] = {}
+
+    def link_once(url: str) -> str:  # the text and HTML parts link the same URLs: sign each once
+        if url not in wrapped:
+            wrapped[url] = link(url)
+        return wrapped[url]
+
+    context = {**variables, **words, "locale": locale, "w": WORDS[locale], "link": link_once, "pixel_url": pixel_url}
+    text = _frame("standard.txt.j2").render(context).strip() + "\n"
+    html = _frame("standard.html.j2").render(context)
     return words["subject"], text, html
