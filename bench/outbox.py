@@ -1,8 +1,9 @@
 """Outbox throughput for 10k messages, and the raw SMTP rate it is compared with.
 
 For each storage/broker pair: (a) one cart-recovery tick that selects, gates and writes 10,000
-messages; (b) delivery — claim, re-check, render (Jinja2, fresh stock), build MIME, send over
-SMTP, settle — to a local SMTP server running in its own process (bench/smtp_sink.py).
+messages (then, as the tick actor does, the outbox's statistics are refreshed); (b) delivery —
+claim, re-check, render (Jinja2, fresh stock), build MIME, send over SMTP, settle — to a local
+SMTP server running in its own process (bench/smtp_sink.py).
   sqlite+memory     in-process worker threads (what `okaeri demo` runs)
   postgresql+redis  1 and 2 `okaeri worker` processes
 Raw: the same messages (rendered once beforehand, exactly as delivery renders them) built
@@ -40,6 +41,7 @@ from plugin.delivery import prepare_batch
 from plugin.engine import run_shop_tick
 from plugin.mailcatcher import free_port
 from plugin.models import Message, MessageStatus, ScenarioSetting, Shop
+from plugin.outbox import analyze_if_grown, high_water
 from plugin.queue import build_broker
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
@@ -149,9 +151,13 @@ def run_pair(pair: str, messages: int, threads: int, smtp_port: int) -> list[dic
         with engine.begin() as conn:
             conn.execute(update(Shop).values(timezone=daytime_zone()))
             conn.execute(update(ScenarioSetting).values(holdout_percent=0))
+        with runtime.sessions() as session:
+            since = high_water(session)
         started = time.perf_counter()
         run_shop_tick(runtime, shop_id)
         write_seconds = time.perf_counter() - started
+        with runtime.sessions() as session:  # as the tick actor does after its hand-off
+            analyze_if_grown(session, since)
         same_messages = rendered(runtime, messages)
         raw_before = raw_rate(smtp_port, same_messages)  # before and after: this VM's speed drifts
         for processes in ([0] if pair.endswith("memory") else [1, 2]):

@@ -79,7 +79,11 @@ def register_actors(runtime: Runtime) -> Actors:
 
     def scenario_tick(shop_id: int) -> None:
         now = runtime.clock.now()
+        with runtime.sessions() as session:
+            since = outbox.high_water(session)
         runtime.actors.enqueue_deliveries(engine.run_shop_tick(runtime, shop_id), now)
+        with runtime.sessions() as session:  # after the hand-off: deliveries need not wait for it
+            outbox.analyze_if_grown(session, since)
 
     def deliver_message(message_ids: list[int] | int) -> None:
         ids = message_ids if isinstance(message_ids, list) else [message_ids]

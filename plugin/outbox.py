@@ -6,24 +6,30 @@ pending ──claim──▶ sending ──▶ sent
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, and_, or_, select, text, update
+from sqlalchemy import TextClause, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from plugin.models import Message, MessageStatus
 from plugin.models.messages import status_is
 
-__all__ = ["claim_many", "settle_many", "due_for_enqueue", "LEASE", "MAX_ATTEMPTS", "backoff"]
+__all__ = ["claim_many", "settle_many", "due_for_enqueue", "high_water", "analyze_if_grown", "LEASE", "MAX_ATTEMPTS",
+           "backoff", "ANALYZE_AFTER"]
 
 LEASE = timedelta(minutes=5)
 STALE_ENQUEUE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
+ANALYZE_AFTER = 5_000  # rows a tick may add before the outbox's planner statistics are refreshed
+
+log = logging.getLogger("okaeri.outbox")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -102,3 +108,31 @@ def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[
         session.execute(update(Message).where(Message.id.in_(ids)).values(enqueued_at=now))  # type: ignore[union-attr]
         session.commit()
     return rows
+
+
+def high_water(session: Session) -> int:
+    """The outbox's highest id: what `analyze_if_grown` measures a tick's writes from."""
+    return int(session.execute(select(func.max(Message.id))).scalar() or 0)
+
+
+def analyze_if_grown(session: Session, since_id: int) -> bool:
+    """Refresh PostgreSQL's statistics on the outbox once a tick added ANALYZE_AFTER rows or more.
+
+    Delivery reads the outbox by id right after a large tick, before autovacuum's analyse (up to
+    a minute later). With statistics from when the outbox was small, PostgreSQL claimed a batch of
+    50 by scanning every pending row and checked the frequency cap by reading the shop's whole
+    range: per batch work growing with the outbox (0.32 ms of database CPU per mail at 10k
+    messages, 0.07 after ANALYZE). Skipped when another analyse holds the table (autovacuum's
+    covers it); True when it ran.
+    """
+    if session.get_bind().dialect.name != "postgresql" or high_water(session) - since_id < ANALYZE_AFTER:
+        return False
+    try:
+        session.execute(text("SET LOCAL lock_timeout = '2s'"))
+        session.execute(text("ANALYZE messages"))
+        session.commit()
+    except OperationalError:
+        session.rollback()
+        log.info("okaeri.outbox.analyze-skipped")
+        return False
+    return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from plugin import outbox
 from plugin.delivery import deliver
@@ -126,3 +126,24 @@ def test_a_body_quoting_mime_markers_still_reads_as_two_parts() -> None:
     assert parsed.get_content_type() == "multipart/alternative" and len(parsed.get_payload()) == 2
     assert parsed.get_body(("plain",)).get_content() == text
     assert parsed.get_body(("html",)).get_content() == f"<pre>{text}</pre>"
+
+
+def test_a_large_tick_leaves_the_outbox_statistics_delivery_plans_with(runtime, session, clock, monkeypatch):  # type: ignore[no-untyped-def]
+    # Right after a big tick, delivery claims by id and re-checks the cap per customer; with
+    # statistics from an empty outbox PostgreSQL read every pending row for each batch of 50.
+    from sqlalchemy import text
+
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=6)
+    monkeypatch.setattr(outbox, "ANALYZE_AFTER", 5)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(text("ANALYZE messages"))  # statistics of the empty outbox
+        session.commit()
+    runtime.actors.scenario_tick(shop.id)  # the actor's body, in this thread
+    written = session.execute(select(func.count()).select_from(Message)).scalar()
+    assert written == len(people)
+    if postgres:
+        rows = session.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass")).scalar()
+        assert rows == len(people)
+    # below the threshold nothing is analysed (and on SQLite never)
+    assert outbox.analyze_if_grown(session, outbox.high_water(session) - 1) is False
