@@ -15,7 +15,16 @@ from sqlmodel import Session
 from plugin import outbox
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.gates import CAP_WINDOW, next_allowed
-from plugin.models import Customer, InstallState, Message, MessageStatus, ScenarioSetting, Shop, Suppression
+from plugin.models import (
+    Customer,
+    InstallState,
+    Message,
+    MessageStatus,
+    ScenarioSetting,
+    Shop,
+    Suppression,
+    rfc_message_id,
+)
 from plugin.rendering import CopyError, render_message
 from plugin.suppression import suppress
 from scenarios import Scenario, get_scenario
@@ -183,7 +192,7 @@ def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scen
         except CopyError as exc:
             cancel(m, f"template: {exc}")
             continue
-        ready.append((m, OutgoingMessage(message_id=m.rfc_message_id, to_address=m.to_address, to_name=customer.name,
+        ready.append((m, OutgoingMessage(message_id=rfc_message_id(m), to_address=m.to_address, to_name=customer.name,
                                          from_name=shop.name, subject=subject, body_text=text, body_html=html,
                                          unsubscribe_url=unsubscribe)))
     return ready

@@ -23,7 +23,7 @@ from plugin.models import Customer, InstallState, Message, MessageStatus, Scenar
 from plugin.models.messages import IDEMPOTENCY_KEY
 from plugin.upsert import insert_ignore
 from scenarios import Scenario, by_priority
-from scenarios.sql import key, plus_day
+from scenarios.sql import plus_day
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
@@ -190,12 +190,10 @@ def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: 
                        else_=literal(f"cap: ok; {quiet}"))
                 + case((control, literal(f"; holdout: control group ({setting.holdout_percent}%), not sent")),
                        else_=literal("; holdout: treatment")))
-    idempotency = key(str(shop.id), scenario.key, ranked.c.customer_id, ranked.c.trigger_key)
     columns = {
         "shop_id": literal(shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(scenario.key),
-        "trigger_key": ranked.c.trigger_key, "idempotency_key": idempotency, "channel": literal("email"),
+        "trigger_key": ranked.c.trigger_key, "channel": literal("email"),
         "to_address": ranked.c.email, "subject": literal(""), "body_text": literal(""), "body_html": literal(""),
-        "rfc_message_id": literal("<") + func.replace(idempotency, ":", ".") + literal("@okaeri>"),
         "status": case((control, literal(MessageStatus.control.value)), else_=literal(MessageStatus.pending.value)),
         "scheduled_at": scheduled, "attempts": literal(0), "last_error": literal(""),
         "created_at": literal(now, when_type),

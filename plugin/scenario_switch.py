@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -127,8 +126,7 @@ def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
     setting = session.execute(select(ScenarioSetting).where(
         ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == key)).scalar_one_or_none()
     draft = Message(id=0, shop_id=shop.id or 0, customer_id=customer.id or 0, scenario_key=key,
-                    trigger_key=_sample_trigger(session, shop, key, customer), idempotency_key="preview",
-                    to_address=customer.email, rfc_message_id=f"<preview-{uuid.uuid4().hex}@okaeri>",
+                    trigger_key=_sample_trigger(session, shop, key, customer), to_address=customer.email,
                     scheduled_at=runtime.clock.now(), created_at=runtime.clock.now(), context=json.dumps({}))
     context = scenario.contexts(session, shop, [draft]).get(0, {})
     subject, text, html = render_for(runtime, shop, scenario, draft, customer.name, context, setting)

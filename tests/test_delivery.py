@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from plugin import outbox
 from plugin.delivery import deliver
 from plugin.engine import run_shop_tick
-from plugin.models import Message, MessageStatus, Suppression
+from plugin.models import Message, MessageStatus, Suppression, rfc_message_id
 from plugin.worker import start_worker
 from tests.factories import idle_cart_shop, make_order
 
@@ -92,10 +92,11 @@ def test_send_interrupted_after_claim_is_retried_with_the_same_message_id(runtim
     # When the lease runs out
     clock.advance(minutes=6)
     assert [m for m, _ in outbox.due_for_enqueue(session, clock.now())] == [message_id]
-    # Then it is delivered once, with the Message-ID written at outbox time
+    # Then it is delivered once, with the Message-ID its idempotency key gives on every attempt
     assert deliver(runtime, message_id)[0] == "sent"
-    rfc_id = session.execute(select(Message.rfc_message_id).where(Message.id == message_id)).scalar()
-    assert [m["Message-ID"] for m in catcher.snapshot()] == [rfc_id]
+    message = session.get(Message, message_id)
+    assert [m["Message-ID"] for m in catcher.snapshot()] == [rfc_message_id(message)]
+    assert rfc_message_id(message) == f"<{shop.id}.cart_recovery.{message.customer_id}.{message.trigger_key.replace(':', '.')}@okaeri>"
 
 
 def test_worker_delivers_through_the_broker(runtime, session, clock, catcher):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 from plugin.delivery import deliver_batch
 from plugin.engine import run_shop_tick
 from plugin.gates import CAP_WINDOW
-from plugin.models import Message, MessageStatus, Suppression
+from plugin.models import Message, MessageStatus, Suppression, idempotency_key
 from tests.factories import enable, make_cart, make_customer, make_order, make_product, make_shop, make_view
 
 customers_strategy = st.lists(st.fixed_dictionaries({
@@ -45,7 +45,7 @@ def test_invariants_hold_on_random_shops(runtime, engine, clock, catcher, people
     sent = [m for m in rows if m.status == MessageStatus.sent]
     assert not {m.to_address for m in sent} & suppressed
     assert not {m["To"].addresses[0].addr_spec for m in catcher.snapshot()} & suppressed
-    assert len({m.idempotency_key for m in rows}) == len(rows)
+    assert len({idempotency_key(m) for m in rows}) == len(rows)
     by_customer = defaultdict(list)
     for m in sent:
         by_customer[m.customer_id].append(m.sent_at)
@@ -107,7 +107,8 @@ def test_a_tick_split_by_customer_decides_exactly_as_one_pass(runtime, engine, c
                 Message.customer_id, Message.scenario_key, Message.trigger_key, Message.status, Message.scheduled_at,
                 Message.enqueued_at, Message.decision).order_by(Message.customer_id, Message.scenario_key,
                                                                 Message.trigger_key)).all()
-            handed_keys = connection.execute(select(Message.idempotency_key).where(Message.id.in_(handed))).scalars().all()
+            handed_keys = [tuple(r) for r in connection.execute(select(Message.shop_id, Message.customer_id, Message.scenario_key,
+                                                                       Message.trigger_key).where(Message.id.in_(handed)))]
             connection.execute(delete(Message))
             connection.execute(delete(ScenarioRun))
         return [tuple(r) for r in rows], sorted(handed_keys)

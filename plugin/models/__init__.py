@@ -3,7 +3,16 @@ from __future__ import annotations
 
 from plugin.models.catalog import Product, ProductGroupRule
 from plugin.models.events import BrowseEvent, Cart, CartLine
-from plugin.models.messages import ConsentRecord, Conversion, Message, MessageEvent, MessageStatus, Suppression
+from plugin.models.messages import (
+    ConsentRecord,
+    Conversion,
+    Message,
+    MessageEvent,
+    MessageStatus,
+    Suppression,
+    idempotency_key,
+    rfc_message_id,
+)
 from plugin.models.orders import Order, OrderLine
 from plugin.models.recommendations import Recommendation, RecommendationSet
 from plugin.models.shop import (
@@ -41,4 +50,6 @@ __all__ = [
     "Suppression",
     "SyncState",
     "WebhookReceipt",
+    "idempotency_key",
+    "rfc_message_id",
 ]

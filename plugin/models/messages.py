@@ -22,6 +22,17 @@ class MessageStatus(StrEnum):
 IDEMPOTENCY_KEY = ("shop_id", "customer_id", "scenario_key", "trigger_key")  # one message per these, ever
 
 
+def idempotency_key(message: Message) -> str:
+    """The key as one text, for logs: `shop:scenario:customer:trigger`."""
+    return f"{message.shop_id}:{message.scenario_key}:{message.customer_id}:{message.trigger_key}"
+
+
+def rfc_message_id(message: Message) -> str:
+    """The mail's Message-ID, the same on every retry: derived from the idempotency key, not
+    stored (two text columns were ~11 % of a 1M-customer first tick on SQLite)."""
+    return f"<{idempotency_key(message).replace(':', '.')}@okaeri>"
+
+
 def _only(status: str) -> dict[str, Any]:
     """A partial index's predicate, on both databases."""
     return {"sqlite_where": text(f"status = '{status}'"), "postgresql_where": text(f"status = '{status}'")}
@@ -53,13 +64,11 @@ class Message(SQLModel, table=True):
     customer_id: int
     scenario_key: str = Field(max_length=32)
     trigger_key: str = Field(max_length=255)
-    idempotency_key: str = Field(max_length=255)  # the same four parts as text, for logs and the Message-ID
     channel: str = Field(default="email", max_length=16)
     to_address: str = Field(max_length=255)
     subject: str = Field(default="", max_length=500)
     body_text: str = ""
     body_html: str = ""
-    rfc_message_id: str = Field(max_length=255)  # stable across retries; links carry the row id, so no index
     context: str = ""  # JSON: what the scenario selected (ids); rendered at delivery with fresh stock
     decision: str = Field(default="", max_length=1000)  # each gate's verdict, in order
     status: MessageStatus = Field(default=MessageStatus.pending, sa_type=String(16))
