@@ -87,22 +87,24 @@ def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...]) -> TextClause
 
 
 def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
-    """Pending rows whose broker hand-off may be lost, and sends whose lease expired; marked enqueued.
+    """Sends whose lease expired, and pending rows whose broker hand-off may be lost; marked enqueued.
 
-    Two queries, each in the order of its partial index (oldest due first), rather than one OR:
-    with ORDER BY id over both, SQLite chose a scan of the whole outbox.
+    Two queries, each in the order of its partial index (oldest first), rather than one OR:
+    with ORDER BY id over both, SQLite chose a scan of the whole outbox. Expired leases come
+    first: they are few (at most the batches in flight when a worker died), and a backlog of
+    lost hand-offs larger than `limit` must not keep them waiting sweep after sweep.
     """
     stale = now - STALE_ENQUEUE
+    expired = session.execute(
+        select(Message.id, Message.scheduled_at)
+        .where(status_is(MessageStatus.sending), Message.lease_until < now)  # type: ignore[operator]
+        .order_by(Message.lease_until).limit(limit)).all()
     lost = session.execute(
         select(Message.id, Message.scheduled_at)
         .where(status_is(MessageStatus.pending), Message.scheduled_at <= now,  # type: ignore[operator]
                or_(Message.enqueued_at.is_(None), Message.enqueued_at < stale))  # type: ignore[union-attr,operator]
-        .order_by(Message.scheduled_at).limit(limit)).all()
-    expired = session.execute(
-        select(Message.id, Message.scheduled_at)
-        .where(status_is(MessageStatus.sending), Message.lease_until < now)  # type: ignore[operator]
-        .order_by(Message.lease_until).limit(max(limit - len(lost), 0))).all()
-    rows = [(r[0], r[1]) for r in [*lost, *expired]]
+        .order_by(Message.scheduled_at).limit(max(limit - len(expired), 0))).all()
+    rows = [(r[0], r[1]) for r in [*expired, *lost]]
     ids = [r[0] for r in rows]
     if ids:
         session.execute(update(Message).where(Message.id.in_(ids)).values(enqueued_at=now))  # type: ignore[union-attr]

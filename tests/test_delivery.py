@@ -148,3 +148,16 @@ def test_a_large_tick_leaves_the_outbox_statistics_delivery_plans_with(runtime, 
         assert rows == len(people)
     # below the threshold nothing is analysed (and on SQLite never)
     assert outbox.analyze_if_grown(session, outbox.high_water(session) - 1) is False
+
+
+def test_a_dead_workers_claim_is_swept_even_behind_a_backlog_of_lost_hand_offs(runtime, session, clock):  # type: ignore[no-untyped-def]
+    # Given five reminders claimed by a worker that died, and more lost hand-offs than one
+    # sweep takes
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=12)
+    ids = [message_id for message_id, _ in run_shop_tick(runtime, shop.id)]
+    claimed = [m.id for m in outbox.claim_many(session, ids[:5], clock.now())]
+    # When the leases run out and the hand-offs of the others have gone stale
+    clock.advance(minutes=11)
+    swept = [message_id for message_id, _ in outbox.due_for_enqueue(session, clock.now(), limit=6)]
+    # Then the first sweep hands over every expired claim, then what room is left
+    assert set(claimed) <= set(swept) and len(swept) == 6
