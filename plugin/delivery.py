@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from plugin import outbox
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.decisions import delivery_deferred
 from plugin.gates import CAP_WINDOW, next_allowed
 from plugin.models import (
     Customer,
@@ -141,7 +142,7 @@ def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) ->
             # the frequency cap and quiet hours, again: a late worker must not break either
             at = next_allowed(max(now, last_sent.get(m.customer_id, now - CAP_WINDOW) + CAP_WINDOW), zones[m.shop_id])
             settle.append({"id": m.id, "status": MessageStatus.pending, "scheduled_at": at, "enqueued_at": None,
-                           "decision": f"{m.decision}; at delivery: deferred to {at.isoformat()}"[:1000]})
+                           "decision": f"{m.decision};{delivery_deferred(at)}"[:1000]})
             outcomes[m.id or 0] = ("deferred", at)
         else:
             last_sent[m.customer_id] = runtime.clock.now()  # one per customer per batch, too

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, String, case, cast, func, literal, null, or_,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from plugin import decisions
 from plugin.actors import HANDOFF_HORIZON
 from plugin.gates import CAP_WINDOW, Partition, gated_audience, next_allowed
 from plugin.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
@@ -184,12 +185,10 @@ def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: 
     scheduled = case((blocked, plus_day(ranked.c.blocking_at)), (repeat, literal(now + CAP_WINDOW, when_type)),
                      else_=literal(at_now, when_type))
     control = _holdout_bucket(shop, scenario, ranked.c.customer_id) < setting.holdout_percent
-    quiet = "quiet hours: ok" if at_now == now else f"quiet hours: deferred to {at_now.isoformat()}"
-    decision = (literal("consent: opted in, not suppressed; ")
-                + case((or_(blocked, repeat), literal("cap: deferred 24 h after another message (quiet hours at delivery)")),
-                       else_=literal(f"cap: ok; {quiet}"))
-                + case((control, literal(f"; holdout: control group ({setting.holdout_percent}%), not sent")),
-                       else_=literal("; holdout: treatment")))
+    quiet = decisions.QUIET_OK if at_now == now else decisions.quiet_deferred(at_now)
+    decision = (case((or_(blocked, repeat), literal(decisions.CAP_DEFERRED)), else_=literal(f"{decisions.CAP_OK};{quiet}"))
+                + case((control, literal(f";{decisions.control(setting.holdout_percent)}")),
+                       else_=literal(f";{decisions.TREATMENT}")))
     columns = {
         "shop_id": literal(shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(scenario.key),
         "trigger_key": ranked.c.trigger_key, "channel": literal("email"),

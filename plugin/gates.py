@@ -11,7 +11,8 @@
 5. holdout — a deterministic share per scenario is recorded as `control` and never sent;
 6. stock — promoted items are re-read at delivery; sold-out ones are dropped, and a message
    left with none is cancelled.
-Every written row carries `decision`: what each gate said, so "why (not)" has an answer.
+Every written row carries `decision`: what each gate said, so "why (not)" has an answer
+(tokens, read back as Japanese or English sentences by `plugin.decisions.explain`).
 """
 from __future__ import annotations
 

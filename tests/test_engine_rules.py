@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from plugin.decisions import explain
 from plugin.delivery import deliver, deliver_batch
 from plugin.engine import run_shop_tick
 from plugin.models import Conversion, Message, MessageEvent, MessageStatus, Product
@@ -59,7 +60,8 @@ def test_nobody_gets_two_scenario_messages_within_24_hours(runtime, session, clo
         deliver(runtime, message_id)
     assert [m["Subject"] for m in catcher.snapshot()] == ["【テスト商店】カートに商品が残っています"]
     decision = session.execute(select(Message.decision).where(Message.scenario_key == "point_statement")).scalar()
-    assert "cap: deferred" in decision
+    assert "頻度上限: 24時間以内に別のメッセージがあるため延期（深夜帯は配信時に確認）" in explain(decision)
+    assert "frequency cap: deferred 24 h after another message (quiet hours checked at delivery)" in explain(decision, "en")
 
 
 def test_message_due_at_23_00_lands_at_08_00(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +71,9 @@ def test_message_due_at_23_00_lands_at_08_00(runtime, session, clock) -> None:  
     (message_id, due), = session.execute(select(Message.id, Message.scheduled_at)).all()
     assert due == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)  # 08:00 the next morning in Tokyo
     assert deliver(runtime, message_id)[0] == "skipped"  # not yet due
-    assert "quiet hours: deferred" in session.get(Message, message_id).decision
+    reasons = explain(session.get(Message, message_id).decision, "en", "Asia/Tokyo")
+    assert reasons[:3] == ["consent: opted in, not suppressed", "frequency cap: ok", "quiet hours: deferred to 2026-11-21 08:00"]
+    assert "深夜帯: 2026-11-21 08:00 まで延期" in explain(session.get(Message, message_id).decision)
 
 
 def test_sold_out_item_is_never_promoted(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
@@ -110,8 +114,18 @@ def test_control_group_never_receives_and_is_counted(runtime, session, clock, ca
     report = scenario_report(session, shop, clock.now())
     cart = next(s for s in report["scenarios"] if s["key"] == "cart_recovery")
     assert cart["lift"]["control"] == len(controls) and cart["lift"]["treated"] == len(received)
+    # and each control row says why it was not sent
+    control_decisions = session.execute(select(Message.decision).where(Message.status == MessageStatus.control)).scalars()
+    assert {explain(d, "en")[-1] for d in control_decisions} == {"holdout: control group (50%), not sent"}
     # and the holdout is deterministic: the same customers are control on every trigger
     assert run_shop_tick(runtime, shop.id) == []
+
+
+def test_a_decision_written_before_the_tokens_reads_as_it_was_written() -> None:
+    legacy = "consent: opted in, not suppressed; cap: ok; quiet hours: ok; holdout: treatment"
+    assert explain(legacy) == ["consent: opted in, not suppressed", "cap: ok", "quiet hours: ok", "holdout: treatment"]
+    assert explain("cap=deferred;holdout=treatment;delivery=deferred@2026-11-21T23:00:00+00:00", "en")[-1] == \
+        "at delivery: deferred to 2026-11-22 08:00 (frequency cap or quiet hours)"
 
 
 def test_turning_a_scenario_off_cancels_its_pending_sends(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from plugin.app import create_app
+from plugin.decisions import explain
 from plugin.delivery import deliver
 from plugin.deps import SESSION_COOKIE, session_cookie
 from plugin.engine import run_shop_tick
@@ -85,4 +86,5 @@ def test_opens_and_clicks_are_recorded_and_reported(runtime, session, clock, cat
     week = next(s for s in report["scenarios"] if s["key"] == "cart_recovery")["weeks"][0]
     assert (week["sent"], week["opens"], week["clicks"]) == (2, 1, 1)
     assert client.get("/app/reports?weeks=0").status_code == 422
-    assert session.execute(select(Message.decision)).scalars().first().startswith("consent: opted in")
+    assert explain(session.execute(select(Message.decision)).scalars().first())[:2] == [
+        "同意: メール受信に同意済み、配信停止リストになし", "頻度上限: 問題なし"]

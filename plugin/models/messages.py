@@ -70,7 +70,7 @@ class Message(SQLModel, table=True):
     body_text: str = ""
     body_html: str = ""
     context: str = ""  # JSON: what the scenario selected (ids); rendered at delivery with fresh stock
-    decision: str = Field(default="", max_length=1000)  # each gate's verdict, in order
+    decision: str = Field(default="", max_length=1000)  # each gate's verdict, in order (plugin.decisions)
     status: MessageStatus = Field(default=MessageStatus.pending, sa_type=String(16))
     scheduled_at: datetime
     lease_until: datetime | None = None
