@@ -118,7 +118,8 @@ def high_water(session: Session) -> int:
 
 
 def analyze_if_grown(session: Session, since_id: int) -> bool:
-    """Refresh PostgreSQL's statistics on the outbox once a tick added ANALYZE_AFTER rows or more.
+    """Refresh PostgreSQL's statistics on the outbox once ANALYZE_AFTER rows or more were added
+since `since_id` (by this tick, or by others running at the same time: either way it grew).
 
     Delivery reads the outbox by id right after a large tick, before autovacuum's analyse (up to
     a minute later). With statistics from when the outbox was small, PostgreSQL claimed a batch of
