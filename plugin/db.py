@@ -1,16 +1,20 @@
 """Engine and sessions: SQLite (WAL, busy timeout) by default, PostgreSQL by DATABASE_URL."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-__all__ = ["make_engine", "make_session_factory", "session_scope", "migrate", "is_sqlite"]
+__all__ = ["make_engine", "make_session_factory", "session_scope", "migrate", "is_sqlite", "refresh_statistics"]
+
+log = logging.getLogger("okaeri.db")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -72,3 +76,22 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def refresh_statistics(session: Session, tables: Sequence[str]) -> bool:
+    """ANALYZE these tables on PostgreSQL after a bulk write, as its docs advise, rather than
+    leave the next queries to plans made for the tables' old size until autovacuum gets there.
+    Waits at most 2 s for the tables (another analyse already holding one will do); a no-op on
+    SQLite. True when it ran."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    try:
+        session.execute(text("SET LOCAL lock_timeout = '2s'"))
+        for table in tables:
+            session.execute(text(f"ANALYZE {table}"))
+        session.commit()
+    except OperationalError:
+        session.rollback()
+        log.info("okaeri.db.analyze-skipped", extra={"tables": list(tables)})
+        return False
+    return True

@@ -22,6 +22,7 @@ from plugin.actors import HANDOFF_HORIZON
 from plugin.gates import CAP_WINDOW, Partition, gated_audience, next_allowed
 from plugin.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.models.messages import IDEMPOTENCY_KEY
+from plugin.outbox import high_water
 from plugin.upsert import insert_ignore
 from scenarios import Scenario, by_priority
 from scenarios.sql import plus_day
@@ -153,7 +154,7 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
                            partition=partition).subquery()
     ranked = select(gated, func.row_number().over(partition_by=gated.c.customer_id, order_by=gated.c.trigger_key)
                     .label("nth")).subquery()
-    before = session.execute(select(func.max(Message.id))).scalar() or 0
+    before = high_water(session)
     if session.get_bind().dialect.name == "postgresql":
         # The cap lookup must go through its index. With statistics saying "messages is empty"
         # (a new install, or right after a big write) PostgreSQL picks a sequential scan for it,

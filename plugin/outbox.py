@@ -6,7 +6,6 @@ pending ──claim──▶ sending ──▶ sent
 """
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -15,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import TextClause, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from plugin.db import refresh_statistics
 from plugin.models import Message, MessageStatus
 from plugin.models.messages import status_is
 
@@ -28,8 +27,6 @@ LEASE = timedelta(minutes=5)
 STALE_ENQUEUE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
 ANALYZE_AFTER = 5_000  # rows a tick may add before the outbox's planner statistics are refreshed
-
-log = logging.getLogger("okaeri.outbox")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -119,7 +116,7 @@ def high_water(session: Session) -> int:
 
 def analyze_if_grown(session: Session, since_id: int) -> bool:
     """Refresh PostgreSQL's statistics on the outbox once ANALYZE_AFTER rows or more were added
-since `since_id` (by this tick, or by others running at the same time: either way it grew).
+    since `since_id` (by this tick, or by others running at the same time: either way it grew).
 
     Delivery reads the outbox by id right after a large tick, before autovacuum's analyse (up to
     a minute later). With statistics from when the outbox was small, PostgreSQL claimed a batch of
@@ -128,14 +125,4 @@ since `since_id` (by this tick, or by others running at the same time: either wa
     messages, 0.07 after ANALYZE). Skipped when another analyse holds the table (autovacuum's
     covers it); True when it ran.
     """
-    if session.get_bind().dialect.name != "postgresql" or high_water(session) - since_id < ANALYZE_AFTER:
-        return False
-    try:
-        session.execute(text("SET LOCAL lock_timeout = '2s'"))
-        session.execute(text("ANALYZE messages"))
-        session.commit()
-    except OperationalError:
-        session.rollback()
-        log.info("okaeri.outbox.analyze-skipped")
-        return False
-    return True
+    return high_water(session) - since_id >= ANALYZE_AFTER and refresh_statistics(session, ["messages"])
