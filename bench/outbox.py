@@ -36,16 +36,16 @@ from bench.shopgen import idle_cart_shop
 from plugin.channels.base import OutgoingMessage
 from plugin.channels.email import build_mime
 from plugin.clock import daytime_zone
-from plugin.db import make_engine
-from plugin.delivery import prepare_batch
-from plugin.engine import run_shop_tick
-from plugin.mailcatcher import free_port
-from plugin.models import Message, MessageStatus, ScenarioSetting, Shop
-from plugin.outbox import analyze_if_grown, high_water
-from plugin.queue import build_broker
+from plugin.delivery.batch import prepare_batch
+from plugin.demo.mailcatcher import free_port
+from plugin.engine.tick import run_shop_tick
+from plugin.jobs.broker import build_broker
+from plugin.jobs.worker import start_worker
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
-from plugin.worker import start_worker
+from plugin.storage.db import make_engine
+from plugin.storage.models import Message, MessageStatus, ScenarioSetting, Shop
+from plugin.storage.outbox import analyze_if_grown, high_water
 
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 PG = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

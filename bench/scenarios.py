@@ -25,11 +25,11 @@ from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 from plugin.clock import FrozenClock
-from plugin.db import make_engine
-from plugin.engine import run_shop_tick
-from plugin.queue import build_broker
+from plugin.engine.tick import run_shop_tick
+from plugin.jobs.broker import build_broker
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
+from plugin.storage.db import make_engine
 from scenarios import SCENARIOS
 
 SECRET = "bench-secret-key-0123456789abcdef0123456789"

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from plugin.crypto import TokenCipher
-from plugin.models import Cart, CartLine, Customer, InstallState, Product, ScenarioSetting, Shop
+from plugin.storage.models import Cart, CartLine, Customer, InstallState, Product, ScenarioSetting, Shop
 
 CHUNK = 2000
 

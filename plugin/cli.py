@@ -53,7 +53,7 @@ def cli(verbose: bool) -> None:
 @click.option("--seed", default=42, show_default=True, help="Seed of the generated sandbox shop.")
 def demo(host: str, port: int, seed: int) -> None:
     """Web + worker + scheduler + sandbox shop + mail catcher, on SQLite and the in-process broker."""
-    from plugin.demo import DemoError, run_demo
+    from plugin.demo.stack import DemoError, run_demo
 
     settings = _settings(require_secret=False)
     if settings.broker_url != "memory://":
@@ -71,10 +71,10 @@ def serve(host: str, port: int) -> None:
     """The web app. With the in-process broker its worker threads run here too."""
     import uvicorn
 
-    from plugin.app import create_app
-    from plugin.demo import port_in_use
-    from plugin.queue import is_in_process
-    from plugin.worker import start_worker
+    from plugin.demo.stack import port_in_use
+    from plugin.jobs.broker import is_in_process
+    from plugin.jobs.worker import start_worker
+    from plugin.web.app import create_app
 
     if port_in_use(host, port):
         raise CliError(f"port {port} on {host} is already in use")
@@ -92,8 +92,8 @@ def serve(host: str, port: int) -> None:
 @click.option("--threads", type=click.IntRange(1, 64), default=None, help="Worker threads (OKAERI_WORKER_THREADS).")
 def worker(threads: int | None) -> None:
     """Consume sync, scenario and delivery jobs from BROKER_URL until interrupted."""
-    from plugin.queue import is_in_process
-    from plugin.worker import start_worker
+    from plugin.jobs.broker import is_in_process
+    from plugin.jobs.worker import start_worker
 
     runtime = _runtime(_settings())
     if is_in_process(runtime.broker):
@@ -106,7 +106,7 @@ def worker(threads: int | None) -> None:
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 3600))
 def scheduler(interval: float) -> None:
     """Enqueue periodic ticks; several may run, only the lease holder enqueues."""
-    from plugin.scheduler import Scheduler
+    from plugin.jobs.scheduler import Scheduler
 
     runtime = _runtime(_settings())
     sched = Scheduler(runtime, interval)
@@ -129,8 +129,8 @@ def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from plugin.db import make_engine
-    from plugin.db import migrate as run_migrations
+    from plugin.storage.db import make_engine
+    from plugin.storage.db import migrate as run_migrations
 
     settings = _settings(require_secret=False)
     run_migrations(make_engine(settings.effective_database_url))
@@ -142,8 +142,8 @@ def migrate() -> None:
 @click.option("--full", is_flag=True, help="Re-read everything instead of changes since the last sync.")
 def sync(shop: str, full: bool) -> None:
     """Sync SHOP (its id or platform id, e.g. PA00000001) now, with a progress bar."""
-    from plugin.models import Shop
-    from plugin.sync_runner import UnknownShop, run_sync
+    from plugin.storage.models import Shop
+    from plugin.sync.run import UnknownShop, run_sync
 
     runtime = _runtime(_settings())
     with runtime.sessions() as session:
@@ -176,7 +176,7 @@ def sync(shop: str, full: bool) -> None:
 @cli.command()
 def shops() -> None:
     """List installs and their state."""
-    from plugin.models import Shop
+    from plugin.storage.models import Shop
 
     runtime = _runtime(_settings())
     with runtime.sessions() as session:

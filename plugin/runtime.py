@@ -11,13 +11,13 @@ from sqlmodel import Session
 
 from plugin.clock import Clock, SystemClock
 from plugin.crypto import Signer, TokenCipher
-from plugin.db import make_engine, make_session_factory
-from plugin.queue import build_broker
+from plugin.jobs.broker import build_broker
 from plugin.settings import Settings
+from plugin.storage.db import make_engine, make_session_factory
 
 if TYPE_CHECKING:
-    from plugin.actors import Actors
     from plugin.channels.email import EmailChannel
+    from plugin.jobs.actors import Actors
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -49,8 +49,8 @@ def build_runtime(
     engine: Engine | None = None,
 ) -> Runtime:
     """Wire one runtime; the secret key must already be set (see ensure_secret_key)."""
-    from plugin.actors import register_actors
     from plugin.channels.email import EmailChannel, SmtpConfig
+    from plugin.jobs.actors import register_actors
 
     engine = engine or make_engine(settings.effective_database_url)
     runtime = Runtime(

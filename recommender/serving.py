@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from plugin.models import Order, OrderLine, Product, Recommendation, RecommendationSet, Shop
+from plugin.storage.models import Order, OrderLine, Product, Recommendation, RecommendationSet, Shop
 from recommender.data import Purchases
 from recommender.models import Popularity
 from recommender.protocol import top_k

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlmodel import Session
 
-from plugin.models import Message, Product, Shop
+from plugin.storage.models import Message, Product, Shop
 
 __all__ = ["Scenario", "Copy", "product_view", "in_stock_views"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select
 from sqlmodel import Session
 
-from plugin.models import BrowseEvent, Cart, Message, Shop
+from plugin.storage.models import BrowseEvent, Cart, Message, Shop
 from recommender.serving import similar_products
 from scenarios.base import Copy, Scenario, in_stock_views
 from scenarios.sql import key, ordered_since

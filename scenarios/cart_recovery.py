@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, select, union_all
 from sqlmodel import Session
 
-from plugin.models import Cart, CartLine, Message, MessageStatus, Shop
+from plugin.storage.models import Cart, CartLine, Message, MessageStatus, Shop
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, in_stock_views, product_view
 from scenarios.sql import key, ordered_since

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, false, literal, or_, select, union_all
 from sqlmodel import Session
 
-from plugin.models import Customer, Message, Product, Shop
+from plugin.storage.models import Customer, Message, Product, Shop
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, product_view
 from scenarios.sql import day_text, key, local_month, no_ref

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, select, union_all
 from sqlmodel import Session
 
-from plugin.models import Message, Order, OrderLine, Product, Shop
+from plugin.storage.models import Message, Order, OrderLine, Product, Shop
 from scenarios.base import Copy, Scenario, in_stock_views
 from scenarios.sql import key
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, false, literal, select
 from sqlmodel import Session
 
-from plugin.models import Customer, Message, Order, OrderLine, Product, Shop
+from plugin.storage.models import Customer, Message, Order, OrderLine, Product, Shop
 from recommender.serving import ranking
 from scenarios.base import Copy, Scenario, in_stock_views
 from scenarios.sql import key, local_week, no_ref

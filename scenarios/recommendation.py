@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select, union_all
 from sqlmodel import Session
 
-from plugin.models import Customer, Message, Order, Shop
+from plugin.storage.models import Customer, Message, Order, Shop
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, product_view
 from scenarios.sql import key, local_month, no_ref

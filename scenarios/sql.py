@@ -8,7 +8,7 @@ from sqlalchemy import Integer, String, cast, exists, literal, null
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from plugin.models import Order
+from plugin.storage.models import Order
 
 __all__ = ["day_text", "key", "no_ref", "ordered_since", "local_month", "local_week"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, or_, select, union_all
 from sqlmodel import Session
 
-from plugin.models import BrowseEvent, Cart, CartLine, Message, Order, OrderLine, Product, Shop
+from plugin.storage.models import BrowseEvent, Cart, CartLine, Message, Order, OrderLine, Product, Shop
 from recommender.serving import similar_products
 from scenarios.base import Copy, Scenario, in_stock_views
 from scenarios.sql import day_text, key

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlmodel import Session
 
-from plugin.models import Customer, Message, Shop
+from plugin.storage.models import Customer, Message, Shop
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, product_view
 from scenarios.sql import day_text, key, no_ref

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session, SQLModel
 
-import plugin.models  # noqa: F401
+import plugin.storage.models  # noqa: F401
 from plugin.clock import FrozenClock
-from plugin.db import make_engine
-from plugin.mailcatcher import MailCatcher
-from plugin.queue import build_broker
+from plugin.demo.mailcatcher import MailCatcher
+from plugin.jobs.broker import build_broker
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings
+from plugin.storage.db import make_engine
 
 SECRET = "test-secret-key-0123456789abcdef0123456789"
 ON_CI = os.environ.get("CI") == "true"

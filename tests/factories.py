@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from plugin.crypto import TokenCipher
-from plugin.models import BrowseEvent, Cart, CartLine, Customer, InstallState, Order, OrderLine, Product, ScenarioSetting, Shop
+from plugin.storage.models import BrowseEvent, Cart, CartLine, Customer, InstallState, Order, OrderLine, Product, ScenarioSetting, Shop
 
 _seq = itertools.count(1)
 

@@ -13,11 +13,11 @@ import uvicorn
 from sqlalchemy import select
 
 from plugin.clock import OffsetClock
-from plugin.demo import DemoStack, build_demo
-from plugin.mailcatcher import free_port
-from plugin.models import Shop, SyncState
+from plugin.demo.mailcatcher import free_port
+from plugin.demo.stack import DemoStack, build_demo
+from plugin.jobs.worker import start_worker
 from plugin.settings import Settings
-from plugin.worker import start_worker
+from plugin.storage.models import Shop, SyncState
 
 
 def to_shop_noon() -> timedelta:

@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from plugin.delivery import deliver
-from plugin.engine import run_shop_tick
-from plugin.models import Message, MessageStatus, Suppression
+from plugin.delivery.batch import deliver
+from plugin.engine.tick import run_shop_tick
+from plugin.storage.models import Message, MessageStatus, Suppression
 from tests.factories import idle_cart_shop, make_cart, make_customer, make_order
 
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from plugin.clock import SystemClock, daytime_zone
-from plugin.models import Message, MessageStatus
+from plugin.jobs.worker import start_worker
 from plugin.runtime import build_runtime
-from plugin.worker import start_worker
+from plugin.storage.models import Message, MessageStatus
 from tests.factories import idle_cart_shop
 from tests.live import wait_until
 
@@ -28,7 +28,7 @@ WRITER = textwrap.dedent("""
     from plugin.settings import load_settings
     from plugin.runtime import build_runtime
     runtime = build_runtime(load_settings())
-    for message_id, due in __import__("plugin.engine", fromlist=["x"]).run_shop_tick(runtime, int(sys.argv[1])):
+    for message_id, due in __import__("plugin.engine.tick", fromlist=["x"]).run_shop_tick(runtime, int(sys.argv[1])):
         runtime.actors.enqueue_delivery(message_id, due, runtime.clock.now())
     print("written", flush=True)
     time.sleep(600)

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from plugin import outbox
-from plugin.delivery import deliver
-from plugin.engine import run_shop_tick
-from plugin.models import Message, MessageStatus, Suppression, rfc_message_id
-from plugin.worker import start_worker
+from plugin.delivery.batch import deliver
+from plugin.engine.tick import run_shop_tick
+from plugin.jobs.worker import start_worker
+from plugin.storage import outbox
+from plugin.storage.models import Message, MessageStatus, Suppression, rfc_message_id
 from tests.factories import idle_cart_shop, make_order
 
 

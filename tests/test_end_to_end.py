@@ -8,9 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
-from plugin.demo import install_via_browser_flow
-from plugin.models import Cart, CartLine, Customer, Message, MessageStatus, Product, Suppression
-from plugin.sandbox.visitors import simulate_visitors
+from plugin.demo.sandbox.visitors import simulate_visitors
+from plugin.demo.stack import install_via_browser_flow
+from plugin.storage.models import Cart, CartLine, Customer, Message, MessageStatus, Product, Suppression
 from tests.live import live_demo, synced, trained, wait_until
 
 # Timing-sensitive (a live server, worker threads, a moving clock): rerun once on failure, loudly.
@@ -126,7 +126,7 @@ def test_every_preset_delivers_in_the_sandbox_demo(settings, broker) -> None:  #
     """Over two days of the demo shop (the clock moved), each preset sends at least one mail."""
     from datetime import timedelta
 
-    from plugin.sandbox.visitors import restock, sold_out_wanted
+    from plugin.demo.sandbox.visitors import restock, sold_out_wanted
     from scenarios import SCENARIOS
 
     with live_demo(settings, broker) as stack, \

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from plugin.decisions import explain
-from plugin.delivery import deliver, deliver_batch
-from plugin.engine import run_shop_tick
-from plugin.models import Conversion, Message, MessageEvent, MessageStatus, Product
-from plugin.reports import scenario_report
-from plugin.scenario_switch import set_scenario
-from plugin.tracking import attribute_orders
-from plugin.worker import start_worker
+from plugin.console.scenarios import set_scenario
+from plugin.delivery.batch import deliver, deliver_batch
+from plugin.engine.tick import run_shop_tick
+from plugin.gates.decisions import explain
+from plugin.jobs.worker import start_worker
+from plugin.measurement.links import attribute_orders
+from plugin.measurement.reports import scenario_report
+from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, Product
 from tests.factories import enable, idle_cart_shop, make_cart, make_customer, make_order, make_product
 from tests.live import wait_until
 
@@ -101,7 +101,7 @@ def test_reminder_whose_items_all_sold_out_is_cancelled(runtime, session, clock,
 
 def test_control_group_never_receives_and_is_counted(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
     shop, people, _ = idle_cart_shop(session, clock.now(), customers=40)
-    from plugin.models import ScenarioSetting
+    from plugin.storage.models import ScenarioSetting
 
     session.execute(ScenarioSetting.__table__.update().values(holdout_percent=50))  # type: ignore[attr-defined]
     session.commit()
@@ -158,7 +158,7 @@ def test_order_after_a_click_is_attributed_once(runtime, session, clock, catcher
 def test_a_period_written_twice_still_sends_one_statement_per_customer(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
     # A periodic pass skips the "already written" probe; if its period were run again (say the
     # row marking it done was lost), the outbox's unique key must still refuse the second copy.
-    from plugin.engine import Step, write_scenario
+    from plugin.engine.tick import Step, write_scenario
     from scenarios import get_scenario
 
     shop, people, _ = idle_cart_shop(session, clock.now(), customers=3)

@@ -6,10 +6,10 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from plugin.app import create_app
 from plugin.crypto import hmac_sha256_b64
-from plugin.engine import run_shop_tick
-from plugin.models import InstallState, Message, MessageStatus, Shop
+from plugin.engine.tick import run_shop_tick
+from plugin.storage.models import InstallState, Message, MessageStatus, Shop
+from plugin.web.app import create_app
 from tests.factories import idle_cart_shop
 
 
@@ -71,8 +71,8 @@ def test_a_full_sync_leaves_the_planner_statistics_of_what_it_loaded(session, cl
     # analysed anything; without statistics PostgreSQL planned a 10k-cart write for one-row tables.
     from sqlalchemy import text
 
-    from plugin.db import refresh_statistics
-    from plugin.sync_runner import SYNCED_TABLES
+    from plugin.storage.db import refresh_statistics
+    from plugin.sync.run import SYNCED_TABLES
     from tests.factories import make_customer, make_shop
 
     shop = make_shop(session, clock.now())

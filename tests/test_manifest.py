@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from connectors.colorme.oauth import SCOPES
-from plugin.app import create_app
+from plugin.web.app import create_app
 from scenarios import SCENARIOS
 
 MANIFEST = json.loads((Path(__file__).parent.parent / "manifest.json").read_text(encoding="utf-8"))

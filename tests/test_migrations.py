@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from plugin.db import make_engine, migrate
+from plugin.storage.db import make_engine, migrate
 
 
 def test_migrations_build_the_models_schema(database_url: str) -> None:

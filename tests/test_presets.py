@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from plugin.delivery import deliver_batch
-from plugin.engine import run_shop_tick
-from plugin.models import Message, ScenarioRun
+from plugin.delivery.batch import deliver_batch
+from plugin.engine.tick import run_shop_tick
+from plugin.storage.models import Message, ScenarioRun
 from tests.factories import enable, make_cart, make_customer, make_order, make_product, make_shop, make_view
 
 MONDAY_NOON_JST = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -161,8 +161,8 @@ def test_stock_trigger_restock_and_few_left_for_interested_customers(runtime, se
 
 
 def test_product_group_rules_merge_codes(session, clock) -> None:  # type: ignore[no-untyped-def]
-    from plugin.models import Product, ProductGroupRule
-    from plugin.sync_service import _apply_group_rules
+    from plugin.storage.models import Product, ProductGroupRule
+    from plugin.sync.store import _apply_group_rules
 
     shop = make_shop(session, clock.now())
     sample = make_product(session, shop, clock.now(), code="TEA-S")

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlmodel import SQLModel
 
-from plugin.delivery import deliver_batch
-from plugin.engine import run_shop_tick
-from plugin.gates import CAP_WINDOW
-from plugin.models import Message, MessageStatus, Suppression, idempotency_key
+from plugin.delivery.batch import deliver_batch
+from plugin.engine.tick import run_shop_tick
+from plugin.gates.audience import CAP_WINDOW
+from plugin.storage.models import Message, MessageStatus, Suppression, idempotency_key
 from tests.factories import enable, make_cart, make_customer, make_order, make_product, make_shop, make_view
 
 customers_strategy = st.lists(st.fixed_dictionaries({
@@ -85,7 +85,7 @@ def test_a_tick_split_by_customer_decides_exactly_as_one_pass(runtime, engine, c
     """Large shops tick in parallel shares of their customers; no gate may notice the split."""
     from sqlmodel import Session
 
-    from plugin.models import ScenarioRun
+    from plugin.storage.models import ScenarioRun
 
     start = datetime(2026, 11, 23, hour, 0, tzinfo=UTC)
     clock.at = start
@@ -117,7 +117,7 @@ def test_a_tick_split_by_customer_decides_exactly_as_one_pass(runtime, engine, c
 
 
 def test_a_small_shop_is_not_split_and_a_large_one_is_split_evenly(session, clock) -> None:  # type: ignore[no-untyped-def]
-    from plugin.engine import customer_ranges
+    from plugin.engine.tick import customer_ranges
     from tests.factories import make_customer, make_shop
 
     shop = make_shop(session, clock.now())

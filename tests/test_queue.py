@@ -7,9 +7,9 @@ import socket
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from plugin.queue import build_broker, is_in_process
+from plugin.jobs.broker import build_broker, is_in_process
+from plugin.jobs.worker import start_worker
 from plugin.runtime import build_runtime
-from plugin.worker import start_worker
 from tests.conftest import require_service
 from tests.factories import idle_cart_shop
 from tests.live import wait_until

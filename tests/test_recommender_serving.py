@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 import recommender.serving as serving
-from plugin.models import Recommendation, Shop
+from plugin.storage.models import Recommendation, Shop
 from recommender.serving import ranking, top_n, train_shop
 from tests.factories import make_customer, make_order, make_product, make_shop
 

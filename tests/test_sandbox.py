@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from plugin.sandbox.seed import generate
+from plugin.demo.sandbox.seed import generate
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 

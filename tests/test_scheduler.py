@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from plugin.scheduler import Scheduler, acquire_lease
+from plugin.jobs.scheduler import Scheduler
+from plugin.storage.leases import acquire_lease
 from tests.factories import idle_cart_shop
 
 

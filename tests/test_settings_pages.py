@@ -7,13 +7,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from plugin.app import create_app
-from plugin.decisions import explain
-from plugin.delivery import deliver
-from plugin.deps import SESSION_COOKIE, session_cookie
-from plugin.engine import run_shop_tick
-from plugin.models import Message, MessageEvent, ScenarioSetting
-from plugin.rendering import CopyError, render_copy
+from plugin.delivery.batch import deliver
+from plugin.delivery.rendering import CopyError, render_copy
+from plugin.engine.tick import run_shop_tick
+from plugin.gates.decisions import explain
+from plugin.storage.models import Message, MessageEvent, ScenarioSetting
+from plugin.web.app import create_app
+from plugin.web.deps import SESSION_COOKIE, session_cookie
 from tests.factories import idle_cart_shop
 
 

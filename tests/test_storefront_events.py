@@ -4,8 +4,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from plugin.app import create_app
-from plugin.models import BrowseEvent, Cart, CartLine
+from plugin.storage.models import BrowseEvent, Cart, CartLine
+from plugin.web.app import create_app
 from tests.factories import make_customer, make_product, make_shop
 
 

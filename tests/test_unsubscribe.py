@@ -4,10 +4,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from plugin.app import create_app
-from plugin.delivery import deliver
-from plugin.engine import run_shop_tick
-from plugin.models import Customer, MessageEvent, Suppression
+from plugin.delivery.batch import deliver
+from plugin.engine.tick import run_shop_tick
+from plugin.storage.models import Customer, MessageEvent, Suppression
+from plugin.web.app import create_app
 from tests.factories import idle_cart_shop
 
 

@@ -1,0 +1,1 @@
+"""Services behind the merchant console: the one switch, per-preset settings, previews."""

@@ -1,0 +1,150 @@
+"""The one switch, per-preset settings, previews and test sends."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from plugin.delivery.rendering import CopyError, render_copy
+from plugin.storage.models import Customer, Message, MessageStatus, ScenarioSetting, Shop
+from plugin.storage.upsert import upsert
+from scenarios import SCENARIOS, get_scenario
+
+if TYPE_CHECKING:
+    from plugin.runtime import Runtime
+
+__all__ = ["set_standard_scenarios", "set_scenario", "scenario_overview", "preview", "SettingError"]
+
+
+class SettingError(ValueError):
+    """A setting a merchant entered that cannot be used; the message says why."""
+
+
+def _cancel_pending(session: Session, shop: Shop, keys: list[str]) -> None:
+    session.execute(
+        update(Message)
+        .where(Message.shop_id == shop.id, Message.status == MessageStatus.pending,  # type: ignore[arg-type]
+               Message.scenario_key.in_(keys))  # type: ignore[attr-defined]
+        .values(status=MessageStatus.cancelled, last_error="scenario switched off")
+    )
+
+
+def set_standard_scenarios(session: Session, shop: Shop, enabled: bool, now: datetime) -> dict[str, str | None]:
+    """Switch every preset the shop's data supports; returns preset → why it cannot run (or None).
+
+    Turning off cancels the presets' pending messages at once.
+    """
+    reasons = {key: s.unsupported_reason(session, shop) for key, s in SCENARIOS.items()}
+    rows = [{"shop_id": shop.id, "scenario_key": key, "enabled": enabled and reasons[key] is None,
+             "channel": "email", "holdout_percent": 10, "note": reasons[key] or "", "updated_at": now}
+            for key in SCENARIOS]
+    upsert(session, ScenarioSetting.__table__, rows, ["shop_id", "scenario_key"], ["enabled", "note", "updated_at"])  # type: ignore[arg-type]
+    if not enabled:
+        _cancel_pending(session, shop, list(SCENARIOS))
+    return reasons
+
+
+def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], now: datetime) -> ScenarioSetting:
+    """Switch and tune one preset from the settings form; raises SettingError with a reason."""
+    scenario = get_scenario(key)
+    setting = session.execute(select(ScenarioSetting).where(
+        ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == key)).scalar_one_or_none() \
+        or ScenarioSetting(shop_id=shop.id, scenario_key=key, updated_at=now)
+    enabled = form.get("enabled") == "1"
+    if enabled and (reason := scenario.unsupported_reason(session, shop)):
+        raise SettingError(reason)
+    setting.enabled = enabled
+    setting.delay_minutes = _int(form.get("delay_minutes"), "delay_minutes", 0, 60 * 24 * 30)
+    setting.holdout_percent = _int(form.get("holdout_percent"), "holdout_percent", 0, 50) or 0
+    for field in ("subject_template", "body_template"):
+        text = (form.get(field) or "").strip() or None
+        if text is not None:
+            try:
+                render_copy(text, _sample_variables(shop))
+            except CopyError as exc:
+                raise SettingError(f"{field}: {exc}") from None
+        setattr(setting, field, text)
+    setting.updated_at = now
+    session.add(setting)
+    if not enabled:
+        _cancel_pending(session, shop, [key])
+    return setting
+
+
+def _int(value: str | None, name: str, low: int, high: int) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise SettingError(f"{name} must be a whole number") from None
+    if not low <= number <= high:
+        raise SettingError(f"{name} must be between {low} and {high}")
+    return number
+
+
+def _sample_variables(shop: Shop) -> dict[str, Any]:
+    return {"shop": {"name": shop.name, "email": shop.owner_email, "address": shop.sender_address},
+            "customer": {"name": "山田 花子"}, "points": {"balance": 1200, "expires": "2026-12-31"},
+            "step": {"title": "", "intro": ""}, "kind": "restock", "category": ""}
+
+
+def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str, Any]]:
+    """Each preset's switch, tuning, note and message counts by status, for the settings page."""
+    settings = {s.scenario_key: s for s in session.execute(
+        select(ScenarioSetting).where(ScenarioSetting.shop_id == shop.id)).scalars()}
+    counts: dict[str, dict[str, int]] = {}
+    for key, status, n in session.execute(
+        select(Message.scenario_key, Message.status, func.count())
+        .where(Message.shop_id == shop.id).group_by(Message.scenario_key, Message.status)
+    ):
+        counts.setdefault(key, {})[str(status)] = n
+    return [
+        {"key": key, "name": s.name(lang), "enabled": bool(settings.get(key) and settings[key].enabled),
+         "setting": settings.get(key), "note": settings[key].note if key in settings else "",
+         "counts": {st: counts.get(key, {}).get(st, 0) for st in ("sent", "pending", "control", "cancelled", "failed")}}
+        for key, s in SCENARIOS.items()
+    ]
+
+
+def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
+            customer_id: int | None = None) -> tuple[Customer, str, str, str]:
+    """Render a preset for a real customer of the shop (no message is written)."""
+    from plugin.delivery.batch import render_for
+
+    scenario = get_scenario(key)
+    query = select(Customer).where(Customer.shop_id == shop.id, Customer.email != "")
+    if customer_id is not None:
+        query = query.where(Customer.id == customer_id)
+    customer = session.execute(query.order_by(Customer.last_order_at.desc().nulls_last(), Customer.id)  # type: ignore[union-attr]
+                               .limit(1)).scalar_one_or_none()
+    if customer is None:
+        raise SettingError("この店舗にはまだ顧客がいません / the shop has no customers yet")
+    setting = session.execute(select(ScenarioSetting).where(
+        ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == key)).scalar_one_or_none()
+    draft = Message(id=0, shop_id=shop.id or 0, customer_id=customer.id or 0, scenario_key=key,
+                    trigger_key=_sample_trigger(session, shop, key, customer), to_address=customer.email,
+                    scheduled_at=runtime.clock.now(), created_at=runtime.clock.now(), context=json.dumps({}))
+    context = scenario.contexts(session, shop, [draft]).get(0, {})
+    subject, text, html = render_for(runtime, shop, scenario, draft, customer.name, context, setting)
+    return customer, subject, text, html
+
+
+def _sample_trigger(session: Session, shop: Shop, key: str, customer: Customer) -> str:
+    """A trigger key the preset's context can read, taken from the customer's own data."""
+    from plugin.storage.models import Cart, Order, Product
+
+    if key == "cart_recovery":
+        cart = session.execute(select(Cart).where(Cart.customer_id == customer.id)).scalars().first()
+        return f"cart:{cart.id}:{cart.revision}" if cart else "cart:0:0"
+    if key == "post_purchase":
+        order = session.execute(select(Order.id).where(Order.customer_id == customer.id)
+                                .order_by(Order.ordered_at.desc())).scalars().first()  # type: ignore[attr-defined]
+        return f"post:{order or 0}:thanks"
+    if key == "stock_trigger":
+        product = session.execute(select(Product.id).where(Product.shop_id == shop.id)).scalars().first()
+        return f"restock:{product or 0}:preview"
+    return f"{key}:preview"

@@ -1,0 +1,257 @@
+"""The sandbox platform's HTTP surface: merchant admin, OAuth, App-store hooks, REST v1."""
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from plugin.crypto import hmac_sha256_b64
+from plugin.demo.sandbox.seed import SandboxData
+
+__all__ = ["SandboxConfig", "create_sandbox_app"]
+
+JST = ZoneInfo("Asia/Tokyo")
+LIMITS = {"sales": (10, 100), "customers": (10, 100), "products": (10, 50)}
+
+
+@dataclass
+class SandboxConfig:
+    app_base_url: str  # where Okaeri listens (hooks are posted there)
+    client_id: str
+    client_secret: str
+    webhook_secret: str
+    codes: dict[str, tuple[str, float]] = field(default_factory=dict)  # code → (redirect_uri, expiry)
+    tokens: set[str] = field(default_factory=set)
+    state_file: Path | None = None  # the demo keeps issued tokens across restarts
+
+    def load(self) -> None:
+        if self.state_file and self.state_file.exists():
+            self.tokens = set(json.loads(self.state_file.read_text()).get("tokens", []))
+
+    def save(self) -> None:
+        if self.state_file:
+            self.state_file.write_text(json.dumps({"tokens": sorted(self.tokens)}))
+
+
+def _error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"code": code, "message": message, "status": status}]}, status)
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><html lang='ja'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:40rem;margin:2rem auto}</style></head>"
+        f"<body><p><small>カラーミーショップ サンドボックス</small></p>{body}</body></html>"
+    )
+
+
+def _parse_time(value: str | None) -> int | None:
+    """ColorMe search dates: `YYYY-MM-DD` or `YYYY-MM-DD hh:mm:ss`, Japan time; bad ones ignored."""
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y/%m/%d"):
+        try:
+            return int(datetime.strptime(value, fmt).replace(tzinfo=JST).timestamp())
+        except ValueError:
+            continue
+    return None
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def create_sandbox_app(data: SandboxData, config: SandboxConfig) -> FastAPI:
+    """Build the fake platform around generated data."""
+    app = FastAPI(title="ColorMe sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.data, app.state.config = data, config
+    _admin_routes(app, data, config)
+    _store_routes(app, data)
+    _oauth_routes(app, config)
+    _api_routes(app, data, config)
+    return app
+
+
+def _admin_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
+    @app.get("/", response_class=HTMLResponse)
+    def admin() -> HTMLResponse:
+        return _page("管理画面", f"<h1>{html.escape(data.shop['title'])} 管理画面</h1>"
+                     f"<p>顧客 {len(data.customers)} 人 / 商品 {len(data.products)} 点 / 受注 {len(data.sales)} 件</p>"
+                     "<form method='post' action='admin/install'><button id='install'>Okaeri をインストール</button></form>"
+                     "<form method='post' action='admin/restock'><button id='restock'>売り切れ商品を再入荷する</button></form>"
+                     "<form method='post' action='admin/uninstall'><button>アンインストール</button></form>")
+
+    async def post_hook(path: str, payload: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json",
+                   "X-Appstore-Signature": hmac_sha256_b64(config.webhook_secret, body)}
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await http.post(f"{config.app_base_url}{path}", content=body, headers=headers)
+
+    @app.post("/admin/install")
+    async def install() -> Any:
+        answer = await post_hook("/colorme/hooks/install", {
+            "account_id": data.shop["id"], "application_charge_source_id": "sandbox-plan",
+            "recurring_application_charge_id": 1, "mail": data.shop["user_mail"]})
+        redirect = answer.json().get("redirect_url") if answer.status_code == 200 else None
+        if not redirect:  # ColorMe aborts the install when the hook does not answer properly
+            return _page("インストール失敗", f"<p>アプリが応答しませんでした ({answer.status_code})</p>")
+        return RedirectResponse(redirect, status_code=303)
+
+    @app.post("/admin/restock")
+    def restock_products() -> Any:
+        from plugin.demo.sandbox.visitors import restock, sold_out_wanted
+
+        wanted = sold_out_wanted(data)
+        restock(data, wanted, datetime.now(JST))
+        return _page("再入荷", f"<p>{len(wanted)} 点を再入荷しました（次の同期で反映されます）</p>")
+
+    @app.post("/admin/uninstall")
+    async def uninstall() -> Any:
+        config.tokens.clear()
+        config.save()
+        data.script_tags.clear()
+        answer = await post_hook("/colorme/hooks/uninstall", {
+            "account_id": data.shop["id"], "application_charge_source_id": "sandbox-plan",
+            "uninstalled_at": int(time.time()), "reason": "by_shop_owner"})
+        return _page("アンインストール", f"<p>アンインストールしました (hook: {answer.status_code})</p>")
+
+
+def _store_routes(app: FastAPI, data: SandboxData) -> None:
+    @app.get("/store/", response_class=HTMLResponse)
+    def storefront(pid: int | None = None) -> HTMLResponse:
+        product = next((p for p in data.products if p["id"] == pid), None)
+        if product is None:
+            items = "".join(f"<li><a href='?pid={p['id']}'>{html.escape(p['name'])}</a></li>" for p in data.products[:50])
+            return _page(data.shop["title"], f"<h1>{html.escape(data.shop['title'])}</h1><ul>{items}</ul>")
+        stock = "在庫あり" if product["stocks"] or not product["stock_managed"] else "売り切れ"
+        return _page(product["name"], f"<h1>{html.escape(product['name'])}</h1>"
+                     f"<p>{product['sales_price']:,}円（{stock}）</p>")
+
+    @app.get("/store/cart/", response_class=HTMLResponse)
+    def cart() -> HTMLResponse:
+        return _page("カート", "<h1>ショッピングカート</h1><p>サンドボックスのカートです。</p>")
+
+
+def _oauth_routes(app: FastAPI, config: SandboxConfig) -> None:
+    @app.get("/oauth/authorize", response_class=HTMLResponse)
+    def authorize(client_id: str = "", redirect_uri: str = "", response_type: str = "",
+                  scope: str = "", state: str = "") -> HTMLResponse:
+        if client_id != config.client_id or response_type != "code" or not redirect_uri:
+            return _page("エラー", "<p>invalid_request: client_id / redirect_uri / response_type</p>")
+        hidden = "".join(f"<input type='hidden' name='{k}' value='{html.escape(v, quote=True)}'>"
+                         for k, v in {"redirect_uri": redirect_uri, "state": state}.items())
+        return _page("アプリの許可", f"<h1>Okaeri にアクセスを許可しますか？</h1><p>権限: {html.escape(scope)}</p>"
+                     f"<form method='post'>{hidden}<button id='approve' name='decision' value='allow'>許可する</button>"
+                     "<button name='decision' value='deny'>拒否する</button></form>")
+
+    @app.post("/oauth/authorize")
+    def approve(redirect_uri: str = Form(...), state: str = Form(""), decision: str = Form("allow")) -> RedirectResponse:
+        if decision != "allow":
+            query = urlencode({"error": "access_denied", "error_description": "利用者が拒否しました", "state": state})
+            return RedirectResponse(f"{redirect_uri}?{query}", status_code=303)
+        code = secrets.token_hex(32)
+        config.codes[code] = (redirect_uri, time.time() + 600)
+        return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", status_code=303)
+
+    @app.post("/oauth/token")
+    def token(client_id: str = Form(""), client_secret: str = Form(""), code: str = Form(""),
+              grant_type: str = Form(""), redirect_uri: str = Form("")) -> JSONResponse:
+        if client_id != config.client_id or client_secret != config.client_secret:
+            return JSONResponse({"error": "invalid_client", "error_description": "クライアント認証に失敗しました"}, 401)
+        issued = config.codes.pop(code, None)  # a code is exchangeable once
+        if grant_type != "authorization_code" or not issued or issued[0] != redirect_uri or issued[1] < time.time():
+            return JSONResponse({"error": "invalid_grant", "error_description": "認可コードが無効です"}, 400)
+        access_token = secrets.token_hex(32)
+        config.tokens.add(access_token)
+        config.save()
+        return JSONResponse({"access_token": access_token, "token_type": "Bearer",
+                             "scope": "read_products read_sales write_shop_script_tags", "created_at": int(time.time())})
+
+
+def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
+    def authorised(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        return header.startswith("Bearer ") and header[7:] in config.tokens
+
+    def listing(request: Request, key: str, records: list[dict[str, Any]]) -> JSONResponse:
+        default, maximum = LIMITS[key]
+        query = request.query_params
+        limit = min(max(_int(query.get("limit"), default), 1), maximum)  # clamped silently
+        offset = max(_int(query.get("offset"), 0), 0)
+        return JSONResponse({key: [_public(r) for r in records[offset:offset + limit]],
+                             "meta": {"total": len(records), "limit": limit, "offset": offset}})
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Any) -> Any:
+        api = request.url.path.startswith(("/v1/", "/appstore/"))
+        if api and not authorised(request):
+            return _error(401, 401010, "認証に失敗しました")
+        return await call_next(request)
+
+    @app.get("/v1/shop.json")
+    def shop() -> dict[str, Any]:
+        return {"shop": data.shop}
+
+    @app.get("/v1/categories.json")
+    def categories() -> dict[str, Any]:
+        return {"categories": data.categories}
+
+    @app.get("/v1/customers.json")
+    def customers(request: Request) -> JSONResponse:
+        rows = _updated_since(data.customers, request.query_params.get("update_date_min"))
+        return listing(request, "customers", rows)
+
+    @app.get("/v1/products.json")
+    def products(request: Request) -> JSONResponse:
+        rows = _updated_since(data.products, request.query_params.get("update_date_min"))
+        return listing(request, "products", rows)
+
+    @app.get("/v1/sales.json")
+    def sales(request: Request) -> JSONResponse:
+        query = request.query_params
+        before = _parse_time(query.get("before")) or int(time.time())
+        after = _parse_time(query.get("after"))
+        if after is None:  # documented gotcha: without dates only the last 7 days come back
+            after = int((datetime.fromtimestamp(before, JST) - timedelta(days=7)).replace(
+                hour=0, minute=0, second=0).timestamp())
+        rows = [s for s in data.sales if after <= s["make_date"] <= before]
+        return listing(request, "sales", _updated_since(rows, query.get("update_date_min")))
+
+    @app.post("/appstore/v1/script_tags.json")
+    async def create_script_tag(request: Request) -> JSONResponse:
+        body = await request.json()
+        tag = body.get("script_tag") or {}
+        if not str(tag.get("src", "")).startswith(("https://", "http://")):
+            return _error(422, 422007, "src は必須です")
+        record = {"id": len(data.script_tags) + 1, "src": tag["src"],
+                  "display_scope": tag.get("display_scope", "shop"), "integrity": tag.get("integrity")}
+        data.script_tags.append(record)
+        return JSONResponse({"script_tag": record}, 201)
+
+    @app.get("/appstore/v1/script_tags.json")
+    def list_script_tags() -> dict[str, Any]:
+        return {"script_tags": data.script_tags}
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default  # ColorMe ignores malformed search parameters
+
+
+def _updated_since(records: list[dict[str, Any]], value: str | None) -> list[dict[str, Any]]:
+    since = _parse_time(value)
+    return records if since is None else [r for r in records if r["update_date"] >= since]

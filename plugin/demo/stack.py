@@ -1,0 +1,186 @@
+"""`okaeri demo`: web + worker + scheduler + sandbox shop + mail catcher in one process."""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dramatiq
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from plugin.clock import Clock
+from plugin.demo.mailcatcher import MailCatcher, free_port
+from plugin.demo.routes import demo_router
+from plugin.demo.sandbox.app import SandboxConfig, create_sandbox_app
+from plugin.demo.sandbox.seed import SandboxData, generate
+from plugin.demo.sandbox.visitors import restock, simulate_visitors, sold_out_wanted
+from plugin.jobs.scheduler import Scheduler
+from plugin.jobs.worker import start_worker
+from plugin.runtime import Runtime, build_runtime
+from plugin.settings import Settings, ensure_secret_key
+from plugin.storage.db import migrate
+from plugin.storage.models import InstallState, Shop, SyncState
+from plugin.web.app import create_app
+
+__all__ = ["DemoError", "DemoStack", "build_demo", "run_demo", "install_via_browser_flow", "port_in_use"]
+
+log = logging.getLogger("okaeri.demo")
+
+
+class DemoError(Exception):
+    """A reason the demo cannot start, said in one line."""
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+@dataclass
+class DemoStack:
+    app: FastAPI
+    runtime: Runtime
+    sandbox: SandboxData
+    catcher: MailCatcher
+    base_url: str
+
+
+def _demo_identity(data_dir: Path, seed: int) -> dict[str, object]:
+    """Sandbox credentials and the shop's anchor time, kept so a second start is the same shop."""
+    path = data_dir / "sandbox.json"
+    if path.exists():
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    identity = {"seed": seed, "anchor": int(time.time()), "client_id": "okaeri-demo",
+                "client_secret": secrets.token_hex(16), "webhook_secret": secrets.token_hex(16)}
+    path.write_text(json.dumps(identity))
+    return identity
+
+
+def build_demo(settings: Settings, host: str, port: int, seed: int, *,
+               broker: dramatiq.Broker | None = None, clock: Clock | None = None) -> DemoStack:
+    """Wire everything for the demo (or an end-to-end test) without starting the server."""
+    settings = ensure_secret_key(settings)
+    identity = _demo_identity(settings.data_dir, seed)
+    base_url = f"http://{host}:{port}"
+    catcher = MailCatcher(port=free_port(), mbox_path=settings.data_dir / "outbox.mbox").start()
+    settings = settings.model_copy(update={
+        "base_url": base_url, "colorme_api_base": f"{base_url}/sandbox",
+        "colorme_client_id": identity["client_id"], "colorme_client_secret": identity["client_secret"],
+        "colorme_webhook_secret": identity["webhook_secret"], "colorme_requests_per_minute": 6000,
+        "smtp_host": "127.0.0.1", "smtp_port": catcher.port,
+    })
+    runtime = build_runtime(settings, broker=broker, clock=clock)
+    migrate(runtime.engine)
+    anchor = datetime.fromtimestamp(int(identity["anchor"]), UTC)  # type: ignore[call-overload]
+    data = generate(int(identity["seed"]), anchor, f"{base_url}/sandbox/store")  # type: ignore[call-overload]
+    config = SandboxConfig(app_base_url=base_url, client_id=str(identity["client_id"]),
+                           client_secret=str(identity["client_secret"]),
+                           webhook_secret=str(identity["webhook_secret"]),
+                           state_file=settings.data_dir / "sandbox-tokens.json")
+    config.load()
+    _restore_script_tag(runtime, data, base_url)
+    app = create_app(runtime)
+    app.mount("/sandbox", create_sandbox_app(data, config))
+    app.include_router(demo_router(catcher))
+    return DemoStack(app=app, runtime=runtime, sandbox=data, catcher=catcher, base_url=base_url)
+
+
+def _restore_script_tag(runtime: Runtime, data: SandboxData, base_url: str) -> None:
+    with runtime.sessions() as session:
+        shop = session.execute(select(Shop).where(Shop.platform == "colorme")).scalars().first()
+    if shop is not None and shop.state == InstallState.active and shop.event_key:
+        data.script_tags.append({"id": 1, "src": f"{base_url}/storefront/colorme.js?key={shop.event_key}",
+                                 "display_scope": "shop"})
+
+
+def install_via_browser_flow(browser: httpx.Client) -> httpx.Response:
+    """Do what a merchant does: press install in the shop admin, approve, land on settings.
+
+    `browser` follows redirects and keeps cookies, like a browser; it ends logged in.
+    """
+    consent = browser.post("/sandbox/admin/install")
+    fields = dict(re.findall(r"name='(redirect_uri|state)' value='([^']*)'", consent.text))
+    if "redirect_uri" not in fields:
+        raise DemoError(f"sandbox install did not reach the consent page ({consent.status_code})")
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    return browser.post("/sandbox/oauth/authorize", data={**fields, "decision": "allow"})
+
+
+def _wait_for_sync(runtime: Runtime, timeout: float = 300) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with runtime.sessions() as session:
+            if session.execute(select(SyncState.id).where(SyncState.resource == "orders")).first():
+                return True
+        time.sleep(0.5)
+    return False
+
+
+def _prepare_shop(stack: DemoStack) -> None:
+    """First start: install into the sandbox and let visitors fill baskets; later starts resume."""
+    with stack.runtime.sessions() as session:
+        shop = session.execute(select(Shop).where(Shop.platform == "colorme")).scalars().first()
+    if shop is not None and shop.state == InstallState.active:
+        print("  resuming the installed sandbox shop", flush=True)
+        return
+    with httpx.Client(base_url=stack.base_url, follow_redirects=True, timeout=30) as browser:
+        install_via_browser_flow(browser)
+    if _wait_for_sync(stack.runtime):
+        accepted = simulate_visitors(stack.sandbox, stack.runtime.clock.now())
+        restock(stack.sandbox, sold_out_wanted(stack.sandbox), stack.runtime.clock.now())
+        with stack.runtime.sessions() as session:
+            shop_id = session.execute(select(Shop.id).where(Shop.platform == "colorme")).scalar()
+        stack.runtime.actors.sync_shop.send(shop_id)  # picks up the restock: stock triggers
+        print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events;"
+              " a few sold-out items were restocked", flush=True)
+
+
+def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000, seed: int = 42) -> None:
+    """Run until Ctrl-C; a second start resumes from the same data directory."""
+    if port_in_use(host, port):
+        raise DemoError(f"port {port} on {host} is already in use (another `okaeri demo`?); try --port")
+    stack = build_demo(settings, host, port, seed)
+    worker = start_worker(stack.runtime)
+    scheduler = Scheduler(stack.runtime, interval=30)
+    threading.Thread(target=scheduler.run_forever, name="okaeri-scheduler", daemon=True).start()
+    server = uvicorn.Server(uvicorn.Config(stack.app, host=host, port=port, log_level="warning"))
+    threading.Thread(target=_announce, args=(stack, server), daemon=True).start()
+    try:
+        server.run()
+    finally:
+        scheduler.stopping.set()
+        worker.stop()
+        stack.catcher.stop()
+        stack.runtime.close()
+        print("Okaeri demo stopped.", flush=True)
+
+
+def _announce(stack: DemoStack, server: uvicorn.Server) -> None:
+    while not server.started:
+        time.sleep(0.1)
+    url = stack.base_url
+    print(f"\nOkaeri demo is running (SMTP catcher on 127.0.0.1:{stack.catcher.port}).\n"
+          f"  Settings (the one switch): {url}/demo/login\n"
+          f"  Delivered emails:          {url}/demo/outbox\n"
+          f"  Sandbox shop admin:        {url}/sandbox/\n"
+          "Press Ctrl-C to stop.\n", flush=True)
+    try:
+        _prepare_shop(stack)
+    except Exception as exc:  # noqa: BLE001 - report, keep serving
+        print(f"  could not prepare the sandbox shop: {exc}", flush=True)

@@ -1,0 +1,1 @@
+"""Tracking and measurement: signed links (open, click, unsubscribe), order attribution, reports."""

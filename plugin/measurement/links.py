@@ -1,0 +1,105 @@
+"""Open pixel and signed click redirects; conversions attributed to the last click."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from sqlalchemy import and_, select
+from sqlmodel import Session
+
+from plugin.crypto import BadSignature
+from plugin.storage.models import Conversion, Message, MessageEvent, Order
+from plugin.storage.upsert import insert_ignore
+
+if TYPE_CHECKING:
+    from plugin.runtime import Runtime
+
+__all__ = ["click_url", "valid_click", "open_url", "valid_open", "unsubscribe_token", "read_unsubscribe_token",
+           "attribute_orders", "ATTRIBUTION_WINDOW"]
+
+ATTRIBUTION_WINDOW = timedelta(days=5)  # after a click (Klaviyo's default, last touch)
+_UNSUBSCRIBE = re.compile(r"(\d+)\.(\d+)\.(\d+)\.([A-Za-z0-9_-]{22})")
+
+
+@lru_cache(maxsize=4096)
+def _quoted(url: str) -> str:
+    """A target URL as a query value; the same product links recur in every mail of a batch."""
+    return quote(url, safe="")
+
+
+def click_url(runtime: Runtime, message_id: int, url: str) -> str:
+    """A redirect that records the click; the (message, target) pair is signed, so the link
+    cannot be turned into an open redirect."""
+    if not url:
+        return url
+    tag = runtime.signer.mac(f"{message_id}\n{url}", "click")
+    return f"{runtime.settings.base_url}/t/c/{message_id}/{tag}?u={_quoted(url)}"
+
+
+def valid_click(runtime: Runtime, message_id: int, tag: str, url: str) -> bool:
+    return runtime.signer.verify_mac(f"{message_id}\n{url}", tag, "click")
+
+
+def open_url(runtime: Runtime, message_id: int) -> str:
+    return f"{runtime.settings.base_url}/t/o/{message_id}/{runtime.signer.mac(str(message_id), 'open')}.gif"
+
+
+def valid_open(runtime: Runtime, message_id: int, tag: str) -> bool:
+    return runtime.signer.verify_mac(str(message_id), tag, "open")
+
+
+def unsubscribe_token(runtime: Runtime, shop_id: int, customer_id: int, message_id: int | None) -> str:
+    """`shop.customer.message.tag`: names whom to unsubscribe, signed (a 128-bit HMAC like the
+    click links: one per mail, so it must be cheap). Message 0 means "not from a message"."""
+    body = f"{shop_id}.{customer_id}.{message_id or 0}"
+    return f"{body}.{runtime.signer.mac(body, 'unsubscribe')}"
+
+
+def read_unsubscribe_token(runtime: Runtime, token: str) -> dict[str, int | None] | None:
+    """{"s": shop, "c": customer, "m": message or None} from a valid token, else None.
+
+    Also reads the older itsdangerous tokens, so every unsubscribe link ever sent keeps working.
+    """
+    match = _UNSUBSCRIBE.fullmatch(token)
+    if match:
+        shop, customer, message, tag = match.groups()
+        if not runtime.signer.verify_mac(f"{shop}.{customer}.{message}", tag, "unsubscribe"):
+            return None
+        return {"s": int(shop), "c": int(customer), "m": int(message) or None}
+    try:
+        value = runtime.signer.loads(token, "unsubscribe")
+    except BadSignature:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), int) for k in ("s", "c")):
+        return None
+    return {"s": value["s"], "c": value["c"], "m": value["m"] if isinstance(value.get("m"), int) else None}
+
+
+def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: timedelta = timedelta(days=30)) -> int:
+    """Attribute each recent order not yet attributed to the customer's last click within the
+    window before it. An order is attributed at most once (unique order_id)."""
+    pairs = session.execute(
+        select(Order.id, Order.ordered_at, Order.total, Message.id, Message.scenario_key, MessageEvent.occurred_at)
+        .join(Message, and_(Message.shop_id == Order.shop_id, Message.customer_id == Order.customer_id))
+        .join(MessageEvent, and_(MessageEvent.message_id == Message.id, MessageEvent.kind == "click"))
+        .where(Order.shop_id == shop_id, Order.canceled.is_(False), Order.ordered_at > now - lookback,  # type: ignore[attr-defined,operator]
+               MessageEvent.occurred_at <= Order.ordered_at,  # type: ignore[operator]
+               ~select(Conversion.id).where(Conversion.order_id == Order.id).exists())
+        .order_by(Order.id, MessageEvent.occurred_at.desc(), MessageEvent.id.desc())  # type: ignore[union-attr,attr-defined]
+    ).all()
+    chosen: dict[int, dict[str, object]] = {}
+    for order_id, ordered_at, total, message_id, scenario_key, clicked_at in pairs:
+        if order_id in chosen or _utc(ordered_at) - _utc(clicked_at) > ATTRIBUTION_WINDOW:
+            continue  # the first row per order is its last click; older clicks never count
+        chosen[order_id] = {"shop_id": shop_id, "order_id": order_id, "message_id": message_id,
+                            "scenario_key": scenario_key, "revenue": total, "ordered_at": ordered_at}
+    inserted = insert_ignore(session, Conversion.__table__, list(chosen.values()), ["order_id"])  # type: ignore[arg-type]
+    session.commit()
+    return len(inserted)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

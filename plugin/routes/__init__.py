@@ -1,1 +1,0 @@
-"""HTTP routes: they parse and authorise; the work lives in plain service functions."""

@@ -1,0 +1,1 @@
+"""Storage: engine and sessions, the tables (SQLModel), migrations, bulk upserts, the outbox's queries, leases, consent."""

@@ -1,0 +1,41 @@
+"""The suppression list and consent records: unsubscribes and bounces always win."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from plugin.storage.models import ConsentRecord, Customer, Message, MessageStatus, Suppression
+from plugin.storage.upsert import insert_ignore
+
+__all__ = ["suppress", "record_consent"]
+
+
+def record_consent(session: Session, shop_id: int, channel: str, address: str, consented: bool, source: str,
+                   now: datetime) -> None:
+    """Keep when and how an address opted in or out (特定電子メール法); never purged while sending."""
+    session.add(ConsentRecord(shop_id=shop_id, channel=channel, address=address, consented=consented,
+                              source=source, recorded_at=now))
+
+
+def suppress(session: Session, shop_id: int, channel: str, address: str, reason: str, now: datetime,
+             source: str = "") -> None:
+    """Suppress an address, withdraw its consent and cancel its pending messages (no commit)."""
+    insert_ignore(
+        session, Suppression.__table__,  # type: ignore[arg-type]
+        [{"shop_id": shop_id, "channel": channel, "address": address, "reason": reason, "created_at": now}],
+        ["shop_id", "channel", "address"],
+    )
+    record_consent(session, shop_id, channel, address, False, source or reason, now)
+    if channel == "email":
+        session.execute(
+            update(Customer).where(Customer.shop_id == shop_id, Customer.email == address)  # type: ignore[arg-type]
+            .values(email_consent=False, email_consent_at=now)
+        )
+    session.execute(
+        update(Message)
+        .where(Message.shop_id == shop_id, Message.channel == channel,  # type: ignore[arg-type]
+               Message.to_address == address, Message.status == MessageStatus.pending)
+        .values(status=MessageStatus.cancelled, last_error=f"suppressed: {reason}")
+    )

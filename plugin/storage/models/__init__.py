@@ -1,0 +1,55 @@
+"""Storage tables. Every row that belongs to a shop carries shop_id; times are timezone-aware UTC."""
+from __future__ import annotations
+
+from plugin.storage.models.catalog import Product, ProductGroupRule
+from plugin.storage.models.events import BrowseEvent, Cart, CartLine
+from plugin.storage.models.messages import (
+    ConsentRecord,
+    Conversion,
+    Message,
+    MessageEvent,
+    MessageStatus,
+    Suppression,
+    idempotency_key,
+    rfc_message_id,
+)
+from plugin.storage.models.orders import Order, OrderLine
+from plugin.storage.models.recommendations import Recommendation, RecommendationSet
+from plugin.storage.models.shop import (
+    Customer,
+    InstallState,
+    Lease,
+    ScenarioRun,
+    ScenarioSetting,
+    Shop,
+    SyncState,
+    WebhookReceipt,
+)
+
+__all__ = [
+    "BrowseEvent",
+    "Cart",
+    "CartLine",
+    "ConsentRecord",
+    "Conversion",
+    "Customer",
+    "InstallState",
+    "Lease",
+    "Message",
+    "MessageEvent",
+    "MessageStatus",
+    "Order",
+    "OrderLine",
+    "Product",
+    "ProductGroupRule",
+    "Recommendation",
+    "RecommendationSet",
+    "ScenarioRun",
+    "ScenarioSetting",
+    "Shop",
+    "Suppression",
+    "SyncState",
+    "WebhookReceipt",
+    "idempotency_key",
+    "rfc_message_id",
+]

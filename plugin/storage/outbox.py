@@ -1,0 +1,128 @@
+"""The outbox (written by the engine, once per idempotency key): claim with a lease, settle, sweep.
+
+pending ──claim──▶ sending ──▶ sent
+   ▲                  │ ├─────▶ failed   (permanent, or attempts exhausted)
+   └──retry/lease─────┘ └─────▶ cancelled (exit condition met, suppressed, shop gone)
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import TextClause, and_, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session
+
+from plugin.storage.db import refresh_statistics
+from plugin.storage.models import Message, MessageStatus
+from plugin.storage.models.messages import status_is
+
+__all__ = ["claim_many", "settle_many", "due_for_enqueue", "high_water", "analyze_if_grown", "LEASE", "MAX_ATTEMPTS",
+           "backoff", "ANALYZE_AFTER"]
+
+LEASE = timedelta(minutes=5)
+STALE_ENQUEUE = timedelta(minutes=10)
+MAX_ATTEMPTS = 8
+ANALYZE_AFTER = 5_000  # rows a tick may add before the outbox's planner statistics are refreshed
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes, capped at 4 hours."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 240))
+
+
+def claim_many(session: Session, message_ids: Sequence[int], now: datetime) -> list[Message]:
+    """Take the due ones among these messages (or those whose lease ran out) in one UPDATE."""
+    due = and_(Message.status == MessageStatus.pending, Message.scheduled_at <= now)
+    expired = and_(Message.status == MessageStatus.sending, Message.lease_until < now)  # type: ignore[operator]
+    claimed = list(session.execute(
+        update(Message)
+        .where(Message.id.in_(list(message_ids)), or_(due, expired))  # type: ignore[union-attr,arg-type]
+        .values(status=MessageStatus.sending, lease_until=now + LEASE, attempts=Message.attempts + 1)
+        .returning(Message).execution_options(populate_existing=True, synchronize_session=False)
+    ).scalars())
+    session.commit()
+    return sorted(claimed, key=lambda m: m.id or 0)
+
+
+def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk-settle claimed messages: each row has `id` plus the columns to set.
+
+    On PostgreSQL, rows that set the same columns (a batch's sent mails) go in one
+    UPDATE … FROM unnest(…) rather than one UPDATE each; SQLite, in-process, takes them as an
+    executemany.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(update(Message), [{**r, "lease_until": None} for r in rows])
+    else:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            groups[tuple(sorted(row))].append(row)
+        for keys, group in groups.items():
+            nulls = tuple(k for k in keys if all(row[k] is None for row in group))  # an all-NULL array has no type
+            names = ("id", *(k for k in keys if k not in {"id", "lease_until", *nulls}))
+            session.execute(_unnest_update(names, nulls), {k: [row[k] for row in group] for k in names})
+    session.commit()
+
+
+@lru_cache(maxsize=64)
+def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...]) -> TextClause:
+    """`UPDATE messages … FROM unnest(:id, :status, …)`: one array per column, so the statement's
+    text is the same for every batch that sets these columns — compiled and planned once (a VALUES
+    list, one bound row per message, was compiled anew for each batch: 15% of a worker's CPU)."""
+    table = Message.__table__
+    dialect = postgresql.dialect()
+    arrays = ", ".join(f"CAST(:{k} AS {table.c[k].type.compile(dialect=dialect)}[])" for k in names)  # type: ignore[attr-defined]
+    sets = [f"{k} = v.{k}" for k in names[1:]] + [f"{k} = NULL" for k in sorted({*nulls, "lease_until"})]
+    return text(f"UPDATE messages SET {', '.join(sets)} FROM unnest({arrays}) AS v({', '.join(names)}) "
+                "WHERE messages.id = v.id")
+
+
+def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
+    """Sends whose lease expired, and pending rows whose broker hand-off may be lost; marked enqueued.
+
+    Two queries, each in the order of its partial index (oldest first), rather than one OR:
+    with ORDER BY id over both, SQLite chose a scan of the whole outbox. Expired leases come
+    first: they are few (at most the batches in flight when a worker died), and a backlog of
+    lost hand-offs larger than `limit` must not keep them waiting sweep after sweep.
+    """
+    stale = now - STALE_ENQUEUE
+    expired = session.execute(
+        select(Message.id, Message.scheduled_at)
+        .where(status_is(MessageStatus.sending), Message.lease_until < now)  # type: ignore[operator]
+        .order_by(Message.lease_until).limit(limit)).all()
+    lost = session.execute(
+        select(Message.id, Message.scheduled_at)
+        .where(status_is(MessageStatus.pending), Message.scheduled_at <= now,  # type: ignore[operator]
+               or_(Message.enqueued_at.is_(None), Message.enqueued_at < stale))  # type: ignore[union-attr,operator]
+        .order_by(Message.scheduled_at).limit(max(limit - len(expired), 0))).all()
+    rows = [(r[0], r[1]) for r in [*expired, *lost]]
+    ids = [r[0] for r in rows]
+    if ids:
+        session.execute(update(Message).where(Message.id.in_(ids)).values(enqueued_at=now))  # type: ignore[union-attr]
+        session.commit()
+    return rows
+
+
+def high_water(session: Session) -> int:
+    """The outbox's highest id: what `analyze_if_grown` measures a tick's writes from."""
+    return int(session.execute(select(func.max(Message.id))).scalar() or 0)
+
+
+def analyze_if_grown(session: Session, since_id: int) -> bool:
+    """Refresh PostgreSQL's statistics on the outbox once ANALYZE_AFTER rows or more were added
+    since `since_id` (by this tick, or by others running at the same time: either way it grew).
+
+    Delivery reads the outbox by id right after a large tick, before autovacuum's analyse (up to
+    a minute later). With statistics from when the outbox was small, PostgreSQL claimed a batch of
+    50 by scanning every pending row and checked the frequency cap by reading the shop's whole
+    range: per batch work growing with the outbox (0.32 ms of database CPU per mail at 10k
+    messages, 0.07 after ANALYZE). Skipped when another analyse holds the table (autovacuum's
+    covers it); True when it ran.
+    """
+    return high_water(session) - since_id >= ANALYZE_AFTER and refresh_statistics(session, ["messages"])

@@ -1,0 +1,51 @@
+"""Run a sync for one shop: open its connector with its decrypted token, store, close."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from connectors.base import ShopConnector
+from connectors.colorme.client import ColorMeClient
+from connectors.colorme.sync import ColorMeConnector
+from plugin.storage.db import refresh_statistics
+from plugin.storage.models import InstallState, Shop
+from plugin.sync.store import Progress, sync_shop
+
+if TYPE_CHECKING:
+    from plugin.runtime import Runtime
+
+__all__ = ["run_sync", "open_connector", "UnknownShop"]
+
+
+class UnknownShop(LookupError):
+    """No installed shop matches the id or name given."""
+
+
+def open_connector(runtime: Runtime, shop: Shop) -> ShopConnector:
+    """The connector for a shop's platform, authenticated with its stored token."""
+    token = runtime.cipher.decrypt(shop.access_token_encrypted)
+    if shop.platform == "colorme":
+        settings = runtime.settings
+        client = ColorMeClient(settings.colorme_api_base, token,
+                               requests_per_minute=settings.colorme_requests_per_minute)
+        return ColorMeConnector(client, runtime.clock.now())
+    raise UnknownShop(f"platform {shop.platform!r} has no connector yet")
+
+
+def run_sync(runtime: Runtime, shop_id: int, *, full: bool = False, progress: Progress | None = None) -> dict[str, int]:
+    """Sync one active shop; raises UnknownShop if it is missing or not active."""
+    with runtime.sessions() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or shop.state != InstallState.active:
+            raise UnknownShop(f"shop {shop_id} is not installed and active")
+        connector = open_connector(runtime, shop)
+        try:
+            counts = sync_shop(session, shop, connector, runtime.clock.now(), full=full, progress=progress)
+            if full:  # a first tick usually follows within a minute: plan it for the loaded tables
+                refresh_statistics(session, SYNCED_TABLES)
+            return counts
+        finally:
+            getattr(connector, "client", None) and connector.client.close()  # type: ignore[attr-defined]
+
+
+SYNCED_TABLES = ("customers", "products", "orders", "order_lines")
+  # without fresh statistics a 10k-cart first tick took 3.4-7 s, not ~0.5 s

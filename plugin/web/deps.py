@@ -1,0 +1,61 @@
+"""Request dependencies as Annotated aliases, so handlers read as plain types."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlmodel import Session
+
+from plugin.crypto import BadSignature
+from plugin.runtime import Runtime
+from plugin.storage.models import InstallState, Shop
+
+__all__ = ["RuntimeDep", "SessionDep", "CurrentShop", "Lang", "SESSION_COOKIE", "session_cookie"]
+
+SESSION_COOKIE = "okaeri_session"
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def session_cookie(runtime: Runtime, shop_id: int) -> str:
+    return runtime.signer.dumps_timed({"shop": shop_id}, "merchant-session")
+
+
+def get_current_shop(request: Request, runtime: RuntimeDep, session: SessionDep) -> Shop:
+    """The shop whose merchant holds this browser session (set at the end of OAuth)."""
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    try:
+        shop_id = int(runtime.signer.loads_timed(cookie, "merchant-session", 7 * 86400)["shop"])  # type: ignore[index]
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise HTTPException(401, "ショップの管理画面から Okaeri を開いてください / "
+                                 "Please open Okaeri from your shop's admin") from None
+    shop = session.get(Shop, shop_id)
+    if shop is None or shop.state != InstallState.active:
+        raise HTTPException(403, "このショップにはインストールされていません / Okaeri is not installed in this shop")
+    return shop
+
+
+CurrentShop = Annotated[Shop, Depends(get_current_shop)]
+
+
+def get_lang(request: Request) -> str:
+    """Japanese unless ?lang=en or the lang cookie says English."""
+    lang = request.query_params.get("lang") or request.cookies.get("lang") or "ja"
+    return lang if lang in ("ja", "en") else "ja"
+
+
+Lang = Annotated[str, Depends(get_lang)]

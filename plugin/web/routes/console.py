@@ -1,0 +1,120 @@
+"""The merchant's pages: settings with the one switch, each preset's tuning, preview, test
+send, and the reports (JSON)."""
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import select
+
+from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.console.scenarios import SettingError, preview, scenario_overview, set_scenario, set_standard_scenarios
+from plugin.measurement.reports import scenario_report
+from plugin.storage.models import SyncState
+from plugin.sync.store import RESOURCES
+from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
+from plugin.web.templating import render_page
+from scenarios import SCENARIOS
+
+router = APIRouter(prefix="/app")
+
+
+def _csrf(runtime: RuntimeDep, shop_id: int) -> str:
+    return runtime.signer.dumps({"shop": shop_id}, "csrf")
+
+
+def _check_csrf(runtime: RuntimeDep, shop_id: int, token: str) -> None:
+    if not secrets.compare_digest(token, _csrf(runtime, shop_id)):
+        raise HTTPException(403, "form expired; reload the settings page")
+
+
+def _known(key: str) -> str:
+    if key not in SCENARIOS:
+        raise HTTPException(404, f"unknown scenario {key!r}")
+    return key
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
+                  error: str = "") -> HTMLResponse:
+    scenarios = scenario_overview(session, shop, lang)
+    states = {s.resource: s for s in session.execute(
+        select(SyncState).where(SyncState.shop_id == shop.id)).scalars()}
+    sync = [{"resource": r, "count": states[r].last_count if r in states else 0,
+             "last_run_at": states[r].last_run_at if r in states else None} for r in RESOURCES]
+    return render_page("settings.html", lang, shop=shop, scenarios=scenarios, sync=sync, error=error,
+                       standard_on=any(s["enabled"] for s in scenarios), csrf=_csrf(runtime, shop.id or 0))
+
+
+@router.post("/settings/standard-scenarios")
+def switch_standard(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
+                    enabled: Annotated[str, Form()], csrf: Annotated[str, Form()]) -> RedirectResponse:
+    _check_csrf(runtime, shop.id or 0, csrf)
+    if enabled not in ("0", "1"):
+        raise HTTPException(422, "enabled must be 0 or 1")
+    set_standard_scenarios(session, shop, enabled == "1", runtime.clock.now())
+    session.commit()
+    if enabled == "1":
+        runtime.actors.scenario_tick.send(shop.id)  # the merchant sees results without waiting a round
+    return RedirectResponse("/app/settings", status_code=303)
+
+
+@router.post("/settings/scenarios/{key}")
+async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: SessionDep,
+                        runtime: RuntimeDep) -> RedirectResponse:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    _check_csrf(runtime, shop.id or 0, form.get("csrf", ""))
+    try:
+        set_scenario(session, shop, _known(key), form, runtime.clock.now())
+    except SettingError as exc:
+        session.rollback()
+        raise HTTPException(422, str(exc)) from None
+    session.commit()
+    return RedirectResponse(f"/app/settings#{key}", status_code=303)
+
+
+@router.get("/settings/scenarios/{key}/preview", response_class=HTMLResponse)
+def preview_scenario(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
+                     customer: int | None = None, part: str = "html") -> HTMLResponse:
+    try:
+        who, subject, text, html = preview(runtime, session, shop, _known(key), customer)
+    except SettingError as exc:
+        raise HTTPException(404, str(exc)) from None
+    if part == "text":
+        return HTMLResponse(f"<pre>{_escape(subject)}\n\n{_escape(text)}</pre>")
+    return HTMLResponse(html, headers={"X-Preview-Customer": str(who.id), "Content-Security-Policy": "script-src 'none'"})
+
+
+@router.post("/settings/scenarios/{key}/test-send")
+def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
+              csrf: Annotated[str, Form()]) -> JSONResponse:
+    """Send the preview to the merchant's own address (not recorded as a scenario message)."""
+    _check_csrf(runtime, shop.id or 0, csrf)
+    if not shop.owner_email:
+        raise HTTPException(422, "the shop has no contact address to send a test to")
+    try:
+        _, subject, text, html = preview(runtime, session, shop, _known(key))
+        runtime.email.send(OutgoingMessage(message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email,
+                                           to_name=shop.name, from_name=shop.name, subject=f"[テスト送信] {subject}",
+                                           body_text=text, body_html=html, unsubscribe_url=runtime.settings.base_url))
+    except SettingError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (TemporaryFailure, PermanentFailure) as exc:
+        raise HTTPException(502, f"the mail server refused the test: {exc}") from None
+    return JSONResponse({"sent_to": shop.owner_email, "subject": f"[テスト送信] {subject}"})
+
+
+@router.get("/reports")
+def reports(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, weeks: int = 8) -> JSONResponse:
+    if not 1 <= weeks <= 104:
+        raise HTTPException(422, "weeks must be between 1 and 104")
+    return JSONResponse(scenario_report(session, shop, runtime.clock.now(), weeks))
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

@@ -1,0 +1,71 @@
+"""Links in messages: unsubscribe (confirm page and RFC 8058 one-click POST, no login), the
+open pixel and signed click redirects."""
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from plugin.measurement.links import read_unsubscribe_token, valid_click, valid_open
+from plugin.storage.consent import suppress
+from plugin.storage.models import Customer, Message, MessageEvent, Shop
+from plugin.web.deps import Lang, RuntimeDep, SessionDep
+from plugin.web.i18n import texts
+from plugin.web.templating import render_page
+
+router = APIRouter()
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
+    """Shows a button; GET changes nothing (mail scanners prefetch links)."""
+    t, data = texts(lang), read_unsubscribe_token(runtime, token)
+    shop = session.get(Shop, data["s"]) if data else None
+    if shop is None:
+        return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
+    return render_page("message.html", lang, title=t["unsubscribe_title"],
+                       message=t["unsubscribe_ask"].format(shop=shop.name),
+                       form_action=f"/u/{token}", button=t["unsubscribe_button"])
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
+    t, data = texts(lang), read_unsubscribe_token(runtime, token)
+    customer = session.get(Customer, data["c"]) if data else None
+    shop = session.get(Shop, data["s"]) if data else None
+    if customer is None or shop is None or customer.shop_id != shop.id:
+        return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
+    now = runtime.clock.now()
+    suppress(session, shop.id or 0, "email", customer.email, "unsubscribed", now, source="unsubscribe link")
+    message = session.get(Message, data["m"]) if data["m"] else None
+    if message is not None and message.shop_id == shop.id and message.customer_id == customer.id:
+        session.add(MessageEvent(shop_id=shop.id, message_id=message.id, kind="unsubscribe", occurred_at=now))
+    session.commit()
+    return render_page("message.html", lang, title=t["unsubscribe_title"],
+                       message=t["unsubscribed"].format(shop=shop.name))
+
+
+def _event(session: SessionDep, runtime: RuntimeDep, message_id: int, kind: str, url: str = "") -> None:
+    message = session.get(Message, message_id)
+    if message is not None:
+        session.add(MessageEvent(shop_id=message.shop_id, message_id=message_id, kind=kind, url=url[:1000],
+                                 occurred_at=runtime.clock.now()))
+        session.commit()
+
+
+@router.get("/t/o/{message_id}/{tag}.gif")
+def opened(message_id: int, tag: str, runtime: RuntimeDep, session: SessionDep) -> Response:
+    if valid_open(runtime, message_id, tag):  # a pixel never errors: the image loads either way
+        _event(session, runtime, message_id, "open")
+    return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/t/c/{message_id}/{tag}")
+def clicked(message_id: int, tag: str, runtime: RuntimeDep, session: SessionDep, lang: Lang, u: str = "") -> Response:
+    if not u or not valid_click(runtime, message_id, tag, u):
+        t = texts(lang)
+        return render_page("message.html", lang, 400, title="Okaeri", message=t["invalid_link"])
+    _event(session, runtime, message_id, "click", u)
+    return RedirectResponse(u, status_code=302)
