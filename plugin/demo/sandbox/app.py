@@ -16,7 +16,7 @@ import httpx
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from plugin.crypto import hmac_sha256_b64
+from connectors.signatures import hmac_sha256_b64
 from plugin.demo.sandbox.seed import SandboxData
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]
