@@ -1,4 +1,4 @@
-"""The ColorMe connector against ColorMe-shaped HTTP answers (respx): paging, windows, errors."""
+"""The ColorMe connector and descriptor against ColorMe-shaped HTTP answers (respx): paging, windows, errors, script tags."""
 from __future__ import annotations
 
 import base64
