@@ -12,6 +12,7 @@ from sqlmodel import Session
 from plugin.clock import Clock, SystemClock
 from plugin.crypto import Signer, TokenCipher
 from plugin.jobs.broker import build_broker
+from plugin.platforms import Platforms, load_platforms
 from plugin.settings import Settings
 from plugin.storage.db import make_engine, make_session_factory
 
@@ -32,6 +33,7 @@ class Runtime:
     cipher: TokenCipher
     signer: Signer
     email: EmailChannel
+    platforms: Platforms
     actors: Actors = field(init=False)
 
     def close(self) -> None:
@@ -62,6 +64,7 @@ def build_runtime(
         cipher=TokenCipher(settings.secret_key),
         signer=Signer(settings.secret_key),
         email=EmailChannel(SmtpConfig.from_settings(settings), pool_size=settings.worker_threads),
+        platforms=load_platforms(settings.platform_settings),
     )
     runtime.actors = register_actors(runtime)
     return runtime
