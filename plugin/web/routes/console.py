@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.channels.email import EmailChannel
 from plugin.console.scenarios import SettingError, preview, scenario_overview, set_scenario, set_standard_scenarios
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
@@ -97,9 +98,11 @@ def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: Runtime
         raise HTTPException(422, "the shop has no contact address to send a test to")
     try:
         _, subject, text, html = preview(runtime, session, shop, _known(key))
-        runtime.email.send(OutgoingMessage(message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email,
-                                           to_name=shop.name, from_name=shop.name, subject=f"[テスト送信] {subject}",
-                                           body_text=text, body_html=html, unsubscribe_url=runtime.settings.base_url))
+        # the merchant's contact is an email address, whatever channel the preset sends on
+        runtime.channels[EmailChannel.name].send(OutgoingMessage(
+            message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email, to_name=shop.name,
+            from_name=shop.name, subject=f"[テスト送信] {subject}", body_text=text, body_html=html,
+            unsubscribe_url=runtime.settings.base_url))
     except SettingError as exc:
         raise HTTPException(404, str(exc)) from None
     except (TemporaryFailure, PermanentFailure) as exc:
