@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.sql import Subquery
 
 from plugin.gates.base import Batch, Defer, Deferral, Gate, Tick, Verdict
-from plugin.gates.decisions import CAP_DEFERRED, CAP_OK
+from plugin.gates.decisions import CAP_OK, cap_deferred
 from plugin.gates.sql import plus_hours
 from plugin.storage.models import Message, MessageStatus
 from plugin.storage.times import utc
@@ -44,7 +44,7 @@ class FrequencyCap(Gate):
         when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
         blocked = ranked.c.blocking_at.is_not(None)
         over = ranked.c.nth > 1 if rules.cap_count == 1 else ranked.c.nth + ranked.c.live_count > rules.cap_count
-        return Deferral(CAP_DEFERRED, CAP_OK, branches=(
+        return Deferral(cap_deferred(rules.cap_count, hours), CAP_OK, branches=(
             (blocked, plus_hours(ranked.c.blocking_at, hours)),
             (over, literal(tick.now + rules.cap_window, when_type))))
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.email import EmailChannel
 from plugin.console.scenarios import SettingError, preview, scenario_overview, set_scenario, set_standard_scenarios
+from plugin.console.shop_rules import set_shop_rules
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
 from plugin.sync.store import RESOURCES
@@ -75,6 +76,20 @@ async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: 
         raise HTTPException(422, str(exc)) from None
     session.commit()
     return RedirectResponse(f"/app/settings#{key}", status_code=303)
+
+
+@router.post("/settings/rules")
+async def shop_rules(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep) -> RedirectResponse:
+    """Quiet hours and the frequency cap, for every scenario of the shop."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    _check_csrf(runtime, shop.id or 0, form.get("csrf", ""))
+    try:
+        set_shop_rules(session, shop, form)
+    except SettingError as exc:
+        session.rollback()
+        raise HTTPException(422, str(exc)) from None
+    session.commit()
+    return RedirectResponse("/app/settings#rules", status_code=303)
 
 
 @router.get("/settings/scenarios/{key}/preview", response_class=HTMLResponse)
