@@ -62,7 +62,7 @@ def test_worker_killed_between_outbox_write_and_delivery_delivers_each_once(sett
         time.sleep(1)  # let any duplicate hand-off (Redis kept the first one) run out
     finally:
         worker.stop()
-        runtime.email.close()
+        runtime.close_channels()
         runtime.engine.dispose()
     # Then each customer got exactly one reminder
     recipients = sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot())

@@ -1,6 +1,7 @@
 """Delivery through a real SMTP server: correct Japanese MIME, once, and failures handled."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -78,7 +79,8 @@ def test_smtp_down_means_retry_later_not_loss(runtime, session, clock, catcher):
     message = session.get(Message, ids[0][0])
     assert message.status == MessageStatus.pending and "cannot connect" in message.last_error
     catcher.start()
-    runtime.email.config = runtime.email.config.__class__(**{**runtime.email.config.__dict__, "port": catcher.port})
+    email = runtime.channels["email"]
+    email.config = dataclasses.replace(email.config, port=catcher.port)
     clock.advance(minutes=2)
     assert deliver(runtime, ids[0][0])[0] == "sent"
 

@@ -168,7 +168,8 @@ def test_a_period_written_twice_still_sends_one_statement_per_customer(runtime, 
     session.commit()
     setting = enable(session, shop, "point_statement", clock.now())
     scenario = get_scenario("point_statement")
-    step = Step(scenario, setting, scenario.period(clock.now(), shop.timezone), periodic=True)
+    step = Step(scenario, setting, scenario.period(clock.now(), shop.timezone), periodic=True,
+                channel=runtime.channels[setting.channel])
     write_scenario(session, shop, step, clock.now())
     write_scenario(session, shop, step, clock.now())
     keys = session.execute(select(Message.customer_id).where(Message.scenario_key == "point_statement")).scalars().all()
