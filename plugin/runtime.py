@@ -1,4 +1,4 @@
-"""Everything a process needs, built once from Settings: storage, broker, actors, channels."""
+"""Everything a process needs, built once from Settings: storage, broker, channels, clock and keys."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,10 +14,10 @@ from plugin.crypto import Signer, TokenCipher
 from plugin.jobs.broker import build_broker
 from plugin.settings import Settings
 from plugin.storage.db import make_engine, make_session_factory
+from plugin.tasks import Tasks
 
 if TYPE_CHECKING:
     from plugin.channels.email import EmailChannel
-    from plugin.jobs.actors import Actors
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -32,7 +32,10 @@ class Runtime:
     cipher: TokenCipher
     signer: Signer
     email: EmailChannel
-    actors: Actors = field(init=False)
+    tasks: Tasks = field(init=False)  # enqueues work on `broker`; the actors live in the processes that consume it
+
+    def __post_init__(self) -> None:
+        self.tasks = Tasks(self.broker)
 
     def close(self) -> None:
         """Release pooled connections (database, SMTP, broker)."""
@@ -50,10 +53,9 @@ def build_runtime(
 ) -> Runtime:
     """Wire one runtime; the secret key must already be set (see ensure_secret_key)."""
     from plugin.channels.email import EmailChannel, SmtpConfig
-    from plugin.jobs.actors import register_actors
 
     engine = engine or make_engine(settings.effective_database_url)
-    runtime = Runtime(
+    return Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
@@ -63,5 +65,3 @@ def build_runtime(
         signer=Signer(settings.secret_key),
         email=EmailChannel(SmtpConfig.from_settings(settings), pool_size=settings.worker_threads),
     )
-    runtime.actors = register_actors(runtime)
-    return runtime

@@ -19,11 +19,10 @@ from sqlmodel import Session
 
 from plugin.gates import decisions
 from plugin.gates.audience import CAP_WINDOW, Partition, gated_audience, next_allowed
-from plugin.jobs.actors import HANDOFF_HORIZON
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.storage.models.messages import IDEMPOTENCY_KEY
-from plugin.storage.outbox import high_water
+from plugin.storage.outbox import HANDOFF_HORIZON, high_water
 from plugin.storage.upsert import insert_ignore
 from scenarios import Scenario, by_priority
 from scenarios.sql import plus_day

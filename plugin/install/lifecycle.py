@@ -68,7 +68,7 @@ def complete_colorme_install(runtime: Runtime, account_id: str, code: str, redir
             session.commit()
     finally:
         client.close()
-    runtime.actors.sync_shop.send(shop.id, True)
+    runtime.tasks.sync_shop(shop.id, full=True)
     log.info("okaeri.install.active", extra={"shop_id": shop.id})
     return shop
 
