@@ -1,9 +1,8 @@
-"""Everything a process needs, built once from Settings: storage, broker, actors, channels."""
+"""Everything a process needs, built once from Settings: storage, broker, channels, clock and keys."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import dramatiq
 from sqlalchemy import Engine
@@ -18,9 +17,7 @@ from plugin.jobs.broker import build_broker
 from plugin.platforms import Platforms, load_platforms
 from plugin.settings import Settings
 from plugin.storage.db import make_engine, make_session_factory
-
-if TYPE_CHECKING:
-    from plugin.jobs.actors import Actors
+from plugin.tasks import Tasks
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -36,7 +33,10 @@ class Runtime:
     signer: Signer
     channels: dict[str, Channel]  # by Message.channel
     platforms: Platforms
-    actors: Actors = field(init=False)
+    tasks: Tasks = field(init=False)  # enqueues work on `broker`; the actors live in the processes that consume it
+
+    def __post_init__(self) -> None:
+        self.tasks = Tasks(self.broker)
 
     def close_channels(self) -> None:
         """Release the channels' pooled connections (SMTP, …)."""
@@ -60,10 +60,8 @@ def build_runtime(
 ) -> Runtime:
     """Wire one runtime; the secret key must already be set (see ensure_secret_key). `channels` adds
     channels beside the registered ones (a test's, say)."""
-    from plugin.jobs.actors import register_actors
-
     engine = engine or make_engine(settings.effective_database_url)
-    runtime = Runtime(
+    return Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
@@ -74,5 +72,3 @@ def build_runtime(
         channels=build_channels(settings, channels),
         platforms=load_platforms(settings.platform_settings),
     )
-    runtime.actors = register_actors(runtime)
-    return runtime

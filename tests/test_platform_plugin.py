@@ -171,7 +171,7 @@ def toy_runtime(settings, engine, clock, broker):  # type: ignore[no-untyped-def
     toy.api = ToyApi(clock.now())
     runtime.platforms.register(toy)
     yield runtime, toy
-    runtime.email.close()
+    runtime.close_channels()
 
 
 def _hook(client: TestClient, hook: str, payload: dict[str, object]):  # type: ignore[no-untyped-def]

@@ -149,7 +149,7 @@ def _prepare_shop(stack: DemoStack) -> None:
         restock(stack.sandbox, sold_out_wanted(stack.sandbox), stack.runtime.clock.now())
         with stack.runtime.sessions() as session:
             shop_id = session.execute(select(Shop.id).where(Shop.platform == "colorme")).scalar()
-        stack.runtime.actors.sync_shop.send(shop_id)  # picks up the restock: stock triggers
+        stack.runtime.tasks.sync_shop(shop_id)  # picks up the restock: stock triggers
         print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events;"
               " a few sold-out items were restocked", flush=True)
 

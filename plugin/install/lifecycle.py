@@ -73,7 +73,7 @@ def complete_install(runtime: Runtime, platform: Platform[Any], account: str, co
             session.commit()
     finally:
         connector.close()
-    runtime.actors.sync_shop.send(shop.id, True)
+    runtime.tasks.sync_shop(shop.id or 0, full=True)
     log.info("okaeri.install.active", extra={"shop_id": shop.id, "platform": platform.name})
     return shop
 

@@ -24,7 +24,7 @@ __all__ = ["claim_many", "settle_many", "due_for_enqueue", "high_water", "analyz
            "backoff", "ANALYZE_AFTER", "HANDOFF_HORIZON"]
 
 LEASE = timedelta(minutes=5)
-HANDOFF_HORIZON = timedelta(minutes=5)  # due sooner: handed to the broker now; later: the sweeper hands it over
+HANDOFF_HORIZON = timedelta(minutes=5)  # due sooner: to the broker, delayed until due; later: left to the sweeper
 STALE_ENQUEUE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
 ANALYZE_AFTER = 5_000  # rows a tick may add before the outbox's planner statistics are refreshed
