@@ -15,13 +15,14 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from connectors.base import CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord, ShopConnector, ShopInfo
 from connectors.errors import BadResponse, BadSignature, Unauthorized
 from connectors.platform import Grant, HookHandler, InstallRequested, Platform, PlatformConfig, Uninstalled
 from connectors.signatures import hmac_sha256_b64
 from connectors.storefront import BasketItem, InvalidEvent, StorefrontEvent
+from plugin.channels.base import Channel, Draft, OutgoingMessage
 from plugin.delivery.batch import deliver
 from plugin.engine.tick import run_shop_tick
 from plugin.platforms import Platforms, discover
@@ -211,6 +212,51 @@ def test_a_toy_platform_goes_from_install_hook_to_a_delivered_mail(toy_runtime, 
     mail = catcher.snapshot()[0]
     assert mail["To"].addresses[0].addr_spec == "hanako@toy.example" and "木のパズル" in mail.get_body(("plain",)).get_content()
     assert toy.api.open_connectors == 0  # every connector the generic code opened was closed
+
+
+class MemoryChannel(Channel):
+    """A toy channel: records what it would send; reaches anyone with an address, no consent flag."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingMessage] = []
+
+    def address(self) -> ColumnElement[str]:
+        return Customer.__table__.c.email  # type: ignore[attr-defined,no-any-return]
+
+    def consented(self) -> ColumnElement[bool]:
+        return Customer.__table__.c.email != ""  # type: ignore[attr-defined,no-any-return]
+
+    def accepts(self, customer: Customer) -> bool:
+        return bool(customer.email)
+
+    def render(self, draft: Draft) -> OutgoingMessage:
+        names = ", ".join(item["name"] for item in draft.variables["items"])
+        return OutgoingMessage(draft.message_id, draft.to_address, draft.to_name, draft.from_name, "memo", names, "",
+                               draft.unsubscribe_url)
+
+    def send(self, message: OutgoingMessage) -> None:
+        self.sent.append(message)
+
+
+def test_a_toy_platform_and_a_toy_channel_go_the_whole_way_together(toy_runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    # Given a toy shop installed and synced, with cart recovery sent on a channel defined here
+    runtime, _ = toy_runtime
+    channel = runtime.channels["memory"] = MemoryChannel()
+    client = TestClient(create_app(runtime))
+    _install(client)
+    shop = session.execute(select(Shop).where(Shop.platform == "toy")).scalar_one()
+    run_sync(runtime, shop.id, full=True)
+    enable(session, shop, "cart_recovery", clock.now(), channel="memory")
+    # When a basket beacon arrives, two hours pass, the tick writes and the worker delivers
+    assert client.post(f"/events/toy/{shop.event_key}", content=b"kind=basket&who=c1&items=p1*1*1500").status_code == 202
+    clock.advance(hours=2)
+    assert [deliver(runtime, message_id)[0] for message_id, _ in run_shop_tick(runtime, shop.id)] == ["sent"]
+    # Then the toy channel holds the reminder with the synced product's name, and no mail went out
+    assert [(m.to_address, m.body_text) for m in channel.sent] == [("hanako@toy.example", "木のパズル")]
+    assert catcher.snapshot() == []
+    assert session.execute(select(Message.channel, Message.status)).one() == ("memory", MessageStatus.sent)
 
 
 def test_toy_data_lands_in_storage_with_the_platforms_own_point_expiry(toy_runtime, session, clock) -> None:  # type: ignore[no-untyped-def]

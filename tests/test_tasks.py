@@ -53,7 +53,7 @@ def test_a_process_without_actors_enqueues_and_a_worker_with_actors_runs_it(sett
         assert wait_until(lambda: len(catcher.snapshot()) >= 3, timeout=30)
     finally:
         worker.stop()
-        runtime.email.close()
+        runtime.close_channels()
     assert sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot()) == sorted(p.email for p in people)
 
 
