@@ -170,7 +170,7 @@ def run_pair(pair: str, messages: int, threads: int, smtp_port: int) -> list[dic
                          for _ in range(processes)]
                 time.sleep(3)  # workers connect and declare queues
             started = time.perf_counter()
-            runtime.actors.enqueue_deliveries(ids, runtime.clock.now())
+            runtime.tasks.deliver(ids, runtime.clock.now())
             sent, seconds = _wait_sent(engine, messages)
             if worker:
                 worker.stop()

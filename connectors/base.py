@@ -1,6 +1,6 @@
 """The connector interface and the platform-neutral records connectors yield.
 
-Sync code (plugin/sync_service.py) stores these records; it never sees platform JSON.
+Sync code (plugin/sync/store.py) stores these records; it never sees platform JSON.
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class CustomerRecord:
     points_balance: int
     updated_at: datetime
     line_user_id: str | None = None
+    points_expire_at: datetime | None = None  # only from platforms whose data says (see Platform.points_expire_after)
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,22 @@ class ShopConnector:
     """One installed shop's view of its platform.
 
     Implementations page through the platform's API, honour its rate limits and
-    translate its errors into `connectors.errors`.
+    translate its errors into `connectors.errors`. Open one with `Platform.open_connector`
+    and `close()` it when done.
     """
 
     platform: str = ""
 
     def fetch_shop(self) -> ShopInfo:
         """Return the shop's identity and locale settings."""
+        raise NotImplementedError
+
+    def shop_with_address(self) -> tuple[ShopInfo, str]:
+        """Return the shop and its postal address for mail footers (特定電子メール法).
+
+        Returns:
+          tuple[ShopInfo, str]: The shop, and its address as one line ("" if unknown).
+        """
         raise NotImplementedError
 
     def iter_customers(self, updated_since: datetime | None) -> Iterator[CustomerRecord]:
@@ -106,3 +116,6 @@ class ShopConnector:
     def count(self, resource: str, updated_since: datetime | None) -> int | None:
         """How many records a sync of `resource` will yield, if the platform can say cheaply."""
         return None
+
+    def close(self) -> None:
+        """Release the connector's connections; the default holds none."""

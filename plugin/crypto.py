@@ -1,14 +1,21 @@
-"""Token encryption at rest and signed values (unsubscribe links, sessions, OAuth state)."""
+"""Token encryption at rest and signed values (unsubscribe links, sessions, OAuth state).
+
+A value that fails its check raises `BadSignature`, the one class for every signature Okaeri
+checks (inbound hooks raise it too); it is re-exported here for the callers of `Signer`.
+"""
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 
+import itsdangerous
 from cryptography.fernet import Fernet, InvalidToken
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-__all__ = ["TokenCipher", "Signer", "BadSignature", "hmac_sha256_b64", "verify_hmac_b64"]
+from connectors.errors import BadSignature
+
+__all__ = ["TokenCipher", "Signer", "BadSignature"]
 
 
 def _derive(secret_key: str, purpose: str) -> bytes:
@@ -46,14 +53,20 @@ class Signer:
 
     def loads(self, token: str, purpose: str) -> object:
         """Return the signed value; raise BadSignature if tampered with."""
-        return self._serializer(purpose).loads(token)
+        try:
+            return self._serializer(purpose).loads(token)
+        except itsdangerous.BadSignature as exc:
+            raise BadSignature(f"{purpose} value does not verify") from exc
 
     def dumps_timed(self, value: object, purpose: str) -> str:
         return self._timed_serializer(purpose).dumps(value)
 
     def loads_timed(self, token: str, purpose: str, max_age: int) -> object:
         """Return the signed value if younger than max_age seconds; else BadSignature."""
-        return self._timed_serializer(purpose).loads(token, max_age=max_age)
+        try:
+            return self._timed_serializer(purpose).loads(token, max_age=max_age)
+        except itsdangerous.BadSignature as exc:
+            raise BadSignature(f"{purpose} value does not verify or has expired") from exc
 
     def mac(self, text: str, purpose: str) -> str:
         """A short URL-safe tag (128-bit HMAC-SHA256) over text: cheap enough for every link of every mail."""
@@ -78,14 +91,3 @@ class Signer:
             self._timed[purpose] = URLSafeTimedSerializer(self._secret, salt=purpose)
         return self._timed[purpose]
 
-
-def hmac_sha256_b64(secret: str, body: bytes) -> str:
-    """Base64 HMAC-SHA256 of raw bytes, the scheme ColorMe, Shopify webhooks and LINE use."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def verify_hmac_b64(secret: str, body: bytes, signature: str | None) -> bool:
-    """Constant-time check of a base64 HMAC-SHA256 signature over raw bytes."""
-    if not secret or not signature:
-        return False
-    return hmac.compare_digest(hmac_sha256_b64(secret, body), signature.strip())

@@ -1,23 +1,23 @@
-"""Everything a process needs, built once from Settings: storage, broker, actors, channels."""
+"""Everything a process needs, built once from Settings: storage, broker, channels, clock and keys."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import dramatiq
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from plugin.channels.base import Channel
+from plugin.channels.registry import build_channels
 from plugin.clock import Clock, SystemClock
 from plugin.crypto import Signer, TokenCipher
 from plugin.jobs.broker import build_broker
+from plugin.platforms import Platforms, load_platforms
 from plugin.settings import Settings
 from plugin.storage.db import make_engine, make_session_factory
-
-if TYPE_CHECKING:
-    from plugin.channels.email import EmailChannel
-    from plugin.jobs.actors import Actors
+from plugin.tasks import Tasks
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -31,12 +31,21 @@ class Runtime:
     clock: Clock
     cipher: TokenCipher
     signer: Signer
-    email: EmailChannel
-    actors: Actors = field(init=False)
+    channels: dict[str, Channel]  # by Message.channel
+    platforms: Platforms
+    tasks: Tasks = field(init=False)  # enqueues work on `broker`; the actors live in the processes that consume it
+
+    def __post_init__(self) -> None:
+        self.tasks = Tasks(self.broker)
+
+    def close_channels(self) -> None:
+        """Release the channels' pooled connections (SMTP, …)."""
+        for channel in self.channels.values():
+            channel.close()
 
     def close(self) -> None:
-        """Release pooled connections (database, SMTP, broker)."""
-        self.email.close()
+        """Release pooled connections (database, channels, broker)."""
+        self.close_channels()
         self.broker.close()
         self.engine.dispose()
 
@@ -47,13 +56,12 @@ def build_runtime(
     clock: Clock | None = None,
     broker: dramatiq.Broker | None = None,
     engine: Engine | None = None,
+    channels: Mapping[str, Channel] | None = None,
 ) -> Runtime:
-    """Wire one runtime; the secret key must already be set (see ensure_secret_key)."""
-    from plugin.channels.email import EmailChannel, SmtpConfig
-    from plugin.jobs.actors import register_actors
-
+    """Wire one runtime; the secret key must already be set (see ensure_secret_key). `channels` adds
+    channels beside the registered ones (a test's, say)."""
     engine = engine or make_engine(settings.effective_database_url)
-    runtime = Runtime(
+    return Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
@@ -61,7 +69,6 @@ def build_runtime(
         clock=clock or SystemClock(),
         cipher=TokenCipher(settings.secret_key),
         signer=Signer(settings.secret_key),
-        email=EmailChannel(SmtpConfig.from_settings(settings), pool_size=settings.worker_threads),
+        channels=build_channels(settings, channels),
+        platforms=load_platforms(settings.platform_settings),
     )
-    runtime.actors = register_actors(runtime)
-    return runtime

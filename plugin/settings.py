@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from plugin.platforms import load_platforms
 
 __all__ = ["ConfigError", "Settings", "load_settings", "ensure_secret_key"]
 
@@ -37,15 +40,23 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
     tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
-    colorme_client_id: str = Field(default="", alias="COLORME_CLIENT_ID")
-    colorme_client_secret: str = Field(default="", alias="COLORME_CLIENT_SECRET")
-    colorme_webhook_secret: str = Field(default="", alias="COLORME_WEBHOOK_SECRET")
-    colorme_api_base: str = Field(default="https://api.shop-pro.jp", alias="COLORME_API_BASE")
-    colorme_requests_per_minute: int = Field(
-        default=120, alias="COLORME_REQUESTS_PER_MINUTE", ge=1, le=100000
-    )
     shopify_client_id: str = Field(default="", alias="SHOPIFY_CLIENT_ID")
     shopify_client_secret: str = Field(default="", alias="SHOPIFY_CLIENT_SECRET")
+    # Variables of the platform plug-ins, which declare and read their own (connectors/*/config.py);
+    # values given here by variable name win over the environment.
+    platform_settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_platform_settings(cls, values: Any) -> Any:
+        """Hand every variable this class does not declare to the platforms, by its upper-case name."""
+        if not isinstance(values, dict):
+            return values
+        known = {name.upper() for name in cls.model_fields} | {
+            (field.alias or "").upper() for field in cls.model_fields.values()}
+        extra = {key.upper(): value for key, value in values.items() if key.upper() not in known}
+        kept = {key: value for key, value in values.items() if key.upper() in known}
+        return {**kept, "platform_settings": {**values.get("platform_settings", {}), **extra}}
 
     @field_validator("database_url")
     @classmethod
@@ -61,7 +72,7 @@ class Settings(BaseSettings):
             raise ValueError("must be memory://, redis://host:port/db or amqp://user:pass@host")
         return value
 
-    @field_validator("base_url", "colorme_api_base")
+    @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -84,9 +95,11 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment; raise ConfigError naming the first bad variable."""
+    """Read the environment (the platforms' variables too); raise ConfigError naming the first bad variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        load_platforms(settings.platform_settings)
+        return settings
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "?"

@@ -98,7 +98,7 @@ def settings(tmp_path: Path, database_url: str, catcher: MailCatcher) -> Setting
 def runtime(settings: Settings, engine: Engine, clock: FrozenClock, broker: dramatiq.Broker) -> Iterator[Runtime]:
     runtime = build_runtime(settings, clock=clock, broker=broker, engine=engine)
     yield runtime
-    runtime.email.close()
+    runtime.close_channels()
 
 
 def require_service(name: str, reachable: bool, why: str) -> None:

@@ -47,7 +47,7 @@ def live_demo(settings: Settings, broker: dramatiq.Broker) -> Iterator[DemoStack
         thread.join(10)
         worker.stop()
         stack.catcher.stop()
-        stack.runtime.email.close()
+        stack.runtime.close_channels()
         stack.runtime.engine.dispose()
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from plugin.clock import daytime_zone
-from plugin.gates.audience import next_allowed
+from plugin.gates.rules import next_allowed
 
 
 def test_daytime_zone_puts_every_hour_of_the_day_outside_quiet_hours() -> None:

@@ -1,17 +1,25 @@
-"""The ColorMe connector against ColorMe-shaped HTTP answers (respx): paging, windows, errors."""
+"""The ColorMe connector and descriptor against ColorMe-shaped HTTP answers (respx): paging, windows, errors, script tags."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import respx
 
+from connectors.colorme import PLATFORM
 from connectors.colorme.client import ColorMeClient
 from connectors.colorme.oauth import exchange_code
+from connectors.colorme.platform import ColorMePlatform
 from connectors.colorme.sync import ColorMeConnector
-from connectors.errors import BadResponse, ProviderDown, Unauthorized
+from connectors.errors import BadResponse, BadSignature, ProviderDown, Unauthorized
 from connectors.ratelimit import SlidingWindowLimiter
+from connectors.signatures import hmac_sha256_b64
+from connectors.storefront import InvalidEvent
+from plugin.settings import ConfigError, Settings, load_settings
 
 API = "https://api.shop-pro.jp"
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -112,3 +120,58 @@ def test_limiter_holds_calls_to_the_per_minute_budget() -> None:
     for _ in range(4):
         limiter.acquire()
     assert slept == [60.0]
+
+
+def _platform() -> ColorMePlatform:
+    return PLATFORM.configured({"COLORME_API_BASE": API, "COLORME_WEBHOOK_SECRET": "whsecret"})
+
+
+@respx.mock
+def test_script_tag_is_registered_updated_and_removed_with_the_scripts_integrity() -> None:
+    # Given ColorMe's script-tag endpoints
+    created = respx.post(f"{API}/appstore/v1/script_tags.json").mock(
+        return_value=httpx.Response(201, json={"script_tag": {"id": 7}}))
+    updated = respx.put(f"{API}/appstore/v1/script_tags/7.json").mock(
+        return_value=httpx.Response(200, json={"script_tag": {"id": 7}}))
+    removed = respx.delete(f"{API}/appstore/v1/script_tags/7.json").mock(return_value=httpx.Response(204))
+    platform = _platform()
+    connector = platform.open_connector("token", NOW)
+    # When the script is registered, moved and removed
+    script_id = platform.register_script(connector, "https://okaeri/storefront/colorme.js?key=k")
+    platform.update_script(connector, script_id, "https://okaeri/storefront/colorme.js?key=k2")
+    platform.remove_script(connector, script_id)
+    connector.close()
+    # Then each call carries the tag ColorMe documents, pinned to the script's bytes
+    body = json.loads(created.calls[0].request.content)["script_tag"]
+    digest = base64.b64encode(hashlib.sha384(platform.script_body().encode()).digest()).decode()
+    assert script_id == "7" and body["integrity"] == f"sha384-{digest}" and body["display_scope"] == "shop"
+    assert json.loads(updated.calls[0].request.content)["script_tag"]["src"].endswith("key=k2")
+    assert removed.call_count == 1
+
+
+def test_install_hook_is_verified_with_the_configured_secret() -> None:
+    hook = _platform().hooks["install"]
+    body = b'{"account_id": "PA12345678", "mail": "o@example.jp"}'
+    assert hook(body, {"X-Appstore-Signature": hmac_sha256_b64("whsecret", body)}).account == "PA12345678"
+    with pytest.raises(BadSignature):
+        hook(body, {"X-Appstore-Signature": hmac_sha256_b64("other", body)})
+
+
+def test_a_beacon_becomes_a_platform_neutral_event() -> None:
+    body = b'{"type": "basket", "customer_id": "12", "occurred_at": 1763600000, "items": [{"id": "9", "quantity": 2, "price": 800}]}'
+    event = PLATFORM.parse_event(body)
+    assert event.kind == "basket" and event.items[0].product_id == "9" and event.occurred_at == datetime.fromtimestamp(
+        1763600000, UTC)
+    with pytest.raises(InvalidEvent, match="not JSON"):
+        PLATFORM.parse_event(b"{nope")
+    with pytest.raises(InvalidEvent, match="unix time"):
+        PLATFORM.parse_event(b'{"type": "basket", "customer_id": "12", "occurred_at": 99999999999999999}')
+
+
+def test_colorme_reads_its_own_variables_and_the_generic_settings_pass_them_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLORME_REQUESTS_PER_MINUTE", "30")
+    settings = Settings(COLORME_CLIENT_ID="from-kwargs")  # type: ignore[call-arg]
+    config = PLATFORM.configured(settings.platform_settings).config
+    assert (config.client_id, config.requests_per_minute, config.api_base) == ("from-kwargs", 30, API)
+    with pytest.raises(ConfigError, match="COLORME_API_BASE"):
+        load_settings(COLORME_API_BASE="ftp://nope")

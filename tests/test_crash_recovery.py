@@ -28,8 +28,9 @@ WRITER = textwrap.dedent("""
     from plugin.settings import load_settings
     from plugin.runtime import build_runtime
     runtime = build_runtime(load_settings())
-    for message_id, due in __import__("plugin.engine.tick", fromlist=["x"]).run_shop_tick(runtime, int(sys.argv[1])):
-        runtime.actors.enqueue_delivery(message_id, due, runtime.clock.now())
+    from plugin.engine.tick import run_shop_tick
+    for message_id, due in run_shop_tick(runtime, int(sys.argv[1])):
+        runtime.tasks.deliver([(message_id, due)], runtime.clock.now())
     print("written", flush=True)
     time.sleep(600)
 """)
@@ -57,12 +58,12 @@ def test_worker_killed_between_outbox_write_and_delivery_delivers_each_once(sett
     worker = start_worker(runtime, threads=3)
     try:
         runtime.clock = _later(minutes=11)
-        runtime.actors.sweep_outbox.send()
+        runtime.tasks.sweep_outbox()
         assert wait_until(lambda: len(catcher.snapshot()) >= 6, timeout=30)
         time.sleep(1)  # let any duplicate hand-off (Redis kept the first one) run out
     finally:
         worker.stop()
-        runtime.email.close()
+        runtime.close_channels()
         runtime.engine.dispose()
     # Then each customer got exactly one reminder
     recipients = sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot())

@@ -1,15 +1,18 @@
 """Delivery through a real SMTP server: correct Japanese MIME, once, and failures handled."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from plugin.delivery.batch import deliver
 from plugin.engine.tick import run_shop_tick
+from plugin.jobs.work import tick_shop
 from plugin.jobs.worker import start_worker
 from plugin.storage import outbox
 from plugin.storage.models import Message, MessageStatus, Suppression, rfc_message_id
+from plugin.tasks import DELIVER_MESSAGES, SCENARIO_TICK
 from tests.factories import idle_cart_shop, make_order
 
 
@@ -78,7 +81,8 @@ def test_smtp_down_means_retry_later_not_loss(runtime, session, clock, catcher):
     message = session.get(Message, ids[0][0])
     assert message.status == MessageStatus.pending and "cannot connect" in message.last_error
     catcher.start()
-    runtime.email.config = runtime.email.config.__class__(**{**runtime.email.config.__dict__, "port": catcher.port})
+    email = runtime.channels["email"]
+    email.config = dataclasses.replace(email.config, port=catcher.port)
     clock.advance(minutes=2)
     assert deliver(runtime, ids[0][0])[0] == "sent"
 
@@ -103,9 +107,9 @@ def test_worker_delivers_through_the_broker(runtime, session, clock, catcher):  
     shop, people, _ = idle_cart_shop(session, clock.now(), customers=5)
     worker = start_worker(runtime, threads=2)
     try:
-        runtime.actors.scenario_tick.send(shop.id)
-        runtime.broker.join(runtime.actors.scenario_tick.queue_name, timeout=20_000)
-        runtime.broker.join(runtime.actors.deliver_message.queue_name, timeout=20_000)
+        runtime.tasks.scenario_tick(shop.id)
+        runtime.broker.join(SCENARIO_TICK.queue_name, timeout=20_000)
+        runtime.broker.join(DELIVER_MESSAGES.queue_name, timeout=20_000)
         worker.join()
     finally:
         worker.stop()
@@ -140,7 +144,7 @@ def test_a_large_tick_leaves_the_outbox_statistics_delivery_plans_with(runtime, 
     if postgres:
         session.execute(text("ANALYZE messages"))  # statistics of the empty outbox
         session.commit()
-    runtime.actors.scenario_tick(shop.id)  # the actor's body, in this thread
+    tick_shop(runtime, shop.id)  # the scenario tick actor's body, in this thread
     written = session.execute(select(func.count()).select_from(Message)).scalar()
     assert written == len(people)
     if postgres:

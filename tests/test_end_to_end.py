@@ -135,7 +135,7 @@ def test_every_preset_delivers_in_the_sandbox_demo(settings, broker) -> None:  #
         assert wait_until(lambda: synced(stack) and trained(stack), timeout=120)
         simulate_visitors(stack.sandbox, stack.runtime.clock.now())
         restock(stack.sandbox, sold_out_wanted(stack.sandbox), stack.runtime.clock.now())
-        stack.runtime.actors.sync_shop.send(1)
+        stack.runtime.tasks.sync_shop(1)
         assert wait_until(lambda: _restock_synced(stack), timeout=60)
         page = browser.get("/app/settings")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -143,8 +143,8 @@ def test_every_preset_delivers_in_the_sandbox_demo(settings, broker) -> None:  #
         assert wait_until(lambda: settled(stack), timeout=90)
         stack.runtime.clock.offset += timedelta(hours=25)  # the next day: deferred messages fall due
         for _ in range(3):  # the scheduler's rounds (every 30 s in the demo): sweep, then tick
-            stack.runtime.actors.sweep_outbox.send()
-            stack.runtime.actors.scenario_tick.send(1)
+            stack.runtime.tasks.sweep_outbox()
+            stack.runtime.tasks.scenario_tick(1)
             assert wait_until(lambda: settled(stack), timeout=90)
             with stack.runtime.sessions() as session:
                 sent = set(session.execute(select(Message.scenario_key).where(Message.status == MessageStatus.sent)).scalars())

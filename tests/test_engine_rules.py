@@ -32,14 +32,14 @@ def test_idle_cart_gets_exactly_one_reminder_when_ten_ticks_and_two_workers_over
     shop, people, _ = idle_cart_shop(session, clock.now(), customers=8)
     worker = start_worker(runtime, threads=2)
     try:
-        ticks = [threading.Thread(target=lambda: runtime.actors.enqueue_deliveries(
+        ticks = [threading.Thread(target=lambda: runtime.tasks.deliver(
             run_shop_tick(runtime, shop.id), clock.now())) for _ in range(10)]
         for t in ticks:
             t.start()
         for t in ticks:
             t.join()
         assert wait_until(lambda: len(catcher.snapshot()) >= 8, timeout=30)
-        runtime.actors.sweep_outbox.send()
+        runtime.tasks.sweep_outbox()
         time.sleep(1)  # let any duplicate hand-off run out
     finally:
         worker.stop()
@@ -168,7 +168,8 @@ def test_a_period_written_twice_still_sends_one_statement_per_customer(runtime, 
     session.commit()
     setting = enable(session, shop, "point_statement", clock.now())
     scenario = get_scenario("point_statement")
-    step = Step(scenario, setting, scenario.period(clock.now(), shop.timezone), periodic=True)
+    step = Step(scenario, setting, scenario.period(clock.now(), shop.timezone), periodic=True,
+                channel=runtime.channels[setting.channel])
     write_scenario(session, shop, step, clock.now())
     write_scenario(session, shop, step, clock.now())
     keys = session.execute(select(Message.customer_id).where(Message.scenario_key == "point_statement")).scalars().all()

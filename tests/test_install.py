@@ -6,7 +6,7 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from plugin.crypto import hmac_sha256_b64
+from connectors.signatures import hmac_sha256_b64
 from plugin.engine.tick import run_shop_tick
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop
 from plugin.web.app import create_app

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from plugin.delivery.batch import deliver_batch
 from plugin.engine.tick import run_shop_tick
-from plugin.gates.audience import CAP_WINDOW
+from plugin.gates.rules import DEFAULT as SHOP_RULES
 from plugin.storage.models import Message, MessageStatus, Suppression, idempotency_key
 from tests.factories import enable, make_cart, make_customer, make_order, make_product, make_shop, make_view
 
@@ -53,7 +53,7 @@ def test_invariants_hold_on_random_shops(runtime, engine, clock, catcher, people
         assert 8 <= sent_at.astimezone(ZoneInfo("Asia/Tokyo")).hour < 21, "sent in quiet hours"
     for times in by_customer.values():
         times.sort()
-        assert all(b - a >= CAP_WINDOW for a, b in zip(times, times[1:], strict=False)), "two messages within 24 h"
+        assert all(b - a >= SHOP_RULES.cap_window for a, b in zip(times, times[1:], strict=False)), "two messages within 24 h"
 
 
 def _random_shop(session, now, people):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 from plugin.jobs.broker import build_broker, is_in_process
 from plugin.jobs.worker import start_worker
 from plugin.runtime import build_runtime
+from plugin.tasks import DELIVER_MESSAGES, SCENARIO_TICK
 from tests.conftest import require_service
 from tests.factories import idle_cart_shop
 from tests.live import wait_until
@@ -42,13 +43,11 @@ def test_reminders_are_delivered_through_rabbitmq(settings, engine, session, clo
     shop, people, _ = idle_cart_shop(session, clock.now(), customers=3)
     runtime = build_runtime(settings, engine=engine, clock=clock,
                             broker=build_broker(url))
-    queues = [a.queue_name for a in (runtime.actors.scenario_tick, runtime.actors.deliver_message)]
-    for queue in set(queues):
-        runtime.broker.declare_queue(queue)
+    for queue in {SCENARIO_TICK.queue_name, DELIVER_MESSAGES.queue_name}:
         runtime.broker.flush(queue)
     worker = start_worker(runtime, threads=2)
     try:
-        runtime.actors.scenario_tick.send(shop.id)
+        runtime.tasks.scenario_tick(shop.id)
         assert wait_until(lambda: len(catcher.snapshot()) >= 3, timeout=30)
     finally:
         worker.stop()

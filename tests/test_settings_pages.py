@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from plugin.channels.layout import CopyError, render_copy
 from plugin.delivery.batch import deliver
-from plugin.delivery.rendering import CopyError, render_copy
 from plugin.engine.tick import run_shop_tick
 from plugin.gates.decisions import explain
 from plugin.storage.models import Message, MessageEvent, ScenarioSetting

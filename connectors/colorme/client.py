@@ -44,6 +44,7 @@ class ColorMeClient:
         self._sleep = sleep
 
     def close(self) -> None:
+        """Close the pooled HTTP connections."""
         self._http.close()
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -72,9 +73,20 @@ class ColorMeClient:
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST JSON once: creates are not idempotent, so no automatic retry."""
+        return self._send_once("POST", path, body)
+
+    def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT JSON once (the caller decides whether a repeat is safe)."""
+        return self._send_once("PUT", path, body)
+
+    def delete(self, path: str) -> dict[str, Any]:
+        """DELETE once; an empty answer reads as `{}`."""
+        return self._send_once("DELETE", path, None)
+
+    def _send_once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         self._limiter.acquire()
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise ProviderDown(f"ColorMe unreachable: {exc}", platform=PLATFORM) from exc
         return _decode(response)
@@ -113,6 +125,8 @@ def _decode(response: httpx.Response) -> dict[str, Any]:
         raise exc_type(f"ColorMe answered {status}", platform=PLATFORM, status=status)
     if status >= 400:
         raise BadResponse(_error_text(response), platform=PLATFORM, status=status)
+    if status == 204:  # a DELETE answers with no body
+        return {}
     try:
         body = response.json()
     except ValueError as exc:

@@ -1,23 +1,17 @@
 """ColorMe OAuth 2.0 authorization-code flow (tokens never expire; no refresh)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
 
 from connectors.errors import BadResponse, ProviderDown, Unauthorized
+from connectors.platform import Grant
 
-__all__ = ["SCOPES", "TokenGrant", "authorize_url", "exchange_code"]
+__all__ = ["SCOPES", "authorize_url", "exchange_code"]
 
 # read_sales covers orders AND customers; there is no separate customer scope.
 SCOPES = ("read_products", "read_sales", "write_shop_script_tags")
-
-
-@dataclass(frozen=True)
-class TokenGrant:
-    access_token: str
-    scope: str
 
 
 def authorize_url(api_base: str, client_id: str, redirect_uri: str, state: str) -> str:
@@ -42,7 +36,7 @@ def exchange_code(
     redirect_uri: str,
     *,
     transport: httpx.BaseTransport | None = None,
-) -> TokenGrant:
+) -> Grant:
     """Trade a one-time code (valid 10 minutes) for an access token; never retried."""
     form = {
         "client_id": client_id,
@@ -64,7 +58,7 @@ def exchange_code(
         raise ProviderDown(f"ColorMe token endpoint answered {response.status_code}", platform="colorme")
     if response.status_code != 200 or not body.get("access_token"):
         raise BadResponse("ColorMe token response without access_token", platform="colorme")
-    return TokenGrant(access_token=str(body["access_token"]), scope=str(body.get("scope", "")))
+    return Grant(access_token=str(body["access_token"]), scope=str(body.get("scope", "")))
 
 
 def _json(response: httpx.Response) -> dict[str, object]:

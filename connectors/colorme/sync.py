@@ -35,6 +35,9 @@ class ColorMeConnector(ShopConnector):
     def fetch_shop(self) -> ShopInfo:
         return mapping.shop_info(self.client.get("/v1/shop.json"))
 
+    def close(self) -> None:
+        self.client.close()
+
     def shop_with_address(self) -> tuple[ShopInfo, str]:
         """The shop and its postal address for mail footers, from one GET /v1/shop."""
         body = self.client.get("/v1/shop.json")

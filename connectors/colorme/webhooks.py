@@ -3,32 +3,25 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 from connectors.errors import BadResponse, BadSignature
-from plugin.crypto import verify_hmac_b64
+from connectors.platform import InstallRequested, Uninstalled
+from connectors.signatures import verify_hmac_sha256_b64
 
-__all__ = ["InstallHook", "UninstallHook", "parse_install", "parse_uninstall", "SIGNATURE_HEADER"]
+__all__ = ["parse_install", "parse_uninstall", "check_account", "SIGNATURE_HEADER", "ACCOUNT_ID"]
 
 SIGNATURE_HEADER = "X-Appstore-Signature"
 ACCOUNT_ID = re.compile(r"^PA\d{8}$")
 
 
-@dataclass(frozen=True)
-class InstallHook:
-    account_id: str
-    owner_email: str
-
-
-@dataclass(frozen=True)
-class UninstallHook:
-    account_id: str
-    uninstalled_at: int
-    reason: str
+def check_account(account: str) -> None:
+    """Refuse anything that is not a ColorMe account id (PA + 8 digits)."""
+    if not ACCOUNT_ID.match(account):
+        raise BadResponse("account_id must be PA followed by 8 digits", platform="colorme")
 
 
 def _verified_json(secret: str, body: bytes, signature: str | None) -> dict[str, object]:
-    if not verify_hmac_b64(secret, body, signature):
+    if not verify_hmac_sha256_b64(secret, body, signature):
         raise BadSignature("X-Appstore-Signature does not match the body", platform="colorme")
     try:
         data = json.loads(body)
@@ -39,19 +32,19 @@ def _verified_json(secret: str, body: bytes, signature: str | None) -> dict[str,
     return data
 
 
-def parse_install(secret: str, body: bytes, signature: str | None) -> InstallHook:
+def parse_install(secret: str, body: bytes, signature: str | None) -> InstallRequested:
+    """The install hook: the account and its owner's address."""
     data = _verified_json(secret, body, signature)
-    return InstallHook(account_id=str(data["account_id"]), owner_email=str(data.get("mail") or ""))
+    return InstallRequested(account=str(data["account_id"]), owner_email=str(data.get("mail") or ""))
 
 
-def parse_uninstall(secret: str, body: bytes, signature: str | None) -> UninstallHook:
+def parse_uninstall(secret: str, body: bytes, signature: str | None) -> Uninstalled:
+    """The uninstall hook; its account and time make the key that spots repeats."""
     data = _verified_json(secret, body, signature)
     try:
         uninstalled_at = int(data.get("uninstalled_at") or 0)  # type: ignore[call-overload]
     except (TypeError, ValueError) as exc:
         raise BadResponse("uninstalled_at is not a unix time", platform="colorme") from exc
-    return UninstallHook(
-        account_id=str(data["account_id"]),
-        uninstalled_at=uninstalled_at,
-        reason=str(data.get("reason") or ""),
-    )
+    account = str(data["account_id"])
+    return Uninstalled(account=account, delivery_key=f"uninstall:{account}:{uninstalled_at}",
+                       reason=str(data.get("reason") or ""))

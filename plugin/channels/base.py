@@ -1,9 +1,26 @@
-"""The channel interface and its outcome types."""
+"""The channel interface: one channel per `Message.channel` value.
+
+A channel knows whom it can reach (the customer column holding the address, the consent that
+lets it send there, the suppression kind that stops it), renders its own part of a message from
+the scenario's context, and delivers it. It knows nothing of scenarios, platforms or the outbox.
+
+    Channel.address()        SQL: the customer's address on this channel (written as to_address)
+    Channel.consented()      SQL: the customer opted in and has an address
+    Channel.accepts(c)       the same rule for one loaded customer, re-checked at delivery
+    Channel.render(draft)    the channel's own rendering of a scenario's copy and variables
+    Channel.send(message)    deliver; raises TemporaryFailure (retry) or PermanentFailure (suppress)
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-__all__ = ["OutgoingMessage", "TemporaryFailure", "PermanentFailure", "Channel"]
+from sqlalchemy import ColumnElement
+
+from plugin.storage.models import Customer
+
+__all__ = ["OutgoingMessage", "Draft", "Copy", "TemporaryFailure", "PermanentFailure", "Channel"]
 
 
 @dataclass(frozen=True)
@@ -20,20 +37,67 @@ class OutgoingMessage:
     unsubscribe_url: str
 
 
+class Copy(Protocol):
+    """A preset's words in one language (Jinja2 strings); scenarios.base.Copy has this shape."""
+
+    subject: str
+    headline: str
+    intro: str
+    cta: str
+    items_title: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What delivery hands a channel to render: the preset's copy, the merchant's overrides, the
+    template variables of one message, and how links and the open pixel are made."""
+
+    message_id: str
+    to_address: str
+    to_name: str
+    from_name: str
+    copy: Copy
+    locale: str
+    variables: dict[str, Any]
+    subject_template: str | None
+    intro_template: str | None
+    link: Callable[[str], str]
+    pixel_url: str
+    unsubscribe_url: str
+
+
 class TemporaryFailure(Exception):
     """The channel may accept the message later: retry with backoff."""
 
 
 class PermanentFailure(Exception):
-    """The channel will never accept it (bad address, rejected): suppress and stop."""
+    """The channel will never accept it (bad address, rejected): suppress the address and stop."""
 
 
 class Channel:
-    """Delivers one message; raises TemporaryFailure or PermanentFailure on failure."""
+    """Base class of delivery channels. Subclasses set `name` and implement every method."""
 
     name: str = ""
+    suppression_reason: str = "bounced"  # what a permanent failure puts on the suppression list
+
+    def address(self) -> ColumnElement[str]:
+        """The Customer column that holds this channel's address (written as `to_address`)."""
+        raise NotImplementedError
+
+    def consented(self) -> ColumnElement[bool]:
+        """SQL condition: the customer opted in to this channel and has an address on it."""
+        raise NotImplementedError
+
+    def accepts(self, customer: Customer) -> bool:
+        """`consented()` for one loaded customer, re-checked right before delivery."""
+        raise NotImplementedError
+
+    def render(self, draft: Draft) -> OutgoingMessage:
+        """Render one message; raise `plugin.channels.layout.CopyError` for a broken template."""
+        raise NotImplementedError
 
     def send(self, message: OutgoingMessage) -> None:
+        """Deliver one rendered message; raise TemporaryFailure or PermanentFailure on failure."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -10,12 +10,13 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr, formatdate
-from typing import TYPE_CHECKING
 
-from plugin.channels.base import Channel, OutgoingMessage, PermanentFailure, TemporaryFailure
+from sqlalchemy import ColumnElement, and_
 
-if TYPE_CHECKING:
-    from plugin.settings import Settings
+from plugin.channels.base import Channel, Draft, OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.channels.layout import render_message
+from plugin.settings import Settings
+from plugin.storage.models import Customer
 
 __all__ = ["SmtpConfig", "EmailChannel", "build_mime"]
 
@@ -65,7 +66,8 @@ def _boundary_tag(message_id: str) -> str:
 
 
 class EmailChannel(Channel):
-    """Sends through a bounded pool of reused SMTP connections."""
+    """Mail to the customer's address with mail consent; sent through a bounded pool of reused
+    SMTP connections."""
 
     name = "email"
 
@@ -75,6 +77,29 @@ class EmailChannel(Channel):
         self._slots = queue.Queue[None]()
         for _ in range(pool_size):
             self._slots.put(None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmailChannel:
+        """The SMTP relay of OKAERI_SMTP_*, one pooled connection per worker thread."""
+        return cls(SmtpConfig.from_settings(settings), pool_size=settings.worker_threads)
+
+    def address(self) -> ColumnElement[str]:
+        return Customer.__table__.c.email  # type: ignore[attr-defined,no-any-return]
+
+    def consented(self) -> ColumnElement[bool]:
+        columns = Customer.__table__.c  # type: ignore[attr-defined]
+        return and_(columns.email_consent.is_(True), columns.email != "")
+
+    def accepts(self, customer: Customer) -> bool:
+        return bool(customer.email_consent and customer.email)
+
+    def render(self, draft: Draft) -> OutgoingMessage:
+        """The standard layout: subject, a plain-text part and an HTML part with the open pixel."""
+        subject, text, html = render_message(draft.copy, draft.locale, draft.variables, subject=draft.subject_template,
+                                             intro=draft.intro_template, link=draft.link, pixel_url=draft.pixel_url)
+        return OutgoingMessage(message_id=draft.message_id, to_address=draft.to_address, to_name=draft.to_name,
+                               from_name=draft.from_name, subject=subject, body_text=text, body_html=html,
+                               unsubscribe_url=draft.unsubscribe_url)
 
     def send(self, message: OutgoingMessage) -> None:
         raw = build_mime(message, self.config.mail_from)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from plugin.delivery.rendering import CopyError, render_copy
+from plugin.channels.layout import CopyError, render_copy
 from plugin.storage.models import Customer, Message, MessageStatus, ScenarioSetting, Shop
 from plugin.storage.upsert import upsert
 from scenarios import SCENARIOS, get_scenario
@@ -113,7 +113,7 @@ def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str,
 def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
             customer_id: int | None = None) -> tuple[Customer, str, str, str]:
     """Render a preset for a real customer of the shop (no message is written)."""
-    from plugin.delivery.batch import render_for
+    from plugin.delivery.drafts import render_for
 
     scenario = get_scenario(key)
     query = select(Customer).where(Customer.shop_id == shop.id, Customer.email != "")

@@ -79,10 +79,13 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
     identity = _demo_identity(settings.data_dir, seed)
     base_url = f"http://{host}:{port}"
     catcher = MailCatcher(port=free_port(), mbox_path=settings.data_dir / "outbox.mbox").start()
+    sandbox_colorme = {
+        "COLORME_API_BASE": f"{base_url}/sandbox", "COLORME_CLIENT_ID": identity["client_id"],
+        "COLORME_CLIENT_SECRET": identity["client_secret"], "COLORME_WEBHOOK_SECRET": identity["webhook_secret"],
+        "COLORME_REQUESTS_PER_MINUTE": 6000,
+    }
     settings = settings.model_copy(update={
-        "base_url": base_url, "colorme_api_base": f"{base_url}/sandbox",
-        "colorme_client_id": identity["client_id"], "colorme_client_secret": identity["client_secret"],
-        "colorme_webhook_secret": identity["webhook_secret"], "colorme_requests_per_minute": 6000,
+        "base_url": base_url, "platform_settings": {**settings.platform_settings, **sandbox_colorme},
         "smtp_host": "127.0.0.1", "smtp_port": catcher.port,
     })
     runtime = build_runtime(settings, broker=broker, clock=clock)
@@ -146,7 +149,7 @@ def _prepare_shop(stack: DemoStack) -> None:
         restock(stack.sandbox, sold_out_wanted(stack.sandbox), stack.runtime.clock.now())
         with stack.runtime.sessions() as session:
             shop_id = session.execute(select(Shop.id).where(Shop.platform == "colorme")).scalar()
-        stack.runtime.actors.sync_shop.send(shop_id)  # picks up the restock: stock triggers
+        stack.runtime.tasks.sync_shop(shop_id)  # picks up the restock: stock triggers
         print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events;"
               " a few sold-out items were restocked", flush=True)
 

@@ -2,7 +2,6 @@
 gates and write the outbox in set-based SQL. Rendering happens at delivery, with stock as it is then."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -13,20 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, String, case, cast, func, literal, null, or_, select, text
+from sqlalchemy import String, cast, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from plugin.gates import decisions
-from plugin.gates.audience import CAP_WINDOW, Partition, gated_audience, next_allowed
-from plugin.jobs.actors import HANDOFF_HORIZON
+from plugin.channels.base import Channel
+from plugin.engine.partition import Partition
+from plugin.gates.base import Tick
+from plugin.gates.pipeline import gated_audience, outbox_columns, ranked_audience
+from plugin.gates.rules import ShopRules
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.storage.models.messages import IDEMPOTENCY_KEY
-from plugin.storage.outbox import high_water
+from plugin.storage.outbox import HANDOFF_HORIZON, high_water
 from plugin.storage.upsert import insert_ignore
 from scenarios import Scenario, by_priority
-from scenarios.sql import plus_day
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
@@ -40,12 +40,14 @@ MIN_SHARE = 20_000  # customers per range before a tick is split: smaller shops 
 
 @dataclass(frozen=True)
 class Step:
-    """One enabled preset of a tick: its setting and whether this is its period's pass."""
+    """One enabled preset of a tick: its setting, the channel it sends on and whether this is
+    its period's pass."""
 
     scenario: Scenario
     setting: ScenarioSetting
     period: str | None
     periodic: bool
+    channel: Channel
 
 
 def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None) -> list[tuple[int, datetime]]:
@@ -67,7 +69,7 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
             shop = session.get(Shop, shop_id)
             if shop is None or shop.state != InstallState.active:
                 return []
-            steps = _plan(session, shop, now)
+            steps = _plan(session, shop, now, runtime.channels)
         if partitions is None:
             partitions, min_share = (runtime.settings.tick_partitions, MIN_SHARE) \
                 if runtime.engine.dialect.name == "postgresql" else (1, 1)
@@ -84,17 +86,23 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
         release_lease(runtime, lease, holder)
 
 
-def _plan(session: Session, shop: Shop, now: datetime) -> list[Step]:
+def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Channel]) -> list[Step]:
     enabled = {s.scenario_key: s for s in session.execute(select(ScenarioSetting).where(
         ScenarioSetting.shop_id == shop.id, ScenarioSetting.enabled.is_(True))).scalars()}  # type: ignore[attr-defined]
     done = set(session.execute(select(ScenarioRun.scenario_key, ScenarioRun.period).where(
         ScenarioRun.shop_id == shop.id)).tuples())
     steps = []
     for scenario in by_priority():
-        if scenario.key in enabled:
-            period = scenario.period(now, shop.timezone)
-            steps.append(Step(scenario, enabled[scenario.key], period,
-                              period is not None and (scenario.key, period) not in done))
+        setting = enabled.get(scenario.key)
+        if setting is None:
+            continue
+        channel = channels.get(setting.channel)
+        if channel is None:  # a channel this process does not provide: nothing can be sent on it
+            log.warning("okaeri.engine.unknown-channel", extra={"shop_id": shop.id, "channel": setting.channel})
+            continue
+        period = scenario.period(now, shop.timezone)
+        steps.append(Step(scenario, setting, period, period is not None and (scenario.key, period) not in done,
+                          channel))
     return steps
 
 
@@ -149,10 +157,9 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
     partition = partition or Partition()
     delay = timedelta(minutes=setting.delay_minutes) if setting.delay_minutes is not None else scenario.default_delay
     audience = scenario.audience(shop, now, delay, periodic=step.periodic).subquery()
-    gated = gated_audience(shop, scenario.key, audience, now, one_per_customer=step.periodic and scenario.one_per_period,
-                           partition=partition).subquery()
-    ranked = select(gated, func.row_number().over(partition_by=gated.c.customer_id, order_by=gated.c.trigger_key)
-                    .label("nth")).subquery()
+    tick = Tick(shop=shop, scenario_key=scenario.key, channel=step.channel, rules=ShopRules.of(shop), now=now,
+                holdout_percent=setting.holdout_percent, one_per_customer=step.periodic and scenario.one_per_period)
+    ranked = ranked_audience(gated_audience(tick, audience, *partition.where(audience.c.customer_id)).subquery())
     before = high_water(session)
     if session.get_bind().dialect.name == "postgresql":
         # The cap lookup must go through its index. With statistics saying "messages is empty"
@@ -162,11 +169,11 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
         # than it saved (1M-customer first tick: 37–38 s without, 43–47 s with). This transaction only.
         session.execute(text("SET LOCAL enable_seqscan = off"))
         session.execute(text("SET LOCAL jit = off"))
-    session.execute(_insert_messages(session, shop, scenario, setting, ranked, now))
+    insert, due_at = _insert_messages(session, tick, ranked)
+    session.execute(insert)
     session.commit()
     # Rows handed over now are exactly those stamped enqueued_at = now, all due at the first
     # allowed minute; new rows sit above `before` on the primary key (other partitions' rows too).
-    due_at = next_allowed(now, shop.timezone)
     due = session.execute(select(Message.id).where(
         Message.id > before, Message.shop_id == shop.id, Message.scenario_key == scenario.key,  # type: ignore[operator]
         Message.enqueued_at == now, Message.status == MessageStatus.pending,
@@ -176,40 +183,21 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
     return [(i, due_at) for i in due]
 
 
-def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: ScenarioSetting, ranked: Any,
-                     now: datetime) -> Any:
-    """INSERT … SELECT … ON CONFLICT DO NOTHING: the unique (shop, customer, scenario, trigger) settles racing ticks."""
-    at_now = next_allowed(now, shop.timezone)
+def _insert_messages(session: Session, tick: Tick, ranked: Any) -> tuple[Any, datetime]:
+    """INSERT … SELECT … ON CONFLICT DO NOTHING (the unique (shop, customer, scenario, trigger)
+    settles racing ticks), and when its rows that no gate deferred are due."""
+    gated, due_at = outbox_columns(tick, ranked, HANDOFF_HORIZON)
     when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
-    blocked, repeat = ranked.c.blocking_at.is_not(None), ranked.c.nth > 1
-    scheduled = case((blocked, plus_day(ranked.c.blocking_at)), (repeat, literal(now + CAP_WINDOW, when_type)),
-                     else_=literal(at_now, when_type))
-    control = _holdout_bucket(shop, scenario, ranked.c.customer_id) < setting.holdout_percent
-    quiet = decisions.QUIET_OK if at_now == now else decisions.quiet_deferred(at_now)
-    decision = (case((or_(blocked, repeat), literal(decisions.CAP_DEFERRED)), else_=literal(f"{decisions.CAP_OK};{quiet}"))
-                + case((control, literal(f";{decisions.control(setting.holdout_percent)}")),
-                       else_=literal(f";{decisions.TREATMENT}")))
     columns = {
-        "shop_id": literal(shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(scenario.key),
-        "trigger_key": ranked.c.trigger_key, "channel": literal("email"),
-        "to_address": ranked.c.email, "subject": literal(""), "body_text": literal(""), "body_html": literal(""),
-        "status": case((control, literal(MessageStatus.control.value)), else_=literal(MessageStatus.pending.value)),
-        "scheduled_at": scheduled, "attempts": literal(0), "last_error": literal(""),
-        "created_at": literal(now, when_type),
-        "enqueued_at": case((or_(blocked, repeat, control), null()),
-                            else_=literal(now if at_now - now <= HANDOFF_HORIZON else None, when_type)),
+        "shop_id": literal(tick.shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(tick.scenario_key),
+        "trigger_key": ranked.c.trigger_key, "channel": literal(tick.channel.name),
+        "to_address": ranked.c.to_address, "subject": literal(""), "body_text": literal(""), "body_html": literal(""),
+        "status": gated["status"], "scheduled_at": gated["scheduled_at"], "attempts": literal(0), "last_error": literal(""),
+        "created_at": literal(tick.now, when_type), "enqueued_at": gated["enqueued_at"],
         "context": literal('{"ref_id": ') + func.coalesce(cast(ranked.c.ref_id, String), literal("null")) + literal("}"),
-        "decision": decision,
+        "decision": gated["decision"],
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     source = select(*columns.values()).where(ranked.c.customer_id.is_not(None))  # WHERE: SQLite's upsert parser needs one
     return dialect.insert(Message).from_select(list(columns), source).on_conflict_do_nothing(
-        index_elements=list(IDEMPOTENCY_KEY))
-
-
-def _holdout_bucket(shop: Shop, scenario: Scenario, customer_id: Any) -> Any:
-    """0–99, fixed per (shop, scenario, customer): a multiplicative hash both databases compute alike."""
-    salt = int.from_bytes(hashlib.sha256(f"{shop.id}:{scenario.key}".encode()).digest()[:3], "big")
-    big = cast(customer_id, BigInteger)
-    return (big * literal(2654435761, BigInteger) + literal(salt, BigInteger)) % literal(4294967296, BigInteger) % 100
-
+        index_elements=list(IDEMPOTENCY_KEY)), due_at

@@ -1,38 +1,48 @@
-"""A shop's install lifecycle: installing → active → revoked / uninstalled (one place)."""
+"""A shop's install lifecycle: installing → active → revoked / uninstalled (one place, any platform)."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
-from base64 import b64encode
-from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from connectors.colorme import oauth
-from connectors.colorme.client import ColorMeClient
-from connectors.colorme.sync import ColorMeConnector
-from connectors.colorme.webhooks import InstallHook, UninstallHook
+from connectors.base import ShopConnector
 from connectors.errors import ConnectorError
+from connectors.platform import InstallRequested, Platform, Uninstalled
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop, WebhookReceipt
 from plugin.storage.upsert import insert_ignore
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["begin_colorme_install", "complete_colorme_install", "uninstall_colorme", "storefront_script"]
+__all__ = ["begin_install", "complete_install", "uninstall", "script_url", "callback_url", "oauth_start_url"]
 
 log = logging.getLogger("okaeri.install")
 
 
-def begin_colorme_install(runtime: Runtime, hook: InstallHook) -> Shop:
+def oauth_start_url(runtime: Runtime, platform: Platform[Any], account: str) -> str:
+    """Where an install hook sends the merchant next."""
+    return f"{runtime.settings.base_url}/{platform.name}/oauth/start?account_id={account}"
+
+
+def callback_url(runtime: Runtime, platform: Platform[Any]) -> str:
+    """The OAuth redirect URI registered with the platform."""
+    return f"{runtime.settings.base_url}/{platform.name}/oauth/callback"
+
+
+def script_url(runtime: Runtime, platform: Platform[Any], event_key: str) -> str:
+    """Where a shop's pages load the storefront script from; the key says which shop posts."""
+    return f"{runtime.settings.base_url}/storefront/{platform.name}.js?key={event_key}"
+
+
+def begin_install(runtime: Runtime, platform: Platform[Any], hook: InstallRequested) -> Shop:
     """The install hook: create or reopen the shop row; OAuth completes it."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        shop = _find(session, "colorme", hook.account_id) or Shop(
-            platform="colorme", external_id=hook.account_id, created_at=now)
+        shop = _find(session, platform.name, hook.account) or Shop(
+            platform=platform.name, external_id=hook.account, created_at=now)
         if shop.state != InstallState.active:
             shop.state, shop.state_message = InstallState.installing, "waiting for the merchant to authorise"
         shop.owner_email = shop.owner_email or hook.owner_email
@@ -41,46 +51,41 @@ def begin_colorme_install(runtime: Runtime, hook: InstallHook) -> Shop:
         return shop
 
 
-def complete_colorme_install(runtime: Runtime, account_id: str, code: str, redirect_uri: str) -> Shop:
+def complete_install(runtime: Runtime, platform: Platform[Any], account: str, code: str) -> Shop:
     """OAuth callback: exchange the code, check the account, store the token, start the first sync."""
-    settings = runtime.settings
-    grant = oauth.exchange_code(settings.colorme_api_base, settings.colorme_client_id,
-                                settings.colorme_client_secret, code, redirect_uri)
-    client = ColorMeClient(settings.colorme_api_base, grant.access_token,
-                           requests_per_minute=settings.colorme_requests_per_minute)
+    grant = platform.exchange_code(code, callback_url(runtime, platform))
+    connector = platform.open_connector(grant.access_token, runtime.clock.now())
     try:
-        connector = ColorMeConnector(client, runtime.clock.now())
         info, address = connector.shop_with_address()
-        if info.external_id != account_id:
-            raise ConnectorError(f"token belongs to {info.external_id}, not {account_id}", platform="colorme")
+        platform.check_grant(info, account)
         with runtime.sessions() as session:
-            shop = _find(session, "colorme", account_id)
+            shop = _find(session, platform.name, account)
             if shop is None:
-                raise ConnectorError(f"no install started for {account_id}", platform="colorme")
+                raise ConnectorError(f"no install started for {account}", platform=platform.name)
             shop.name, shop.domain, shop.sender_address = info.name, info.domain, address
             shop.owner_email = info.owner_email or shop.owner_email
             shop.access_token_encrypted = runtime.cipher.encrypt(grant.access_token)
             shop.scopes, shop.state, shop.state_message = grant.scope, InstallState.active, ""
             shop.installed_at, shop.uninstalled_at = runtime.clock.now(), None
             shop.event_key = shop.event_key or secrets.token_urlsafe(24)
-            _register_script_tag(runtime, client, shop)
+            _register_script(runtime, platform, connector, shop)
             session.add(shop)
             session.commit()
     finally:
-        client.close()
-    runtime.actors.sync_shop.send(shop.id, True)
-    log.info("okaeri.install.active", extra={"shop_id": shop.id})
+        connector.close()
+    runtime.tasks.sync_shop(shop.id or 0, full=True)
+    log.info("okaeri.install.active", extra={"shop_id": shop.id, "platform": platform.name})
     return shop
 
 
-def uninstall_colorme(runtime: Runtime, hook: UninstallHook) -> bool:
+def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> bool:
     """Stop all sending at once and drop the token; repeats of the same hook are no-ops."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
         first = insert_ignore(session, WebhookReceipt.__table__, [{  # type: ignore[arg-type]
-            "platform": "colorme", "delivery_key": f"uninstall:{hook.account_id}:{hook.uninstalled_at}",
+            "platform": platform.name, "delivery_key": hook.delivery_key,
             "topic": "uninstall", "received_at": now}], ["platform", "delivery_key"])
-        shop = _find(session, "colorme", hook.account_id)
+        shop = _find(session, platform.name, hook.account)
         if not first or shop is None:
             session.commit()
             return False
@@ -94,19 +99,12 @@ def uninstall_colorme(runtime: Runtime, hook: UninstallHook) -> bool:
         return True
 
 
-def storefront_script() -> str:
-    """The storefront tracking script served to shops (static file)."""
-    return resources.files("connectors.colorme").joinpath("storefront.js").read_text(encoding="utf-8")
-
-
-def _register_script_tag(runtime: Runtime, client: ColorMeClient, shop: Shop) -> None:
+def _register_script(runtime: Runtime, platform: Platform[Any], connector: ShopConnector, shop: Shop) -> None:
     """Install the storefront script; a failure leaves the install active with a visible note."""
-    script = storefront_script().encode()
-    integrity = "sha384-" + b64encode(hashlib.sha384(script).digest()).decode()
-    src = f"{runtime.settings.base_url}/storefront/colorme.js?key={shop.event_key}"
+    if platform.script_body() is None:
+        return
     try:
-        client.post("/appstore/v1/script_tags.json", {
-            "script_tag": {"src": src, "display_scope": "shop", "integrity": integrity}})
+        platform.register_script(connector, script_url(runtime, platform, shop.event_key))
     except ConnectorError as exc:  # the install itself succeeded; the settings page shows this
         shop.state_message = f"storefront script not registered: {exc}"
 

@@ -1,1 +1,1 @@
-"""Background work: the broker, the Dramatiq actors, worker threads and the scheduler that enqueues periodic ticks."""
+"""Background work: the broker, the Dramatiq actors and what they run, worker threads, the scheduler."""

@@ -6,15 +6,12 @@ import os
 import socket
 import threading
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from plugin.runtime import Runtime
 from plugin.storage.leases import acquire_lease
 from plugin.storage.models import InstallState, RecommendationSet, ScenarioSetting, Shop, SyncState
-
-if TYPE_CHECKING:
-    from plugin.runtime import Runtime
 
 __all__ = ["Scheduler"]
 
@@ -38,14 +35,14 @@ class Scheduler:
         if not acquire_lease(self.runtime, LEASE_NAME, self.holder, timedelta(seconds=self.interval * 3)):
             return False
         now = self.runtime.clock.now()
-        actors = self.runtime.actors
+        tasks = self.runtime.tasks
         for shop_id in self._shops_with_scenarios():
-            actors.scenario_tick.send(shop_id)
+            tasks.scenario_tick(shop_id)
         for shop_id in self._shops_due_for_sync(now):
-            actors.sync_shop.send(shop_id)
+            tasks.sync_shop(shop_id)
         for shop_id in self._shops_due_for_training(now):
-            actors.train_recommender.send(shop_id)
-        actors.sweep_outbox.send()
+            tasks.train_recommender(shop_id)
+        tasks.sweep_outbox()
         return True
 
     def run_forever(self) -> None:

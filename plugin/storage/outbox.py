@@ -22,9 +22,10 @@ from plugin.storage.models.messages import status_is
 from plugin.storage.upsert import table_of
 
 __all__ = ["claim_many", "settle_many", "due_for_enqueue", "high_water", "analyze_if_grown", "LEASE", "MAX_ATTEMPTS",
-           "backoff", "ANALYZE_AFTER"]
+           "backoff", "ANALYZE_AFTER", "HANDOFF_HORIZON"]
 
 LEASE = timedelta(minutes=5)
+HANDOFF_HORIZON = timedelta(minutes=5)  # due sooner: to the broker, delayed until due; later: left to the sweeper
 STALE_ENQUEUE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
 ANALYZE_AFTER = 5_000  # rows a tick may add before the outbox's planner statistics are refreshed

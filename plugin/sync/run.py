@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from connectors.base import ShopConnector
-from connectors.colorme.client import ColorMeClient
-from connectors.colorme.sync import ColorMeConnector
+from plugin.platforms import UnknownPlatform
 from plugin.storage.db import refresh_statistics
 from plugin.storage.models import InstallState, Shop
 from plugin.sync.store import Progress, sync_shop
@@ -22,13 +21,11 @@ class UnknownShop(LookupError):
 
 def open_connector(runtime: Runtime, shop: Shop) -> ShopConnector:
     """The connector for a shop's platform, authenticated with its stored token."""
-    token = runtime.cipher.decrypt(shop.access_token_encrypted)
-    if shop.platform == "colorme":
-        settings = runtime.settings
-        client = ColorMeClient(settings.colorme_api_base, token,
-                               requests_per_minute=settings.colorme_requests_per_minute)
-        return ColorMeConnector(client, runtime.clock.now())
-    raise UnknownShop(f"platform {shop.platform!r} has no connector yet")
+    try:
+        platform = runtime.platforms.get(shop.platform)
+    except UnknownPlatform:
+        raise UnknownShop(f"platform {shop.platform!r} has no connector yet") from None
+    return platform.open_connector(runtime.cipher.decrypt(shop.access_token_encrypted), runtime.clock.now())
 
 
 def run_sync(runtime: Runtime, shop_id: int, *, full: bool = False, progress: Progress | None = None) -> dict[str, int]:
@@ -38,13 +35,15 @@ def run_sync(runtime: Runtime, shop_id: int, *, full: bool = False, progress: Pr
         if shop is None or shop.state != InstallState.active:
             raise UnknownShop(f"shop {shop_id} is not installed and active")
         connector = open_connector(runtime, shop)
+        points_expire_after = runtime.platforms.get(shop.platform).points_expire_after
         try:
-            counts = sync_shop(session, shop, connector, runtime.clock.now(), full=full, progress=progress)
+            counts = sync_shop(session, shop, connector, runtime.clock.now(), full=full, progress=progress,
+                               points_expire_after=points_expire_after)
             if full:  # a first tick usually follows within a minute: plan it for the loaded tables
                 refresh_statistics(session, SYNCED_TABLES)
             return counts
         finally:
-            getattr(connector, "client", None) and connector.client.close()  # type: ignore[attr-defined]
+            connector.close()
 
 
 SYNCED_TABLES = ("customers", "products", "orders", "order_lines")

@@ -5,6 +5,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -24,7 +25,6 @@ RESOURCES = ("customers", "products", "orders")
 HISTORY = timedelta(days=400)  # a first sync reads a year of orders, plus a margin
 BATCH = 500
 FEW_LEFT = 2
-POINTS_VALID = timedelta(days=365)
 Progress = Callable[[str, int, int | None], None]
 T = TypeVar("T")
 
@@ -43,12 +43,18 @@ def sync_shop(
     *,
     full: bool = False,
     progress: Progress | None = None,
+    points_expire_after: timedelta | None = None,
 ) -> dict[str, int]:
-    """Sync customers, products and orders of one shop; return counts per resource."""
+    """Sync customers, products and orders of one shop; return counts per resource.
+
+    `points_expire_after` is the platform's rule when its data has no expiry date: points expire
+    that long after a customer's last order. None: the connector's records carry the date.
+    """
     counts: dict[str, int] = {}
     try:
         for resource in RESOURCES:
-            counts[resource] = _sync_resource(session, shop, connector, resource, now, full, progress)
+            counts[resource] = _sync_resource(session, shop, connector, resource, now, full, progress,
+                                              points_expire_after)
     except Unauthorized as exc:
         session.rollback()
         shop.state, shop.state_message = InstallState.revoked, f"token refused by platform: {exc}"
@@ -66,24 +72,28 @@ def _sync_resource(
     now: datetime,
     full: bool,
     progress: Progress | None,
+    points_expire_after: timedelta | None,
 ) -> int:
     state = session.exec(  # type: ignore[call-overload]
         select(SyncState).where(SyncState.shop_id == shop.id, SyncState.resource == resource)
     ).scalar_one_or_none() or SyncState(shop_id=shop.id, resource=resource)
     since = None if full else state.cursor
     total = connector.count(resource, since)
-    records: Iterable[object]
+    records: Iterable[Any]
+    store: Callable[[Session, int, list[Any], datetime], None]
     if resource == "customers":
-        records, store = connector.iter_customers(since), _store_customers
+        records = connector.iter_customers(since)
+        store = partial(_store_customers, expiry_from_platform=points_expire_after is None)
     elif resource == "products":
         records, store = connector.iter_products(since), _store_products
     else:
-        records, store = connector.iter_orders(since, now - HISTORY), _store_orders
+        records = connector.iter_orders(since, now - HISTORY)
+        store = partial(_store_orders, points_expire_after=points_expire_after)
     done, cursor = 0, state.cursor
     for batch in _batches(records):
-        store(session, shop.id, batch, now)  # type: ignore[arg-type]
+        store(session, shop.id or 0, batch, now)
         done += len(batch)
-        newest = max(r.updated_at for r in batch)  # type: ignore[attr-defined]
+        newest = max(r.updated_at for r in batch)
         cursor = newest if cursor is None or newest > cursor else cursor
         session.commit()
         if progress:
@@ -95,7 +105,8 @@ def _sync_resource(
     return done
 
 
-def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime) -> None:
+def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime, *,
+                     expiry_from_platform: bool) -> None:
     before = dict(session.execute(select(Customer.external_id, Customer.email_consent).where(
         Customer.shop_id == shop_id, Customer.external_id.in_([r.external_id for r in batch]))).all())  # type: ignore[attr-defined]
     for r in batch:  # consent records: when and how each address opted in or out
@@ -107,6 +118,10 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
         for r in batch
     ]
     update = ["email", "name", "email_consent", "points_balance", "updated_at", "line_user_id"]
+    if expiry_from_platform:
+        update.append("points_expire_at")
+    else:  # the date follows from orders (_refresh_recency): a customer row must not reset it
+        rows = [{k: v for k, v in row.items() if k != "points_expire_at"} for row in rows]
     upsert(session, Customer.__table__, rows, ["shop_id", "external_id"], update)  # type: ignore[arg-type]
 
 
@@ -137,7 +152,8 @@ def _ids(session: Session, model: type, shop_id: int, external_ids: set[str]) ->
     return {ext: id_ for ext, id_ in rows}
 
 
-def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime) -> None:
+def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
+                  points_expire_after: timedelta | None) -> None:
     customers = _ids(session, Customer, shop_id, {r.customer_external_id for r in batch if r.customer_external_id})
     products = _ids(session, Product, shop_id, {ln.product_external_id for r in batch for ln in r.lines})
     rows = [
@@ -158,19 +174,21 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
     ]
     if lines:
         session.execute(OrderLine.__table__.insert(), lines)  # type: ignore[attr-defined]
-    _refresh_recency(session, shop_id, {c for c in customers.values()})
+    _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_after)
 
 
-def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int]) -> None:
-    """Last order time per customer, and when their points expire (a year after it, ColorMe's default)."""
+def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], points_expire_after: timedelta | None) -> None:
+    """Last order time per customer, and, by the platform's rule if it has one, when their points expire."""
     if not customer_ids:
         return
     last = session.execute(select(Order.customer_id, func.max(Order.ordered_at)).where(
         Order.shop_id == shop_id, Order.customer_id.in_(customer_ids), Order.canceled.is_(False))  # type: ignore[union-attr,attr-defined]
         .group_by(Order.customer_id)).all()
     if last:
-        session.execute(update(Customer), [{"id": cid, "last_order_at": at, "points_expire_at": at + POINTS_VALID}
-                                           for cid, at in last])
+        session.execute(update(Customer), [
+            {"id": cid, "last_order_at": at,
+             **({"points_expire_at": at + points_expire_after} if points_expire_after is not None else {})}
+            for cid, at in last])
 
 
 def _apply_group_rules(session: Session, shop_id: int) -> None:

@@ -1,35 +1,19 @@
-"""Storefront events (basket changes, product views) from the shop's tracking script."""
+"""Storefront events (basket changes, product views), as a platform's event parser yields them."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Literal
+from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
+from connectors.storefront import StorefrontEvent
 from plugin.storage.models import BrowseEvent, Cart, CartLine, Customer, Product, Shop
 from plugin.storage.upsert import upsert
 
-__all__ = ["StorefrontEvent", "BasketItem", "record_event", "UnknownReference"]
+__all__ = ["record_event", "UnknownReference"]
 
 # Beacons may be queued by the browser; older or future stamps are clamped into this window.
 MAX_EVENT_AGE = timedelta(days=7)
-
-
-class BasketItem(BaseModel):
-    id: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=1, le=9999)
-    price: int = Field(ge=0, le=100_000_000)
-
-
-class StorefrontEvent(BaseModel):
-    type: Literal["basket", "product_view"]
-    customer_id: str = Field(min_length=1, max_length=64)
-    product_id: str | None = Field(default=None, max_length=64)
-    items: list[BasketItem] = Field(default_factory=list, max_length=200)
-    cart_url: str = Field(default="", max_length=1000)
-    occurred_at: int | None = None  # unix seconds; defaults to now
 
 
 class UnknownReference(LookupError):
@@ -39,8 +23,7 @@ class UnknownReference(LookupError):
 def _when(event: StorefrontEvent, now: datetime) -> datetime:
     if event.occurred_at is None:
         return now
-    stamp = datetime.fromtimestamp(event.occurred_at, UTC)
-    return min(max(stamp, now - MAX_EVENT_AGE), now)
+    return min(max(event.occurred_at, now - MAX_EVENT_AGE), now)
 
 
 def record_event(session: Session, shop: Shop, event: StorefrontEvent, now: datetime) -> str:
@@ -50,7 +33,7 @@ def record_event(session: Session, shop: Shop, event: StorefrontEvent, now: date
     if customer_id is None:
         raise UnknownReference(f"customer {event.customer_id} is not known (not synced yet?)")
     when = _when(event, now)
-    if event.type == "product_view":
+    if event.kind == "product_view":
         product_id = _product_ids(session, shop, [event.product_id or ""]).get(event.product_id or "")
         if product_id is None:
             raise UnknownReference(f"product {event.product_id} is not known (not synced yet?)")
@@ -67,7 +50,7 @@ def _product_ids(session: Session, shop: Shop, external_ids: list[str]) -> dict[
 def _replace_basket(session: Session, shop: Shop, customer_id: int, event: StorefrontEvent, when: datetime) -> str:
     key = f"customer:{event.customer_id}"
     cart = session.execute(select(Cart).where(Cart.shop_id == shop.id, Cart.external_key == key)).scalar_one_or_none()
-    wanted = sorted((i.id, i.quantity) for i in event.items)
+    wanted = sorted((i.product_id, i.quantity) for i in event.items)
     if cart is not None:
         current = sorted(tuple(r) for r in session.execute(select(CartLine.product_external_id, CartLine.quantity)
                                          .where(CartLine.cart_id == cart.id)).all())
@@ -81,8 +64,8 @@ def _replace_basket(session: Session, shop: Shop, customer_id: int, event: Store
         extra={"revision": Cart.__table__.c.revision + 1})  # type: ignore[attr-defined]
     cart_id = session.execute(select(Cart.id).where(Cart.shop_id == shop.id, Cart.external_key == key)).scalar_one()
     session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))  # type: ignore[arg-type]
-    products = _product_ids(session, shop, [i.id for i in event.items])
+    products = _product_ids(session, shop, [i.product_id for i in event.items])
     for item in event.items:
-        session.add(CartLine(shop_id=shop.id, cart_id=cart_id, product_id=products.get(item.id),
-                             product_external_id=item.id, quantity=item.quantity, unit_price=item.price))
+        session.add(CartLine(shop_id=shop.id, cart_id=cart_id, product_id=products.get(item.product_id),
+                             product_external_id=item.product_id, quantity=item.quantity, unit_price=item.price))
     return "basket emptied" if not event.items else "basket recorded"

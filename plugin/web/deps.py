@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
+from connectors.platform import Platform
 from plugin.crypto import BadSignature
+from plugin.platforms import UnknownPlatform
 from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Shop
 
-__all__ = ["RuntimeDep", "SessionDep", "CurrentShop", "Lang", "SESSION_COOKIE", "session_cookie"]
+__all__ = ["RuntimeDep", "SessionDep", "CurrentShop", "PlatformDep", "Lang", "SESSION_COOKIE", "session_cookie"]
 
 SESSION_COOKIE = "okaeri_session"
 
@@ -54,6 +56,17 @@ def get_current_shop(request: Request, runtime: RuntimeDep, session: SessionDep)
 
 
 CurrentShop = Annotated[Shop, Depends(get_current_shop)]
+
+
+def get_platform(platform: str, runtime: RuntimeDep) -> Platform[Any]:
+    """The platform a `/{platform}/...` URL names, from the runtime's registry; 404 if none."""
+    try:
+        return runtime.platforms.get(platform)
+    except UnknownPlatform:
+        raise HTTPException(404, f"unknown platform {platform!r}") from None
+
+
+PlatformDep = Annotated[Platform[Any], Depends(get_platform)]
 
 
 def get_lang(request: Request) -> str:

@@ -18,6 +18,10 @@ TEXT: dict[str, dict[str, str]] = {
         "preview": "プレビュー", "tune": "詳細設定", "delay": "配信までの待ち時間(分)", "holdout": "効果測定用に配信しない割合(%)",
         "subject": "件名", "body": "本文の冒頭", "save": "保存", "test_send": "自分宛てにテスト送信",
         "reports": "効果レポート(JSON)",
+        "rules": "配信ルール(全シナリオ共通)", "quiet_hours": "配信しない時間帯", "quiet_to": "時 〜", "hour": "時",
+        "quiet_help": "この時間帯に届くはずのメッセージは、終了時刻まで待ってから送ります(開始と終了が同じなら制限なし)。",
+        "cap": "頻度上限", "cap_window": "時間に", "cap_count": "通まで",
+        "cap_help": "1人のお客様に送るシナリオメッセージの上限です。上限を超えた分は優先度の低いものから延期します。",
     },
     "en": {
         "settings": "Settings", "standard": "Standard scenarios", "on": "ON", "off": "OFF",
@@ -33,6 +37,10 @@ TEXT: dict[str, dict[str, str]] = {
         "preview": "Preview", "tune": "Tune", "delay": "Delay (minutes)", "holdout": "Holdout (%)",
         "subject": "Subject", "body": "Opening text", "save": "Save", "test_send": "Send me a test",
         "reports": "Reports (JSON)",
+        "rules": "Sending rules (all scenarios)", "quiet_hours": "Quiet hours", "quiet_to": ":00 to", "hour": ":00",
+        "quiet_help": "Messages due in these hours wait until they end (the same start and end: no quiet hours).",
+        "cap": "Frequency cap", "cap_window": "hours:", "cap_count": "messages at most",
+        "cap_help": "The most scenario messages one customer receives; the lower-priority ones wait.",
     },
 }
 

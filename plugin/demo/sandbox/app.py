@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from plugin.crypto import hmac_sha256_b64
+from connectors.signatures import hmac_sha256_b64
 from plugin.demo.sandbox.seed import SandboxData
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]
@@ -243,6 +243,20 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
     @app.get("/appstore/v1/script_tags.json")
     def list_script_tags() -> dict[str, Any]:
         return {"script_tags": data.script_tags}
+
+    @app.put("/appstore/v1/script_tags/{tag_id}.json")
+    async def update_script_tag(tag_id: int, request: Request) -> JSONResponse:
+        tag = (await request.json()).get("script_tag") or {}
+        record = next((t for t in data.script_tags if t["id"] == tag_id), None)
+        if record is None:
+            return _error(404, 404001, "スクリプトタグが見つかりません")
+        record.update({k: tag[k] for k in ("src", "display_scope", "integrity") if k in tag})
+        return JSONResponse({"script_tag": record})
+
+    @app.delete("/appstore/v1/script_tags/{tag_id}.json")
+    def delete_script_tag(tag_id: int) -> Response:
+        data.script_tags[:] = [t for t in data.script_tags if t["id"] != tag_id]
+        return Response(status_code=204)
 
 
 def _int(value: str | None, default: int) -> int:

@@ -37,6 +37,13 @@ class Shop(SQLModel, table=True):
     scopes: str = Field(default="", max_length=500)
     event_key: str = Field(default="", max_length=64, index=True)  # public key of the storefront script
     recommendation_set_id: int | None = None  # the served set; swapped in one UPDATE
+    # Shop rules every scenario obeys (plugin.gates): no message lands from quiet_start_hour to
+    # quiet_end_hour shop time (equal hours: no quiet hours); at most cap_count scenario messages
+    # per customer within cap_window_hours.
+    quiet_start_hour: int = Field(default=21, sa_column_kwargs={"server_default": "21"})
+    quiet_end_hour: int = Field(default=8, sa_column_kwargs={"server_default": "8"})
+    cap_window_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
+    cap_count: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     installed_at: datetime | None = None
     uninstalled_at: datetime | None = None
     created_at: datetime

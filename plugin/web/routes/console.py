@@ -12,7 +12,9 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.channels.email import EmailChannel
 from plugin.console.scenarios import SettingError, preview, scenario_overview, set_scenario, set_standard_scenarios
+from plugin.console.shop_rules import set_shop_rules
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
 from plugin.sync.store import RESOURCES
@@ -59,7 +61,7 @@ def switch_standard(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
     set_standard_scenarios(session, shop, enabled == "1", runtime.clock.now())
     session.commit()
     if enabled == "1":
-        runtime.actors.scenario_tick.send(shop.id)  # the merchant sees results without waiting a round
+        runtime.tasks.scenario_tick(shop.id)  # the merchant sees results without waiting a round
     return RedirectResponse("/app/settings", status_code=303)
 
 
@@ -75,6 +77,20 @@ async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: 
         raise HTTPException(422, str(exc)) from None
     session.commit()
     return RedirectResponse(f"/app/settings#{key}", status_code=303)
+
+
+@router.post("/settings/rules")
+async def shop_rules(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep) -> RedirectResponse:
+    """Quiet hours and the frequency cap, for every scenario of the shop."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    _check_csrf(runtime, shop.id or 0, form.get("csrf", ""))
+    try:
+        set_shop_rules(session, shop, form)
+    except SettingError as exc:
+        session.rollback()
+        raise HTTPException(422, str(exc)) from None
+    session.commit()
+    return RedirectResponse("/app/settings#rules", status_code=303)
 
 
 @router.get("/settings/scenarios/{key}/preview", response_class=HTMLResponse)
@@ -98,9 +114,11 @@ def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: Runtime
         raise HTTPException(422, "the shop has no contact address to send a test to")
     try:
         _, subject, text, html = preview(runtime, session, shop, _known(key))
-        runtime.email.send(OutgoingMessage(message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email,
-                                           to_name=shop.name, from_name=shop.name, subject=f"[テスト送信] {subject}",
-                                           body_text=text, body_html=html, unsubscribe_url=runtime.settings.base_url))
+        # the merchant's contact is an email address, whatever channel the preset sends on
+        runtime.channels[EmailChannel.name].send(OutgoingMessage(
+            message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email, to_name=shop.name,
+            from_name=shop.name, subject=f"[テスト送信] {subject}", body_text=text, body_html=html,
+            unsubscribe_url=runtime.settings.base_url))
     except SettingError as exc:
         raise HTTPException(404, str(exc)) from None
     except (TemporaryFailure, PermanentFailure) as exc:

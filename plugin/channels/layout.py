@@ -48,7 +48,7 @@ class _LayoutEnvironment(Environment):
 @cache
 def _layout() -> Environment:
     env = _LayoutEnvironment(
-        loader=ChoiceLoader([PackageLoader("scenarios", "templates"), PackageLoader("plugin.delivery", "templates")]),
+        loader=ChoiceLoader([PackageLoader("scenarios", "templates"), PackageLoader("plugin.channels", "templates")]),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         auto_reload=False,  # package files do not change under a running worker; the check was two stat() calls per mail

@@ -1,0 +1,82 @@
+"""ColorMe's storefront side: the tracking script, its script-tag registration, and the events it posts."""
+from __future__ import annotations
+
+import hashlib
+import json
+from base64 import b64encode
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from connectors.colorme.client import ColorMeClient
+from connectors.storefront import BasketItem, InvalidEvent, StorefrontEvent
+
+__all__ = ["script_body", "register_script", "update_script", "remove_script", "parse_event"]
+
+SCRIPT_TAGS = "/appstore/v1/script_tags"
+
+
+@cache
+def script_body() -> str:
+    """The script served to shops (a static file beside this module)."""
+    return resources.files("connectors.colorme").joinpath("storefront.js").read_text(encoding="utf-8")
+
+
+def _script_tag(src: str) -> dict[str, Any]:
+    """The tag ColorMe stores: the browser refuses the script if its bytes change (integrity)."""
+    integrity = "sha384-" + b64encode(hashlib.sha384(script_body().encode()).digest()).decode()
+    return {"script_tag": {"src": src, "display_scope": "shop", "integrity": integrity}}
+
+
+def register_script(client: ColorMeClient, src: str) -> str:
+    """Create the shop's script tag; return ColorMe's id for it."""
+    answer = client.post(f"{SCRIPT_TAGS}.json", _script_tag(src))
+    return str((answer.get("script_tag") or {}).get("id", ""))
+
+
+def update_script(client: ColorMeClient, script_id: str, src: str) -> None:
+    """Point a script tag at `src` with the current script's integrity."""
+    client.put(f"{SCRIPT_TAGS}/{script_id}.json", _script_tag(src))
+
+
+def remove_script(client: ColorMeClient, script_id: str) -> None:
+    """Delete a script tag."""
+    client.delete(f"{SCRIPT_TAGS}/{script_id}.json")
+
+
+class _Item(BaseModel):
+    id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=9999)
+    price: int = Field(ge=0, le=100_000_000)
+
+
+class _Beacon(BaseModel):
+    """What storefront.js posts (as text/plain, to avoid a CORS preflight)."""
+
+    type: Literal["basket", "product_view"]
+    customer_id: str = Field(min_length=1, max_length=64)
+    product_id: str | None = Field(default=None, max_length=64)
+    items: list[_Item] = Field(default_factory=list, max_length=200)
+    cart_url: str = Field(default="", max_length=1000)
+    occurred_at: int | None = None  # unix seconds; defaults to now
+
+
+def parse_event(body: bytes) -> StorefrontEvent:
+    """Validate one beacon; raise InvalidEvent with the first reason."""
+    try:
+        beacon = _Beacon.model_validate(json.loads(body))
+    except ValidationError as exc:
+        raise InvalidEvent(exc.errors()[0]["msg"]) from None
+    except ValueError:
+        raise InvalidEvent("body is not JSON") from None
+    try:
+        occurred_at = None if beacon.occurred_at is None else datetime.fromtimestamp(beacon.occurred_at, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidEvent("occurred_at is not a unix time") from None
+    return StorefrontEvent(
+        kind=beacon.type, customer_id=beacon.customer_id, product_id=beacon.product_id,
+        items=tuple(BasketItem(product_id=i.id, quantity=i.quantity, price=i.price) for i in beacon.items),
+        cart_url=beacon.cart_url, occurred_at=occurred_at)

@@ -1,0 +1,226 @@
+"""The platform interface: what one shop platform is, as the generic code sees it.
+
+A platform is one package under `connectors/` that exposes one descriptor object, an instance
+of a `Platform` subclass (e.g. `connectors.colorme.PLATFORM`), and declares it as an entry
+point in the group `okaeri.platforms`. The generic code finds descriptors through that group,
+asks them for everything platform-specific and never names a platform itself.
+
+A descriptor says what a platform *is* (its hooks, OAuth, storefront script, data gaps); an
+installed shop's view of it is a `ShopConnector` opened with that shop's token.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, Self, TypeVar, cast
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.base import ShopConnector, ShopInfo
+from connectors.errors import BadResponse, ConnectorError
+from connectors.storefront import StorefrontEvent
+
+__all__ = [
+    "Platform",
+    "PlatformConfig",
+    "InstallRequested",
+    "Uninstalled",
+    "HookEvent",
+    "HookHandler",
+    "Grant",
+    "ENTRY_POINT_GROUP",
+]
+
+ENTRY_POINT_GROUP = "okaeri.platforms"
+
+
+class PlatformConfig(BaseSettings):
+    """A platform's own settings, read from environment variables it names (field aliases).
+
+    Values given to `load` (keyed by variable name) win over the environment, so a process
+    can configure a platform without the generic settings knowing its variables.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    @classmethod
+    def load(cls, values: Mapping[str, Any]) -> Self:
+        """Build from the environment, overridden by `values`; raises pydantic's ValidationError."""
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class InstallRequested:
+    """A merchant started installing Okaeri; OAuth completes it."""
+
+    account: str
+    owner_email: str = ""
+
+
+@dataclass(frozen=True)
+class Uninstalled:
+    """The app was removed; `delivery_key` is the same for every repeat of one hook."""
+
+    account: str
+    delivery_key: str
+    reason: str = ""
+
+
+HookEvent = InstallRequested | Uninstalled
+HookHandler = Callable[[bytes, Mapping[str, str]], HookEvent]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an OAuth code exchange yields."""
+
+    access_token: str
+    scope: str = ""
+
+
+ConfigT = TypeVar("ConfigT", bound=PlatformConfig)
+
+
+class Platform(Generic[ConfigT]):
+    """Base class for platform descriptors.
+
+    Subclasses set the class attributes and override the methods below; the defaults say
+    which parts are optional. A descriptor holds its configuration and no per-shop state:
+    methods that act for one shop take that shop's connector.
+
+    Attributes:
+      name(str): The platform's key: `Shop.platform`, and the first segment of its URLs
+        (`/{name}/hooks/{hook}`, `/{name}/oauth/...`, `/storefront/{name}.js`,
+        `/events/{name}/{key}`).
+      title(str): The platform's name as merchants read it in messages.
+      config_class(type[PlatformConfig]): The settings this platform reads.
+      points_expire_after(timedelta|None): When the platform's data carries no point expiry
+        date, how long after a customer's last order their points expire; None when the
+        connector yields `CustomerRecord.points_expire_at` itself.
+    """
+
+    name: str = ""
+    title: str = ""
+    config_class: type[PlatformConfig] = PlatformConfig
+    points_expire_after: timedelta | None = None
+
+    def __init__(self, config: ConfigT | None = None) -> None:
+        self._config = config
+
+    @property
+    def config(self) -> ConfigT:
+        """This descriptor's configuration (from the environment unless `configured` set one)."""
+        if self._config is None:
+            self._config = cast(ConfigT, self.config_class.load({}))
+        return self._config
+
+    def configured(self, values: Mapping[str, Any]) -> Self:
+        """A copy of this descriptor bound to the environment overridden by `values`.
+
+        Parameters:
+          values(Mapping[str, Any]): Settings keyed by environment variable name.
+
+        Raises:
+          pydantic.ValidationError: If a value is not valid for this platform.
+        """
+        return type(self)(cast(ConfigT, self.config_class.load(values)))
+
+    # Install and OAuth -------------------------------------------------------------------
+
+    @property
+    def hooks(self) -> Mapping[str, HookHandler]:
+        """The platform's inbound hooks or topics, `{hook: handler}`.
+
+        A handler gets the raw body and the request headers, verifies the signature and
+        returns what happened; it raises `BadSignature` when the signature does not verify
+        and `BadResponse` when the body is not the documented shape. A hook is served at
+        `POST /{name}/hooks/{hook}`.
+        """
+        return {}
+
+    def check_account(self, account: str) -> None:
+        """Refuse an account id that cannot belong to this platform, before OAuth starts.
+
+        Raises:
+          BadResponse: With a message a merchant can read.
+        """
+        if not account:
+            raise BadResponse("account id is missing", platform=self.name)
+
+    def authorize_url(self, account: str, redirect_uri: str, state: str) -> str:
+        """Where to send the merchant's browser to authorise Okaeri for `account`.
+
+        Parameters:
+          account(str): The platform account being installed.
+          redirect_uri(str): Okaeri's callback, `/{name}/oauth/callback`.
+          state(str): The value the callback must bring back.
+        """
+        raise NotImplementedError
+
+    def exchange_code(self, code: str, redirect_uri: str) -> Grant:
+        """Trade the one-time code from the callback for an access token; never retried.
+
+        Raises:
+          Unauthorized: If the platform refused the code.
+          ProviderDown: If the platform did not answer.
+          BadResponse: If the answer is not the documented shape.
+        """
+        raise NotImplementedError
+
+    def check_grant(self, shop: ShopInfo, account: str) -> None:
+        """Make sure the token's shop is the account whose install started.
+
+        Parameters:
+          shop(ShopInfo): What the new token's connector reports.
+          account(str): The account the install hook (or OAuth start) named.
+
+        Raises:
+          ConnectorError: If the token belongs to another shop.
+        """
+        if shop.external_id != account:
+            raise ConnectorError(f"token belongs to {shop.external_id}, not {account}", platform=self.name)
+
+    # Sync --------------------------------------------------------------------------------
+
+    def open_connector(self, access_token: str, now: datetime) -> ShopConnector:
+        """One shop's connector, authenticated with its access token; close it after use.
+
+        Parameters:
+          access_token(str): The shop's decrypted token.
+          now(datetime): The sync's notion of now (order windows end there).
+        """
+        raise NotImplementedError
+
+    # Storefront script and events --------------------------------------------------------
+
+    def script_body(self) -> str | None:
+        """The storefront script served at `/storefront/{name}.js`; None if there is none."""
+        return None
+
+    def register_script(self, connector: ShopConnector, src: str) -> str:
+        """Ask the platform to load the script from `src` on the shop's pages.
+
+        Returns:
+          str: The platform's id for the registration.
+
+        Raises:
+          ConnectorError: If the platform refused; the install stays active with a note.
+        """
+        raise NotImplementedError
+
+    def update_script(self, connector: ShopConnector, script_id: str, src: str) -> None:
+        """Point an existing registration at a new `src` (and the current script's integrity)."""
+        raise NotImplementedError
+
+    def remove_script(self, connector: ShopConnector, script_id: str) -> None:
+        """Remove a registration; removing one that is already gone is not an error."""
+        raise NotImplementedError
+
+    def parse_event(self, body: bytes) -> StorefrontEvent:
+        """Read one event the storefront script posted (untrusted bytes).
+
+        Raises:
+          InvalidEvent: With a short reason, if the body is not an event.
+        """
+        raise NotImplementedError

@@ -1,0 +1,62 @@
+"""What each job does, as plain functions of a runtime: the actors call them, and so can tests."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from plugin.delivery.batch import deliver_batch
+from plugin.engine.tick import run_shop_tick
+from plugin.measurement.links import attribute_orders
+from plugin.runtime import Runtime
+from plugin.storage import outbox
+from plugin.storage.models import MessageEvent
+from plugin.sync.run import run_sync
+from recommender.serving import train_shop
+
+__all__ = ["sync_shop", "tick_shop", "deliver_messages", "sweep_outbox", "train_recommender"]
+
+
+def sync_shop(runtime: Runtime, shop_id: int, full: bool = False) -> None:
+    """Sync a shop; a first (or full) sync then gives the recommender something to learn from."""
+    run_sync(runtime, shop_id, full=full)
+    if full:
+        runtime.tasks.train_recommender(shop_id)
+
+
+def tick_shop(runtime: Runtime, shop_id: int) -> None:
+    """Run a shop's scenarios, hand what they wrote to delivery, then refresh the outbox's statistics."""
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        since = outbox.high_water(session)
+    runtime.tasks.deliver(run_shop_tick(runtime, shop_id), now)
+    with runtime.sessions() as session:  # after the hand-off: deliveries need not wait for it
+        outbox.analyze_if_grown(session, since)
+
+
+def deliver_messages(runtime: Runtime, message_ids: list[int]) -> None:
+    """Deliver a batch; messages to retry or deferred go back to the broker (or the outbox) for later."""
+    outcomes = deliver_batch(runtime, message_ids)
+    later = [(message_id, at) for message_id, (_, at) in outcomes.items() if at is not None]
+    if later:
+        runtime.tasks.deliver(later, runtime.clock.now())
+
+
+def sweep_outbox(runtime: Runtime) -> None:
+    """Hand over what fell due or whose hand-off was lost; attribute orders to clicked messages."""
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        due = outbox.due_for_enqueue(session, now)
+        for shop_id in _shops_with_clicks(session):
+            attribute_orders(session, shop_id, now)
+    runtime.tasks.deliver(due, now)
+
+
+def train_recommender(runtime: Runtime, shop_id: int) -> None:
+    """Retrain a shop's recommendations."""
+    with runtime.sessions() as session:
+        train_shop(session, shop_id, runtime.clock.now())
+
+
+def _shops_with_clicks(session: Session) -> list[int]:
+    """Only shops with click events can have conversions to attribute."""
+    return list(session.execute(select(col(MessageEvent.shop_id)).where(col(MessageEvent.kind) == "click").distinct()).scalars())
