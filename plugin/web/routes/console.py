@@ -61,7 +61,7 @@ def switch_standard(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
     set_standard_scenarios(session, shop, enabled == "1", runtime.clock.now())
     session.commit()
     if enabled == "1":
-        runtime.tasks.scenario_tick(shop.id)  # the merchant sees results without waiting a round
+        runtime.tasks.scenario_tick(shop.id or 0)  # the merchant sees results without waiting a round
     return RedirectResponse("/app/settings", status_code=303)
 
 
