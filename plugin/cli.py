@@ -11,6 +11,7 @@ from typing import Any
 import click
 from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col
 
 from plugin.settings import ConfigError, Settings, ensure_secret_key, load_settings
 
@@ -147,9 +148,9 @@ def sync(shop: str, full: bool) -> None:
 
     runtime = _runtime(_settings())
     with runtime.sessions() as session:
-        by_id = Shop.id == (int(shop) if shop.isdigit() else -1)
+        by_id = col(Shop.id) == (int(shop) if shop.isdigit() else -1)
         found = session.execute(
-            select(Shop).where(or_(Shop.external_id == shop, Shop.domain == shop, by_id))).scalars().first()
+            select(Shop).where(or_(col(Shop.external_id) == shop, col(Shop.domain) == shop, by_id))).scalars().first()
     if found is None:
         raise CliError(f"unknown shop {shop!r} (see `okaeri shops`)")
     bars: dict[str, Any] = {}
@@ -180,7 +181,7 @@ def shops() -> None:
 
     runtime = _runtime(_settings())
     with runtime.sessions() as session:
-        rows = session.execute(select(Shop).order_by(Shop.id)).scalars().all()
+        rows = session.execute(select(Shop).order_by(col(Shop.id))).scalars().all()
     runtime.close()
     if not rows:
         click.echo("no shops installed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from recommender.data import Purchases
+from recommender.models import Model
 from recommender.protocol import Split, evaluate_scores, leave_last_date_out
 from recommender.repurchase import RepurchaseTiming
 from recommender.selection import CANDIDATES, choose_model, recommend_top_k
@@ -81,7 +83,7 @@ def load_csv(path: Path, customer: str, item: str, when: str, dayfirst: bool = F
     return Purchases.from_keys(customers, items, days)
 
 
-def _score(name: str, model_factory, split: Split, k: int) -> ModelResult:  # type: ignore[no-untyped-def]
+def _score(name: str, model_factory: Callable[[], Model], split: Split, k: int) -> ModelResult:
     started = time.perf_counter()
     model = model_factory().fit(split.train, int(split.train.day.max()))
     seconds = time.perf_counter() - started
@@ -94,7 +96,7 @@ def _score(name: str, model_factory, split: Split, k: int) -> ModelResult:  # ty
 def _timing(split: Split) -> TimingResult:
     timing = RepurchaseTiming().fit(split.train)
     train = split.train
-    last = {}
+    last: dict[tuple[int, int], int] = {}
     for c, i, d in zip(train.customer, train.item, train.day, strict=True):
         if (c, i) not in last or d > last[(c, i)]:
             last[(c, i)] = d

@@ -161,5 +161,6 @@ def _top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
         cols.append(idx)
         vals.append(data)
     if not rows:
-        return sp.csr_matrix(matrix.shape, dtype=np.float32)
+        # SciPy's stubs type an empty matrix of a given shape as float64 only.
+        return sp.csr_matrix(matrix.shape, dtype=np.float32)  # type: ignore[arg-type]
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=matrix.shape)

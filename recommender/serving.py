@@ -13,11 +13,12 @@ from datetime import datetime
 
 import numpy as np
 from sqlalchemy import delete, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.storage.models import Order, OrderLine, Product, Recommendation, RecommendationSet, Shop
+from plugin.storage.upsert import table_of
 from recommender.data import Purchases
-from recommender.models import Popularity
+from recommender.models import Model, Popularity
 from recommender.protocol import top_k
 from recommender.rankings import WINDOWS, bestsellers
 from recommender.repurchase import RepurchaseTiming
@@ -37,10 +38,10 @@ def _day(moment: datetime) -> int:
 
 def _load(session: Session, shop_id: int) -> tuple[Purchases, np.ndarray]:
     rows = session.execute(
-        select(Order.customer_id, OrderLine.product_id, Order.ordered_at, OrderLine.quantity)
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(Order.shop_id == shop_id, Order.canceled.is_(False), Order.customer_id.is_not(None),  # type: ignore[attr-defined,union-attr]
-               OrderLine.product_id.is_not(None))  # type: ignore[union-attr]
+        select(col(Order.customer_id), col(OrderLine.product_id), col(Order.ordered_at), col(OrderLine.quantity))
+        .join(OrderLine, col(OrderLine.order_id) == Order.id)
+        .where(col(Order.shop_id) == shop_id, col(Order.canceled).is_(False), col(Order.customer_id).is_not(None),
+               col(OrderLine.product_id).is_not(None))
     ).all()
     customers = np.array([r[0] for r in rows], dtype=np.int64)
     products = np.array([r[1] for r in rows], dtype=np.int64)
@@ -69,13 +70,13 @@ def train_shop(session: Session, shop_id: int, now: datetime, n: int = STORED) -
     rows = [*_customer_rows(purchases, model, timing, today, n), *_item_rows(purchases, model),
             *_ranking_rows(session, shop_id, purchases, quantities, today)]
     for start in range(0, len(rows), 5000):
-        session.execute(Recommendation.__table__.insert(), [  # type: ignore[attr-defined]
+        session.execute(table_of(Recommendation).insert(), [
             {"shop_id": shop_id, "set_id": new_set.id, "kind": kind, "subject": subject,
              "product_ids": ",".join(map(str, ids))} for kind, subject, ids in rows[start:start + 5000]])
     new_set.train_seconds = time.perf_counter() - started
     session.add(new_set)
     session.flush()
-    session.execute(update(Shop).where(Shop.id == shop_id).values(recommendation_set_id=new_set.id))  # type: ignore[arg-type]
+    session.execute(update(Shop).where(col(Shop.id) == shop_id).values(recommendation_set_id=new_set.id))
     session.commit()
     _drop_old_sets(session, shop_id, new_set.id or 0)
     log.info("okaeri.recommender.trained", extra={"shop_id": shop_id, "model": model.name})
@@ -83,15 +84,15 @@ def train_shop(session: Session, shop_id: int, now: datetime, n: int = STORED) -
 
 
 def _drop_old_sets(session: Session, shop_id: int, keep: int) -> None:
-    old = list(session.execute(select(RecommendationSet.id).where(
-        RecommendationSet.shop_id == shop_id, RecommendationSet.id != keep)).scalars())
+    old = list(session.execute(select(col(RecommendationSet.id)).where(
+        col(RecommendationSet.shop_id) == shop_id, col(RecommendationSet.id) != keep)).scalars())
     if old:
-        session.execute(delete(Recommendation).where(Recommendation.set_id.in_(old)))  # type: ignore[attr-defined]
-        session.execute(delete(RecommendationSet).where(RecommendationSet.id.in_(old)))  # type: ignore[union-attr]
+        session.execute(delete(Recommendation).where(col(Recommendation.set_id).in_(old)))
+        session.execute(delete(RecommendationSet).where(col(RecommendationSet.id).in_(old)))
         session.commit()
 
 
-def _customer_rows(purchases: Purchases, model, timing: RepurchaseTiming, today: int,  # type: ignore[no-untyped-def]
+def _customer_rows(purchases: Purchases, model: Model, timing: RepurchaseTiming, today: int,
                    n: int) -> Iterable[tuple[str, str, list[int]]]:
     """Due consumables first (most overdue first), then the model's top unseen items."""
     history = purchases.matrix()
@@ -116,7 +117,7 @@ def _last_purchase_days(purchases: Purchases) -> list[dict[int, int]]:
     return last
 
 
-def _item_rows(purchases: Purchases, model) -> Iterable[tuple[str, str, list[int]]]:  # type: ignore[no-untyped-def]
+def _item_rows(purchases: Purchases, model: Model) -> Iterable[tuple[str, str, list[int]]]:
     for item in range(purchases.n_items):
         similar = model.similar_items(item, 20)
         if len(similar):
@@ -125,7 +126,8 @@ def _item_rows(purchases: Purchases, model) -> Iterable[tuple[str, str, list[int
 
 def _ranking_rows(session: Session, shop_id: int, purchases: Purchases, quantities: np.ndarray,
                   today: int) -> Iterable[tuple[str, str, list[int]]]:
-    categories = dict(session.execute(select(Product.id, Product.category).where(Product.shop_id == shop_id)).all())
+    categories: dict[int | None, str] = dict(session.execute(
+        select(col(Product.id), col(Product.category)).where(col(Product.shop_id) == shop_id)).all())
     category_of = np.array([categories.get(int(key), "") for key in purchases.item_keys], dtype=object)
     for window in WINDOWS:
         keys = purchases.item_keys
@@ -140,9 +142,9 @@ def _ranking_rows(session: Session, shop_id: int, purchases: Purchases, quantiti
 def _lists(session: Session, shop: Shop, kind: str, subjects: Sequence[str]) -> dict[str, list[int]]:
     if shop.recommendation_set_id is None or not subjects:
         return {}
-    rows = session.execute(select(Recommendation.subject, Recommendation.product_ids).where(
-        Recommendation.set_id == shop.recommendation_set_id, Recommendation.kind == kind,
-        Recommendation.subject.in_(list(subjects))))  # type: ignore[attr-defined]
+    rows = session.execute(select(col(Recommendation.subject), col(Recommendation.product_ids)).where(
+        col(Recommendation.set_id) == shop.recommendation_set_id, col(Recommendation.kind) == kind,
+        col(Recommendation.subject).in_(list(subjects))))
     return {subject: [int(p) for p in ids.split(",") if p] for subject, ids in rows}
 
 
@@ -160,7 +162,7 @@ def top_n_many(session: Session, shop: Shop, customer_ids: Sequence[int], n: int
     if not wanted:  # an untrained shop without rankings: nothing to look up
         return {customer: [] for customer in customer_ids}
     products = {p.id: p for p in session.execute(select(Product).where(
-        Product.shop_id == shop.id, Product.id.in_(wanted), Product.visible.is_(True))).scalars()}  # type: ignore[union-attr,attr-defined]
+        col(Product.shop_id) == shop.id, col(Product.id).in_(wanted), col(Product.visible).is_(True))).scalars()}
     result: dict[int, list[Product]] = {}
     for customer in customer_ids:
         skip = (exclude or {}).get(customer, set())

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from plugin.demo.mailcatcher import MailCatcher
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop
@@ -21,7 +22,7 @@ def demo_router(catcher: MailCatcher) -> APIRouter:
 
     @router.get("/login")
     def login(runtime: RuntimeDep, session: SessionDep) -> RedirectResponse:
-        shop = session.execute(select(Shop).where(Shop.state == InstallState.active)).scalars().first()
+        shop = session.execute(select(Shop).where(col(Shop.state) == InstallState.active)).scalars().first()
         if shop is None:
             raise HTTPException(409, "the sandbox shop is still being installed; retry in a few seconds")
         response = RedirectResponse("/app/settings", status_code=303)
@@ -58,7 +59,7 @@ def _waiting(runtime: RuntimeDep, session: SessionDep) -> str:
     """Say what is held back and until when, so a quiet demo at night is not a mystery."""
     now = runtime.clock.now()
     count, first = session.execute(select(func.count(), func.min(Message.scheduled_at)).where(
-        Message.status == MessageStatus.pending, Message.scheduled_at > now)).one()
+        col(Message.status) == MessageStatus.pending, col(Message.scheduled_at) > now)).one()
     if not count:
         return ""
     shop = session.execute(select(Shop)).scalars().first()

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from sqlalchemy import and_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.crypto import BadSignature
 from plugin.storage.models import Conversion, Message, MessageEvent, Order
-from plugin.storage.upsert import insert_ignore
+from plugin.storage.upsert import insert_ignore, table_of
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
@@ -82,13 +82,14 @@ def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: ti
     """Attribute each recent order not yet attributed to the customer's last click within the
     window before it. An order is attributed at most once (unique order_id)."""
     pairs = session.execute(
-        select(Order.id, Order.ordered_at, Order.total, Message.id, Message.scenario_key, MessageEvent.occurred_at)
-        .join(Message, and_(Message.shop_id == Order.shop_id, Message.customer_id == Order.customer_id))
-        .join(MessageEvent, and_(MessageEvent.message_id == Message.id, MessageEvent.kind == "click"))
-        .where(Order.shop_id == shop_id, Order.canceled.is_(False), Order.ordered_at > now - lookback,  # type: ignore[attr-defined,operator]
-               MessageEvent.occurred_at <= Order.ordered_at,  # type: ignore[operator]
-               ~select(Conversion.id).where(Conversion.order_id == Order.id).exists())
-        .order_by(Order.id, MessageEvent.occurred_at.desc(), MessageEvent.id.desc())  # type: ignore[union-attr,attr-defined]
+        select(col(Order.id), col(Order.ordered_at), col(Order.total), col(Message.id), col(Message.scenario_key),
+               col(MessageEvent.occurred_at))
+        .join(Message, and_(col(Message.shop_id) == Order.shop_id, col(Message.customer_id) == Order.customer_id))
+        .join(MessageEvent, and_(col(MessageEvent.message_id) == Message.id, col(MessageEvent.kind) == "click"))
+        .where(col(Order.shop_id) == shop_id, col(Order.canceled).is_(False), col(Order.ordered_at) > now - lookback,
+               col(MessageEvent.occurred_at) <= Order.ordered_at,
+               ~select(col(Conversion.id)).where(col(Conversion.order_id) == Order.id).exists())
+        .order_by(col(Order.id), col(MessageEvent.occurred_at).desc(), col(MessageEvent.id).desc())
     ).all()
     chosen: dict[int, dict[str, object]] = {}
     for order_id, ordered_at, total, message_id, scenario_key, clicked_at in pairs:
@@ -96,7 +97,7 @@ def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: ti
             continue  # the first row per order is its last click; older clicks never count
         chosen[order_id] = {"shop_id": shop_id, "order_id": order_id, "message_id": message_id,
                             "scenario_key": scenario_key, "revenue": total, "ordered_at": ordered_at}
-    inserted = insert_ignore(session, Conversion.__table__, list(chosen.values()), ["order_id"])  # type: ignore[arg-type]
+    inserted = insert_ignore(session, table_of(Conversion), list(chosen.values()), ["order_id"])
     session.commit()
     return len(inserted)
 

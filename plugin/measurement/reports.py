@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.measurement.links import ATTRIBUTION_WINDOW
 from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, Order, Shop
@@ -44,18 +44,20 @@ def scenario_report(session: Session, shop: Shop, now: datetime, weeks: int = 8)
     """Per scenario and week: sent, held back by reason, opens, clicks, conversions, revenue, lift."""
     since = now - timedelta(weeks=weeks)
     messages = session.execute(select(
-        Message.id, Message.scenario_key, Message.status, Message.customer_id, Message.created_at, Message.sent_at,
-        Message.scheduled_at, Message.last_error).where(Message.shop_id == shop.id, Message.created_at > since)).all()  # type: ignore[operator]
-    kinds = defaultdict(set)
-    for message_id, kind in session.execute(select(MessageEvent.message_id, MessageEvent.kind).where(
-            MessageEvent.shop_id == shop.id).distinct()):
+        col(Message.id), col(Message.scenario_key), col(Message.status), col(Message.customer_id),
+        col(Message.created_at), col(Message.sent_at), col(Message.scheduled_at), col(Message.last_error),
+    ).where(col(Message.shop_id) == shop.id, col(Message.created_at) > since)).all()
+    kinds: defaultdict[int, set[str]] = defaultdict(set)
+    for message_id, kind in session.execute(select(col(MessageEvent.message_id), col(MessageEvent.kind)).where(
+            col(MessageEvent.shop_id) == shop.id).distinct()):
         kinds[message_id].add(kind)
     conversions = {mid: (n, revenue) for mid, n, revenue in session.execute(
-        select(Conversion.message_id, func.count(), func.sum(Conversion.revenue))
-        .where(Conversion.shop_id == shop.id).group_by(Conversion.message_id))}
-    orders = defaultdict(list)
-    for customer_id, ordered_at, total in session.execute(select(Order.customer_id, Order.ordered_at, Order.total).where(
-            Order.shop_id == shop.id, Order.ordered_at > since, Order.canceled.is_(False))):  # type: ignore[operator,attr-defined]
+        select(col(Conversion.message_id), func.count(), func.sum(Conversion.revenue))
+        .where(col(Conversion.shop_id) == shop.id).group_by(col(Conversion.message_id)))}
+    orders: defaultdict[int | None, list[tuple[datetime, int]]] = defaultdict(list)
+    for customer_id, ordered_at, total in session.execute(
+            select(col(Order.customer_id), col(Order.ordered_at), col(Order.total)).where(
+            col(Order.shop_id) == shop.id, col(Order.ordered_at) > since, col(Order.canceled).is_(False))):
         orders[customer_id].append((_utc(ordered_at), total))
     table: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(_empty))
     arms: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"treated": [0, 0, 0], "control": [0, 0, 0]})

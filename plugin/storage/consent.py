@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.storage.models import ConsentRecord, Customer, Message, MessageStatus, Suppression
-from plugin.storage.upsert import insert_ignore
+from plugin.storage.upsert import insert_ignore, table_of
 
 __all__ = ["suppress", "record_consent"]
 
@@ -23,19 +23,19 @@ def suppress(session: Session, shop_id: int, channel: str, address: str, reason:
              source: str = "") -> None:
     """Suppress an address, withdraw its consent and cancel its pending messages (no commit)."""
     insert_ignore(
-        session, Suppression.__table__,  # type: ignore[arg-type]
+        session, table_of(Suppression),
         [{"shop_id": shop_id, "channel": channel, "address": address, "reason": reason, "created_at": now}],
         ["shop_id", "channel", "address"],
     )
     record_consent(session, shop_id, channel, address, False, source or reason, now)
     if channel == "email":
         session.execute(
-            update(Customer).where(Customer.shop_id == shop_id, Customer.email == address)  # type: ignore[arg-type]
+            update(Customer).where(col(Customer.shop_id) == shop_id, col(Customer.email) == address)
             .values(email_consent=False, email_consent_at=now)
         )
     session.execute(
         update(Message)
-        .where(Message.shop_id == shop_id, Message.channel == channel,  # type: ignore[arg-type]
-               Message.to_address == address, Message.status == MessageStatus.pending)
+        .where(col(Message.shop_id) == shop_id, col(Message.channel) == channel,
+               col(Message.to_address) == address, col(Message.status) == MessageStatus.pending)
         .values(status=MessageStatus.cancelled, last_error=f"suppressed: {reason}")
     )

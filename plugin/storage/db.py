@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -34,13 +35,14 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         return engine
     # UTC sessions: date expressions in audience SQL (trigger keys) must not depend on the server's zone.
     parsed = make_url(url)
-    options = " ".join(filter(None, ["-c timezone=UTC", parsed.query.get("options")]))  # type: ignore[list-item]
+    given = parsed.query.get("options", ())  # a tuple when the URL repeats the key
+    options = " ".join(filter(None, ["-c timezone=UTC", *((given,) if isinstance(given, str) else given)]))
     return create_engine(parsed.difference_update_query(["options"]), pool_pre_ping=True, pool_size=10,
                          max_overflow=20, connect_args={"options": options}, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import TextClause, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.storage.db import refresh_statistics
 from plugin.storage.models import Message, MessageStatus
 from plugin.storage.models.messages import status_is
+from plugin.storage.upsert import table_of
 
 __all__ = ["claim_many", "settle_many", "due_for_enqueue", "high_water", "analyze_if_grown", "LEASE", "MAX_ATTEMPTS",
            "backoff", "ANALYZE_AFTER", "HANDOFF_HORIZON"]
@@ -37,12 +38,12 @@ def backoff(attempts: int) -> timedelta:
 
 def claim_many(session: Session, message_ids: Sequence[int], now: datetime) -> list[Message]:
     """Take the due ones among these messages (or those whose lease ran out) in one UPDATE."""
-    due = and_(Message.status == MessageStatus.pending, Message.scheduled_at <= now)
-    expired = and_(Message.status == MessageStatus.sending, Message.lease_until < now)  # type: ignore[operator]
+    due = and_(col(Message.status) == MessageStatus.pending, col(Message.scheduled_at) <= now)
+    expired = and_(col(Message.status) == MessageStatus.sending, col(Message.lease_until) < now)
     claimed = list(session.execute(
         update(Message)
-        .where(Message.id.in_(list(message_ids)), or_(due, expired))  # type: ignore[union-attr,arg-type]
-        .values(status=MessageStatus.sending, lease_until=now + LEASE, attempts=Message.attempts + 1)
+        .where(col(Message.id).in_(list(message_ids)), or_(due, expired))
+        .values(status=MessageStatus.sending, lease_until=now + LEASE, attempts=col(Message.attempts) + 1)
         .returning(Message).execution_options(populate_existing=True, synchronize_session=False)
     ).scalars())
     session.commit()
@@ -76,9 +77,9 @@ def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...]) -> TextClause
     """`UPDATE messages … FROM unnest(:id, :status, …)`: one array per column, so the statement's
     text is the same for every batch that sets these columns — compiled and planned once (a VALUES
     list, one bound row per message, was compiled anew for each batch: 15% of a worker's CPU)."""
-    table = Message.__table__
+    table = table_of(Message)
     dialect = postgresql.dialect()
-    arrays = ", ".join(f"CAST(:{k} AS {table.c[k].type.compile(dialect=dialect)}[])" for k in names)  # type: ignore[attr-defined]
+    arrays = ", ".join(f"CAST(:{k} AS {table.c[k].type.compile(dialect=dialect)}[])" for k in names)
     sets = [f"{k} = v.{k}" for k in names[1:]] + [f"{k} = NULL" for k in sorted({*nulls, "lease_until"})]
     return text(f"UPDATE messages SET {', '.join(sets)} FROM unnest({arrays}) AS v({', '.join(names)}) "
                 "WHERE messages.id = v.id")
@@ -94,18 +95,18 @@ def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[
     """
     stale = now - STALE_ENQUEUE
     expired = session.execute(
-        select(Message.id, Message.scheduled_at)
-        .where(status_is(MessageStatus.sending), Message.lease_until < now)  # type: ignore[operator]
-        .order_by(Message.lease_until).limit(limit)).all()
+        select(col(Message.id), col(Message.scheduled_at))
+        .where(status_is(MessageStatus.sending), col(Message.lease_until) < now)
+        .order_by(col(Message.lease_until)).limit(limit)).all()
     lost = session.execute(
-        select(Message.id, Message.scheduled_at)
-        .where(status_is(MessageStatus.pending), Message.scheduled_at <= now,  # type: ignore[operator]
-               or_(Message.enqueued_at.is_(None), Message.enqueued_at < stale))  # type: ignore[union-attr,operator]
-        .order_by(Message.scheduled_at).limit(max(limit - len(expired), 0))).all()
+        select(col(Message.id), col(Message.scheduled_at))
+        .where(status_is(MessageStatus.pending), col(Message.scheduled_at) <= now,
+               or_(col(Message.enqueued_at).is_(None), col(Message.enqueued_at) < stale))
+        .order_by(col(Message.scheduled_at)).limit(max(limit - len(expired), 0))).all()
     rows = [(r[0], r[1]) for r in [*expired, *lost]]
     ids = [r[0] for r in rows]
     if ids:
-        session.execute(update(Message).where(Message.id.in_(ids)).values(enqueued_at=now))  # type: ignore[union-attr]
+        session.execute(update(Message).where(col(Message.id).in_(ids)).values(enqueued_at=now))
         session.commit()
     return rows
 

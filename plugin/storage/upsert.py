@@ -4,11 +4,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
-__all__ = ["upsert", "insert_ignore"]
+__all__ = ["upsert", "insert_ignore", "table_of"]
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Table, typed (SQLModel sets `__table__` but does not declare it)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table), model
+    return table
 
 
 def _insert(session: Session, table: Table) -> Any:

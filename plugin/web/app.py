@@ -17,8 +17,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     for module in (install, storefront, console, links):
         app.include_router(module.router)
-    app.add_exception_handler(ConnectorError, _connector_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    # The decorator form, called directly: it takes handlers of the narrower exception type.
+    app.exception_handler(ConnectorError)(_connector_error)
+    app.exception_handler(RequestValidationError)(_validation_error)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

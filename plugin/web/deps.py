@@ -19,7 +19,8 @@ SESSION_COOKIE = "okaeri_session"
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -41,7 +42,10 @@ def get_current_shop(request: Request, runtime: RuntimeDep, session: SessionDep)
     """The shop whose merchant holds this browser session (set at the end of OAuth)."""
     cookie = request.cookies.get(SESSION_COOKIE, "")
     try:
-        shop_id = int(runtime.signer.loads_timed(cookie, "merchant-session", 7 * 86400)["shop"])  # type: ignore[index]
+        signed = runtime.signer.loads_timed(cookie, "merchant-session", 7 * 86400)
+        if not isinstance(signed, dict):
+            raise TypeError("the session cookie holds no shop")
+        shop_id = int(signed["shop"])
     except (BadSignature, KeyError, TypeError, ValueError):
         raise HTTPException(401, "ショップの管理画面から Okaeri を開いてください / "
                                  "Please open Okaeri from your shop's admin") from None

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
+from sqlmodel import col
 
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.email import EmailChannel
@@ -44,7 +45,7 @@ def settings_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, l
                   error: str = "") -> HTMLResponse:
     scenarios = scenario_overview(session, shop, lang)
     states = {s.resource: s for s in session.execute(
-        select(SyncState).where(SyncState.shop_id == shop.id)).scalars()}
+        select(SyncState).where(col(SyncState.shop_id) == shop.id)).scalars()}
     sync = [{"resource": r, "count": states[r].last_count if r in states else 0,
              "last_run_at": states[r].last_run_at if r in states else None} for r in RESOURCES]
     return render_page("settings.html", lang, shop=shop, scenarios=scenarios, sync=sync, error=error,
@@ -60,7 +61,7 @@ def switch_standard(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
     set_standard_scenarios(session, shop, enabled == "1", runtime.clock.now())
     session.commit()
     if enabled == "1":
-        runtime.tasks.scenario_tick(shop.id)  # the merchant sees results without waiting a round
+        runtime.tasks.scenario_tick(shop.id or 0)  # the merchant sees results without waiting a round
     return RedirectResponse("/app/settings", status_code=303)
 
 

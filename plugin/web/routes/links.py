@@ -35,13 +35,14 @@ def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang
     t, data = texts(lang), read_unsubscribe_token(runtime, token)
     customer = session.get(Customer, data["c"]) if data else None
     shop = session.get(Shop, data["s"]) if data else None
-    if customer is None or shop is None or customer.shop_id != shop.id:
+    if data is None or customer is None or shop is None or customer.shop_id != shop.id:
         return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
     now = runtime.clock.now()
     suppress(session, shop.id or 0, "email", customer.email, "unsubscribed", now, source="unsubscribe link")
-    message = session.get(Message, data["m"]) if data["m"] else None
-    if message is not None and message.shop_id == shop.id and message.customer_id == customer.id:
-        session.add(MessageEvent(shop_id=shop.id, message_id=message.id, kind="unsubscribe", occurred_at=now))
+    message_id = data["m"]
+    message = session.get(Message, message_id) if message_id else None
+    if message_id and message is not None and message.shop_id == shop.id and message.customer_id == customer.id:
+        session.add(MessageEvent(shop_id=shop.id, message_id=message_id, kind="unsubscribe", occurred_at=now))
     session.commit()
     return render_page("message.html", lang, title=t["unsubscribe_title"],
                        message=t["unsubscribed"].format(shop=shop.name))
