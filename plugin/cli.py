@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
+from plugin.platforms import check_platform_settings
 from plugin.settings import ConfigError, Settings, ensure_secret_key, load_settings
 
 __all__ = ["main", "cli"]
@@ -28,6 +29,7 @@ class CliError(click.ClickException):
 def _settings(require_secret: bool = True) -> Settings:
     try:
         settings = load_settings()
+        check_platform_settings(settings)
     except ConfigError as exc:
         raise CliError(f"invalid configuration: {exc}") from None
     if require_secret and not settings.secret_key:

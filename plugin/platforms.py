@@ -10,9 +10,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from connectors.platform import ENTRY_POINT_GROUP, Platform
+from pydantic import ValidationError
 
-__all__ = ["Platforms", "UnknownPlatform", "discover", "load_platforms"]
+from connectors.platform import ENTRY_POINT_GROUP, Platform
+from plugin.settings import Settings, config_error
+
+__all__ = ["Platforms", "UnknownPlatform", "discover", "load_platforms", "check_platform_settings"]
 
 
 class UnknownPlatform(LookupError):
@@ -66,3 +69,11 @@ def load_platforms(values: Mapping[str, Any]) -> Platforms:
     Raises pydantic's ValidationError when a platform's setting is invalid.
     """
     return Platforms(descriptor.configured(values) for descriptor in discover())
+
+
+def check_platform_settings(settings: Settings) -> None:
+    """Configure every platform once from these settings; raise ConfigError naming a bad variable."""
+    try:
+        load_platforms(settings.platform_settings)
+    except ValidationError as exc:
+        raise config_error(exc) from None

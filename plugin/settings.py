@@ -8,9 +8,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plugin.platforms import load_platforms
-
-__all__ = ["ConfigError", "Settings", "load_settings", "ensure_secret_key"]
+__all__ = ["ConfigError", "Settings", "load_settings", "config_error", "ensure_secret_key"]
 
 DB_SCHEMES = ("sqlite", "postgresql")
 BROKER_SCHEMES = ("memory", "redis", "rediss", "amqp", "amqps")
@@ -95,16 +93,20 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment (the platforms' variables too); raise ConfigError naming the first bad variable."""
+    """Read the environment; raise ConfigError naming the first bad variable. The platforms'
+    own variables are checked by `plugin.platforms.check_platform_settings`."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-        load_platforms(settings.platform_settings)
-        return settings
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
-        raise ConfigError(f"{alias or field}: {error['msg']}") from None
+        raise config_error(exc) from None
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """The first error of a settings class, naming the environment variable."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
+    return ConfigError(f"{alias or field}: {error['msg']}")
 
 
 def ensure_secret_key(settings: Settings) -> Settings:

@@ -19,6 +19,7 @@ from connectors.errors import BadResponse, BadSignature, ProviderDown, Unauthori
 from connectors.ratelimit import SlidingWindowLimiter
 from connectors.signatures import hmac_sha256_b64
 from connectors.storefront import InvalidEvent
+from plugin.platforms import check_platform_settings
 from plugin.settings import ConfigError, Settings, load_settings
 
 API = "https://api.shop-pro.jp"
@@ -174,4 +175,4 @@ def test_colorme_reads_its_own_variables_and_the_generic_settings_pass_them_on(m
     config = PLATFORM.configured(settings.platform_settings).config
     assert (config.client_id, config.requests_per_minute, config.api_base) == ("from-kwargs", 30, API)
     with pytest.raises(ConfigError, match="COLORME_API_BASE"):
-        load_settings(COLORME_API_BASE="ftp://nope")
+        check_platform_settings(load_settings(COLORME_API_BASE="ftp://nope"))
