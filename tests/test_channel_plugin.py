@@ -90,3 +90,17 @@ def test_a_message_whose_channel_this_process_lacks_is_cancelled_not_sent_elsewh
     del runtime.channels["memory"]
     assert {deliver(runtime, message_id)[0] for message_id, _ in handed} == {"cancelled"}
     assert catcher.snapshot() == []
+
+
+def test_the_unsubscribe_link_of_a_toy_channel_message_stops_that_channel_only(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from plugin.web.app import create_app
+
+    channel, shop, people = _cart_reminders_on_memory(runtime, session, clock, customers=2)
+    (message_id, _), = run_shop_tick(runtime, shop.id)
+    deliver(runtime, message_id)
+    link = channel.sent[0].unsubscribe_url.removeprefix(runtime.settings.base_url)
+    assert TestClient(create_app(runtime)).post(link).status_code == 200
+    rows = session.execute(select(Suppression.channel, Suppression.address)).all()
+    assert rows == [("memory", people[1].line_user_id)]  # the mail address is untouched

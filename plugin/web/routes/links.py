@@ -7,6 +7,7 @@ import base64
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from plugin.channels.email import EmailChannel
 from plugin.measurement.links import read_unsubscribe_token, valid_click, valid_open
 from plugin.storage.consent import suppress
 from plugin.storage.models import Customer, Message, MessageEvent, Shop
@@ -38,11 +39,16 @@ def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang
     if data is None or customer is None or shop is None or customer.shop_id != shop.id:
         return render_page("message.html", lang, 400, title=t["unsubscribe_title"], message=t["invalid_link"])
     now = runtime.clock.now()
-    suppress(session, shop.id or 0, "email", customer.email, "unsubscribed", now, source="unsubscribe link")
     message_id = data["m"]
     message = session.get(Message, message_id) if message_id else None
-    if message_id and message is not None and message.shop_id == shop.id and message.customer_id == customer.id:
-        session.add(MessageEvent(shop_id=shop.id, message_id=message_id, kind="unsubscribe", occurred_at=now))
+    if message is not None and (message.shop_id, message.customer_id) != (shop.id, customer.id):
+        message = None
+    # The link unsubscribes from the channel and address its message went to; a link not from a
+    # message (0) is the mail footer's.
+    channel, address = (message.channel, message.to_address) if message else (EmailChannel.name, customer.email)
+    suppress(session, shop.id or 0, channel, address, "unsubscribed", now, source="unsubscribe link")
+    if message is not None:
+        session.add(MessageEvent(shop_id=shop.id or 0, message_id=message.id or 0, kind="unsubscribe", occurred_at=now))
     session.commit()
     return render_page("message.html", lang, title=t["unsubscribe_title"],
                        message=t["unsubscribed"].format(shop=shop.name))
