@@ -92,11 +92,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'okaeri.db').resolve()}"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the environment; raise ConfigError naming the first bad variable. The platforms'
     own variables are checked by `plugin.platforms.check_platform_settings`."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         raise config_error(exc) from None
 

@@ -41,10 +41,17 @@ def parse_install(secret: str, body: bytes, signature: str | None) -> InstallReq
 def parse_uninstall(secret: str, body: bytes, signature: str | None) -> Uninstalled:
     """The uninstall hook; its account and time make the key that spots repeats."""
     data = _verified_json(secret, body, signature)
-    try:
-        uninstalled_at = int(data.get("uninstalled_at") or 0)  # type: ignore[call-overload]
-    except (TypeError, ValueError) as exc:
-        raise BadResponse("uninstalled_at is not a unix time", platform="colorme") from exc
+    uninstalled_at = _unix_time(data.get("uninstalled_at") or 0)
     account = str(data["account_id"])
     return Uninstalled(account=account, delivery_key=f"uninstall:{account}:{uninstalled_at}",
                        reason=str(data.get("reason") or ""))
+
+
+def _unix_time(value: object) -> int:
+    """A JSON number (or its digits) as whole seconds; BadResponse for anything else."""
+    try:
+        if isinstance(value, int | float | str):
+            return int(value)
+    except ValueError as exc:
+        raise BadResponse("uninstalled_at is not a unix time", platform="colorme") from exc
+    raise BadResponse("uninstalled_at is not a unix time", platform="colorme")

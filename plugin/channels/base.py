@@ -38,13 +38,20 @@ class OutgoingMessage:
 
 
 class Copy(Protocol):
-    """A preset's words in one language (Jinja2 strings); scenarios.base.Copy has this shape."""
+    """A preset's words in one language (Jinja2 strings); scenarios.base.Copy has this shape.
 
-    subject: str
-    headline: str
-    intro: str
-    cta: str
-    items_title: str
+    Read-only members, so a frozen dataclass satisfies it."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def headline(self) -> str: ...
+    @property
+    def intro(self) -> str: ...
+    @property
+    def cta(self) -> str: ...
+    @property
+    def items_title(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from plugin.channels.base import Channel, Draft, OutgoingMessage, PermanentFailu
 from plugin.channels.layout import render_message
 from plugin.settings import Settings
 from plugin.storage.models import Customer
+from plugin.storage.upsert import table_of
 
 __all__ = ["SmtpConfig", "EmailChannel", "build_mime"]
 
@@ -46,7 +47,7 @@ def build_mime(message: OutgoingMessage, mail_from: str) -> bytes:
     Built with the email.mime classes: several times faster than EmailMessage for this shape.
     """
     mime = MIMEMultipart("alternative")
-    mime["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]
+    mime["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]  # stubs: str only; compat32 takes a Header
     mime["From"] = formataddr((message.from_name, mail_from), charset="utf-8")
     mime["To"] = formataddr((message.to_name, message.to_address), charset="utf-8")
     mime["Date"] = formatdate(localtime=False, usegmt=True)
@@ -84,10 +85,10 @@ class EmailChannel(Channel):
         return cls(SmtpConfig.from_settings(settings), pool_size=settings.worker_threads)
 
     def address(self) -> ColumnElement[str]:
-        return Customer.__table__.c.email  # type: ignore[attr-defined,no-any-return]
+        return table_of(Customer).c.email
 
     def consented(self) -> ColumnElement[bool]:
-        columns = Customer.__table__.c  # type: ignore[attr-defined]
+        columns = table_of(Customer).c
         return and_(columns.email_consent.is_(True), columns.email != "")
 
     def accepts(self, customer: Customer) -> bool:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.layout import CopyError
@@ -88,7 +88,7 @@ def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) ->
 
     shops = {shop_id: session.get(Shop, shop_id) for shop_id in {m.shop_id for m in claimed}}  # held: the identity map is weak
     customers = {c.id or 0: c for c in session.execute(select(Customer).where(
-        Customer.id.in_({m.customer_id for m in claimed}))).scalars()}  # type: ignore[union-attr]
+        col(Customer.id).in_({m.customer_id for m in claimed}))).scalars()}
     batch = Batch(session, runtime.clock.now(), claimed, shops, customers, runtime.channels)
     gates.prepare(batch)
     groups: dict[tuple[int, str], list[Message]] = defaultdict(list)
@@ -116,7 +116,7 @@ def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) ->
 def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scenario, messages: list[Message],
                   customers: dict[int, Customer], cancel: Cancelling) -> list[tuple[Message, OutgoingMessage]]:
     setting = session.execute(select(ScenarioSetting).where(
-        ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == scenario.key)).scalar_one_or_none()
+        col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.scenario_key) == scenario.key)).scalar_one_or_none()
     if setting is not None and not setting.enabled:
         for m in messages:
             cancel(m, "scenario switched off")

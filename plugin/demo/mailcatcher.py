@@ -56,7 +56,7 @@ class MailCatcher:
         self._stopped = False
         if self.mbox_path and self.mbox_path.exists():
             for raw in mailbox.mbox(self.mbox_path):
-                self.messages.append(message_from_bytes(raw.as_bytes(), policy=policy.default))  # type: ignore[arg-type]
+                self.messages.append(message_from_bytes(raw.as_bytes(), policy=policy.default))
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
         self._controller.start()
         return self
@@ -70,7 +70,7 @@ class MailCatcher:
     def store(self, raw: bytes, recipients: list[str]) -> None:
         parsed = message_from_bytes(raw, policy=policy.default)
         with self._lock:
-            self.messages.append(parsed)  # type: ignore[arg-type]
+            self.messages.append(parsed)
             if self.mbox_path:
                 box = mailbox.mbox(self.mbox_path)
                 box.add(raw)

@@ -12,12 +12,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import dramatiq
 import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlmodel import col
 
 from plugin.clock import Clock
 from plugin.demo.mailcatcher import MailCatcher, free_port
@@ -61,11 +63,20 @@ class DemoStack:
     base_url: str
 
 
-def _demo_identity(data_dir: Path, seed: int) -> dict[str, object]:
+class _Identity(TypedDict):
+    seed: int
+    anchor: int
+    client_id: str
+    client_secret: str
+    webhook_secret: str
+
+
+def _demo_identity(data_dir: Path, seed: int) -> _Identity:
     """Sandbox credentials and the shop's anchor time, kept so a second start is the same shop."""
     path = data_dir / "sandbox.json"
     if path.exists():
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        identity: _Identity = json.loads(path.read_text())
+        return identity
     identity = {"seed": seed, "anchor": int(time.time()), "client_id": "okaeri-demo",
                 "client_secret": secrets.token_hex(16), "webhook_secret": secrets.token_hex(16)}
     path.write_text(json.dumps(identity))
@@ -90,8 +101,8 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
     })
     runtime = build_runtime(settings, broker=broker, clock=clock)
     migrate(runtime.engine)
-    anchor = datetime.fromtimestamp(int(identity["anchor"]), UTC)  # type: ignore[call-overload]
-    data = generate(int(identity["seed"]), anchor, f"{base_url}/sandbox/store")  # type: ignore[call-overload]
+    anchor = datetime.fromtimestamp(int(identity["anchor"]), UTC)
+    data = generate(int(identity["seed"]), anchor, f"{base_url}/sandbox/store")
     config = SandboxConfig(app_base_url=base_url, client_id=str(identity["client_id"]),
                            client_secret=str(identity["client_secret"]),
                            webhook_secret=str(identity["webhook_secret"]),
@@ -106,7 +117,7 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
 
 def _restore_script_tag(runtime: Runtime, data: SandboxData, base_url: str) -> None:
     with runtime.sessions() as session:
-        shop = session.execute(select(Shop).where(Shop.platform == "colorme")).scalars().first()
+        shop = session.execute(select(Shop).where(col(Shop.platform) == "colorme")).scalars().first()
     if shop is not None and shop.state == InstallState.active and shop.event_key:
         data.script_tags.append({"id": 1, "src": f"{base_url}/storefront/colorme.js?key={shop.event_key}",
                                  "display_scope": "shop"})
@@ -129,7 +140,7 @@ def _wait_for_sync(runtime: Runtime, timeout: float = 300) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with runtime.sessions() as session:
-            if session.execute(select(SyncState.id).where(SyncState.resource == "orders")).first():
+            if session.execute(select(col(SyncState.id)).where(col(SyncState.resource) == "orders")).first():
                 return True
         time.sleep(0.5)
     return False
@@ -138,7 +149,7 @@ def _wait_for_sync(runtime: Runtime, timeout: float = 300) -> bool:
 def _prepare_shop(stack: DemoStack) -> None:
     """First start: install into the sandbox and let visitors fill baskets; later starts resume."""
     with stack.runtime.sessions() as session:
-        shop = session.execute(select(Shop).where(Shop.platform == "colorme")).scalars().first()
+        shop = session.execute(select(Shop).where(col(Shop.platform) == "colorme")).scalars().first()
     if shop is not None and shop.state == InstallState.active:
         print("  resuming the installed sandbox shop", flush=True)
         return
@@ -148,8 +159,8 @@ def _prepare_shop(stack: DemoStack) -> None:
         accepted = simulate_visitors(stack.sandbox, stack.runtime.clock.now())
         restock(stack.sandbox, sold_out_wanted(stack.sandbox), stack.runtime.clock.now())
         with stack.runtime.sessions() as session:
-            shop_id = session.execute(select(Shop.id).where(Shop.platform == "colorme")).scalar()
-        stack.runtime.tasks.sync_shop(shop_id)  # picks up the restock: stock triggers
+            shop_id = session.execute(select(col(Shop.id)).where(col(Shop.platform) == "colorme")).scalar()
+        stack.runtime.tasks.sync_shop(shop_id or 0)  # picks up the restock: stock triggers
         print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events;"
               " a few sold-out items were restocked", flush=True)
 

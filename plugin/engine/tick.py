@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, cast, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.channels.base import Channel
 from plugin.engine.partition import Partition
@@ -25,7 +25,7 @@ from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.storage.models.messages import IDEMPOTENCY_KEY
 from plugin.storage.outbox import HANDOFF_HORIZON, high_water
-from plugin.storage.upsert import insert_ignore
+from plugin.storage.upsert import insert_ignore, table_of
 from scenarios import Scenario, by_priority
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
         with runtime.sessions() as session:  # a period counts as done once every partition wrote it
             done = [{"shop_id": shop.id, "scenario_key": s.scenario.key, "period": s.period, "finished_at": now}
                     for s in steps if s.periodic]
-            insert_ignore(session, ScenarioRun.__table__, done, ["shop_id", "scenario_key", "period"])  # type: ignore[arg-type]
+            insert_ignore(session, table_of(ScenarioRun), done, ["shop_id", "scenario_key", "period"])
             session.commit()
         return written
     finally:
@@ -88,9 +88,9 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
 
 def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Channel]) -> list[Step]:
     enabled = {s.scenario_key: s for s in session.execute(select(ScenarioSetting).where(
-        ScenarioSetting.shop_id == shop.id, ScenarioSetting.enabled.is_(True))).scalars()}  # type: ignore[attr-defined]
-    done = set(session.execute(select(ScenarioRun.scenario_key, ScenarioRun.period).where(
-        ScenarioRun.shop_id == shop.id)).tuples())
+        col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.enabled).is_(True))).scalars()}
+    done = set(session.execute(select(col(ScenarioRun.scenario_key), col(ScenarioRun.period)).where(
+        col(ScenarioRun.shop_id) == shop.id)).tuples())
     steps = []
     for scenario in by_priority():
         setting = enabled.get(scenario.key)
@@ -132,11 +132,11 @@ def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: dateti
 def customer_ranges(session: Session, shop_id: int, count: int, min_share: int = 1) -> list[Partition]:
     """Up to `count` id ranges of at least `min_share` customers, about as many in each, covering
     every id (the first and last are open, so a customer added meanwhile still falls in one)."""
-    total = session.execute(select(func.count()).where(Customer.shop_id == shop_id)).scalar_one()
+    total = session.execute(select(func.count()).where(col(Customer.shop_id) == shop_id)).scalar_one()
     count = max(1, min(count, total // max(min_share, 1)))
     bounds: list[int | None] = [None]
     for k in range(1, count):
-        bound = session.execute(select(Customer.id).where(Customer.shop_id == shop_id).order_by(Customer.id)
+        bound = session.execute(select(col(Customer.id)).where(col(Customer.shop_id) == shop_id).order_by(col(Customer.id))
                                 .offset(total * k // count).limit(1)).scalar()
         if bound is not None and (bounds[-1] is None or bound > bounds[-1]):
             bounds.append(bound)
@@ -174,9 +174,9 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
     session.commit()
     # Rows handed over now are exactly those stamped enqueued_at = now, all due at the first
     # allowed minute; new rows sit above `before` on the primary key (other partitions' rows too).
-    due = session.execute(select(Message.id).where(
-        Message.id > before, Message.shop_id == shop.id, Message.scenario_key == scenario.key,  # type: ignore[operator]
-        Message.enqueued_at == now, Message.status == MessageStatus.pending,
+    due = session.execute(select(col(Message.id)).where(
+        col(Message.id) > before, col(Message.shop_id) == shop.id, col(Message.scenario_key) == scenario.key,
+        col(Message.enqueued_at) == now, col(Message.status) == MessageStatus.pending,
         *partition.where(Message.customer_id))).scalars().all()
     log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(due),
                                              "seconds": round(time.perf_counter() - started, 3)})
@@ -187,7 +187,7 @@ def _insert_messages(session: Session, tick: Tick, ranked: Any) -> tuple[Any, da
     """INSERT … SELECT … ON CONFLICT DO NOTHING (the unique (shop, customer, scenario, trigger)
     settles racing ticks), and when its rows that no gate deferred are due."""
     gated, due_at = outbox_columns(tick, ranked, HANDOFF_HORIZON)
-    when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
+    when_type = table_of(Message).c.scheduled_at.type
     columns = {
         "shop_id": literal(tick.shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(tick.scenario_key),
         "trigger_key": ranked.c.trigger_key, "channel": literal(tick.channel.name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.sql import Subquery
+from sqlmodel import col
 
 from plugin.gates.base import Batch, Cancel, Gate, Tick, Verdict
 from plugin.storage.models import Message, Suppression
@@ -16,15 +17,16 @@ class Consent(Gate):
     name = "consent"
 
     def where(self, tick: Tick, candidates: Subquery) -> list[ColumnElement[bool]]:
-        suppressed = exists().where(Suppression.shop_id == tick.shop.id, Suppression.channel == tick.channel.name,
-                                    Suppression.address == tick.channel.address())
+        suppressed = exists().where(col(Suppression.shop_id) == tick.shop.id,
+                                    col(Suppression.channel) == tick.channel.name,
+                                    col(Suppression.address) == tick.channel.address())
         return [tick.channel.consented(), ~suppressed]
 
     def prepare(self, batch: Batch) -> None:
         batch.state[self.name] = set(batch.session.execute(
-            select(Suppression.shop_id, Suppression.channel, Suppression.address).where(
-                Suppression.channel.in_({m.channel for m in batch.messages}),  # type: ignore[attr-defined]
-                Suppression.address.in_({m.to_address for m in batch.messages}))).tuples())  # type: ignore[attr-defined]
+            select(col(Suppression.shop_id), col(Suppression.channel), col(Suppression.address)).where(
+                col(Suppression.channel).in_({m.channel for m in batch.messages}),
+                col(Suppression.address).in_({m.to_address for m in batch.messages}))).tuples())
 
     def recheck(self, batch: Batch, message: Message) -> Verdict | None:
         customer, channel = batch.customers.get(message.customer_id), batch.channels.get(message.channel)

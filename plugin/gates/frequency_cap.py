@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.sql import Subquery
+from sqlmodel import col
 
 from plugin.gates.base import Batch, Defer, Deferral, Gate, Tick, Verdict
 from plugin.gates.decisions import CAP_OK, cap_deferred
 from plugin.gates.sql import plus_hours
 from plugin.storage.models import Message, MessageStatus
 from plugin.storage.times import utc
+from plugin.storage.upsert import table_of
 
 __all__ = ["FrequencyCap", "LIVE"]
 
@@ -28,11 +30,11 @@ class FrequencyCap(Gate):
         """`blocking_at`: when the customer's window is full, the live message that fills it
         (the latest for a cap of one); `live_count` for caps above one."""
         rules = tick.rules
-        live = (Message.shop_id == tick.shop.id, Message.customer_id == candidates.c.customer_id,
-                Message.status.in_(LIVE), Message.scheduled_at > tick.now - rules.cap_window)  # type: ignore[attr-defined,operator]
+        live = (col(Message.shop_id) == tick.shop.id, col(Message.customer_id) == candidates.c.customer_id,
+                col(Message.status).in_(LIVE), col(Message.scheduled_at) > tick.now - rules.cap_window)
         if rules.cap_count == 1:
             return {"blocking_at": select(func.max(Message.scheduled_at)).where(*live).scalar_subquery()}
-        nth_latest = select(Message.scheduled_at).where(*live).order_by(Message.scheduled_at.desc())  # type: ignore[attr-defined]
+        nth_latest = select(col(Message.scheduled_at)).where(*live).order_by(col(Message.scheduled_at).desc())
         return {"blocking_at": nth_latest.offset(rules.cap_count - 1).limit(1).scalar_subquery(),
                 "live_count": select(func.count()).where(*live).scalar_subquery()}
 
@@ -41,7 +43,7 @@ class FrequencyCap(Gate):
         triggers in this pass (`nth`, in trigger order) wait one window."""
         rules = tick.rules
         hours = int(rules.cap_window.total_seconds() // 3600)
-        when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
+        when_type = table_of(Message).c.scheduled_at.type
         blocked = ranked.c.blocking_at.is_not(None)
         over = ranked.c.nth > 1 if rules.cap_count == 1 else ranked.c.nth + ranked.c.live_count > rules.cap_count
         return Deferral(cap_deferred(rules.cap_count, hours), CAP_OK, branches=(
@@ -51,10 +53,10 @@ class FrequencyCap(Gate):
     def prepare(self, batch: Batch) -> None:
         """Per customer of the batch: when scenario messages were sent within the window, newest first."""
         window = max(batch.rules(shop_id).cap_window for shop_id in batch.shops)
-        rows = batch.session.execute(select(Message.customer_id, Message.sent_at).where(
-            Message.shop_id.in_(set(batch.shops)),  # type: ignore[attr-defined]  # the unique index's prefix
-            Message.customer_id.in_({m.customer_id for m in batch.messages}),  # type: ignore[attr-defined]
-            Message.status == MessageStatus.sent, Message.sent_at > batch.now - window)).all()  # type: ignore[operator]
+        rows = batch.session.execute(select(col(Message.customer_id), col(Message.sent_at)).where(
+            col(Message.shop_id).in_(set(batch.shops)),  # the unique index's prefix
+            col(Message.customer_id).in_({m.customer_id for m in batch.messages}),
+            col(Message.status) == MessageStatus.sent, col(Message.sent_at) > batch.now - window)).all()
         sent: dict[int, list[datetime]] = {}
         for customer_id, at in rows:
             sent.setdefault(customer_id, []).append(utc(at))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, exists
 from sqlalchemy.sql import Subquery
+from sqlmodel import col
 
 from plugin.gates.base import Gate, Tick
 from plugin.storage.models import Message
@@ -21,6 +22,6 @@ class Idempotency(Gate):
             # a new one behind it, and the unique key alone refuses a re-write — no probe needed.
             return []
         written = exists().where(  # through the unique (shop, customer, scenario, trigger) index
-            Message.shop_id == tick.shop.id, Message.customer_id == candidates.c.customer_id,
-            Message.scenario_key == tick.scenario_key, Message.trigger_key == candidates.c.trigger_key)
+            col(Message.shop_id) == tick.shop.id, col(Message.customer_id) == candidates.c.customer_id,
+            col(Message.scenario_key) == tick.scenario_key, col(Message.trigger_key) == candidates.c.trigger_key)
         return [~written]

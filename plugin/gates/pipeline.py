@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, null, or_, select
 from sqlalchemy.sql import Subquery
+from sqlmodel import col
 
 from plugin.gates.base import Batch, Cancel, Defer, Gate, Tick, Verdict
 from plugin.gates.consent import Consent
@@ -22,6 +23,7 @@ from plugin.gates.idempotency import Idempotency
 from plugin.gates.quiet_hours import QuietHours
 from plugin.gates.stock import Stock
 from plugin.storage.models import Customer, Message, MessageStatus
+from plugin.storage.upsert import table_of
 
 __all__ = ["PIPELINE", "gated_audience", "ranked_audience", "outbox_columns", "prepare", "recheck", "passed",
            "content"]
@@ -36,7 +38,7 @@ def gated_audience(tick: Tick, audience: Subquery, *extra: ColumnElement[bool]) 
     inputs = {name: column for gate in PIPELINE for name, column in gate.inputs(tick, audience).items()}
     return (select(*audience.c, tick.channel.address().label("to_address"),
                    *(column.label(name) for name, column in inputs.items()))
-            .join(Customer, and_(Customer.id == audience.c.customer_id, Customer.shop_id == tick.shop.id))
+            .join(Customer, and_(col(Customer.id) == audience.c.customer_id, col(Customer.shop_id) == tick.shop.id))
             .where(*conditions, *extra)
             .order_by(audience.c.customer_id, audience.c.trigger_key))
 
@@ -53,7 +55,7 @@ def outbox_columns(tick: Tick, ranked: Subquery,
     """`scheduled_at`, `status`, `decision` and `enqueued_at` of each written row, from every
     gate's deferrals (the first that applies decides when) and holds (who is never sent); and
     when the rows no gate deferred are due (they are handed over now if that is soon)."""
-    when_type = Message.__table__.c.scheduled_at.type  # type: ignore[attr-defined]
+    when_type = table_of(Message).c.scheduled_at.type
     deferrals = [d for gate in PIPELINE if (d := gate.defer(tick, ranked)) is not None]
     holds = [h for gate in PIPELINE if (h := gate.hold(tick, ranked)) is not None]
     branches: list[tuple[ColumnElement[bool], ColumnElement[Any]]] = []

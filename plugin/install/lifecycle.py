@@ -6,13 +6,13 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from connectors.base import ShopConnector
 from connectors.errors import ConnectorError
 from connectors.platform import InstallRequested, Platform, Uninstalled
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop, WebhookReceipt
-from plugin.storage.upsert import insert_ignore
+from plugin.storage.upsert import insert_ignore, table_of
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
@@ -82,7 +82,7 @@ def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> b
     """Stop all sending at once and drop the token; repeats of the same hook are no-ops."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        first = insert_ignore(session, WebhookReceipt.__table__, [{  # type: ignore[arg-type]
+        first = insert_ignore(session, table_of(WebhookReceipt), [{
             "platform": platform.name, "delivery_key": hook.delivery_key,
             "topic": "uninstall", "received_at": now}], ["platform", "delivery_key"])
         shop = _find(session, platform.name, hook.account)
@@ -93,7 +93,7 @@ def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> b
         shop.access_token_encrypted, shop.uninstalled_at = "", now
         session.add(shop)
         session.execute(
-            update(Message).where(Message.shop_id == shop.id, Message.status == MessageStatus.pending)  # type: ignore[arg-type]
+            update(Message).where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending)
             .values(status=MessageStatus.cancelled, last_error="shop uninstalled"))
         session.commit()
         return True
@@ -111,5 +111,5 @@ def _register_script(runtime: Runtime, platform: Platform[Any], connector: ShopC
 
 def _find(session: Session, platform: str, external_id: str) -> Shop | None:
     return session.execute(
-        select(Shop).where(Shop.platform == platform, Shop.external_id == external_id)
+        select(Shop).where(col(Shop.platform) == platform, col(Shop.external_id) == external_id)
     ).scalar_one_or_none()

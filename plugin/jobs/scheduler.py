@@ -8,6 +8,7 @@ import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from plugin.runtime import Runtime
 from plugin.storage.leases import acquire_lease
@@ -56,25 +57,26 @@ class Scheduler:
     def _shops_with_scenarios(self) -> list[int]:
         with self.runtime.sessions() as session:
             return list(session.execute(
-                select(Shop.id).distinct().join(ScenarioSetting, ScenarioSetting.shop_id == Shop.id)
-                .where(Shop.state == InstallState.active, ScenarioSetting.enabled.is_(True))  # type: ignore[attr-defined]
+                select(col(Shop.id)).distinct().join(ScenarioSetting, col(ScenarioSetting.shop_id) == Shop.id)
+                .where(col(Shop.state) == InstallState.active, col(ScenarioSetting.enabled).is_(True))
             ).scalars())
 
     def _shops_due_for_training(self, now: datetime) -> list[int]:
         """Nightly: shops whose served recommendations are older than a day."""
         with self.runtime.sessions() as session:
             rows = session.execute(
-                select(Shop.id, RecommendationSet.trained_at)
-                .join(RecommendationSet, RecommendationSet.id == Shop.recommendation_set_id)
-                .where(Shop.state == InstallState.active)).all()
+                select(col(Shop.id), col(RecommendationSet.trained_at))
+                .join(RecommendationSet, col(RecommendationSet.id) == Shop.recommendation_set_id)
+                .where(col(Shop.state) == InstallState.active)).all()
         return [shop_id for shop_id, trained in rows if trained < now - TRAIN_EVERY]
 
     def _shops_due_for_sync(self, now: datetime) -> list[int]:
         with self.runtime.sessions() as session:
             last = dict(session.execute(
-                select(SyncState.shop_id, SyncState.last_run_at).where(SyncState.resource == "orders")).all())
+                select(col(SyncState.shop_id), col(SyncState.last_run_at)).where(col(SyncState.resource) == "orders")
+            ).all())
             shops = session.execute(
-                select(Shop.id, Shop.installed_at).where(Shop.state == InstallState.active)).all()
+                select(col(Shop.id), col(Shop.installed_at)).where(col(Shop.state) == InstallState.active)).all()
         # A shop with no sync yet had one enqueued at install; retry only if that was long ago.
         return [s for s, installed in shops
                 if (last.get(s) or installed or now) < now - SYNC_EVERY]

@@ -10,13 +10,13 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, delete, func, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector
 from connectors.errors import Unauthorized
 from plugin.storage.consent import record_consent
 from plugin.storage.models import Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
-from plugin.storage.upsert import upsert
+from plugin.storage.upsert import table_of, upsert
 
 __all__ = ["sync_shop", "RESOURCES", "HISTORY", "Progress"]
 
@@ -26,6 +26,7 @@ HISTORY = timedelta(days=400)  # a first sync reads a year of orders, plus a mar
 BATCH = 500
 FEW_LEFT = 2
 Progress = Callable[[str, int, int | None], None]
+Store = Callable[[Session, int, list[Any], datetime], None]
 T = TypeVar("T")
 
 
@@ -74,21 +75,12 @@ def _sync_resource(
     progress: Progress | None,
     points_expire_after: timedelta | None,
 ) -> int:
-    state = session.exec(  # type: ignore[call-overload]
-        select(SyncState).where(SyncState.shop_id == shop.id, SyncState.resource == resource)
-    ).scalar_one_or_none() or SyncState(shop_id=shop.id, resource=resource)
+    state = session.execute(
+        select(SyncState).where(col(SyncState.shop_id) == shop.id, col(SyncState.resource) == resource)
+    ).scalar_one_or_none() or SyncState(shop_id=shop.id or 0, resource=resource)
     since = None if full else state.cursor
     total = connector.count(resource, since)
-    records: Iterable[Any]
-    store: Callable[[Session, int, list[Any], datetime], None]
-    if resource == "customers":
-        records = connector.iter_customers(since)
-        store = partial(_store_customers, expiry_from_platform=points_expire_after is None)
-    elif resource == "products":
-        records, store = connector.iter_products(since), _store_products
-    else:
-        records = connector.iter_orders(since, now - HISTORY)
-        store = partial(_store_orders, points_expire_after=points_expire_after)
+    records, store = _source(connector, resource, since, now, points_expire_after)
     done, cursor = 0, state.cursor
     for batch in _batches(records):
         store(session, shop.id or 0, batch, now)
@@ -105,10 +97,22 @@ def _sync_resource(
     return done
 
 
+def _source(connector: ShopConnector, resource: str, since: datetime | None, now: datetime,
+            points_expire_after: timedelta | None) -> tuple[Iterable[Any], Store]:
+    """The resource's records from the connector, and how a batch of them is stored."""
+    if resource == "customers":
+        return (connector.iter_customers(since),
+                partial(_store_customers, expiry_from_platform=points_expire_after is None))
+    if resource == "products":
+        return connector.iter_products(since), _store_products
+    return (connector.iter_orders(since, now - HISTORY),
+            partial(_store_orders, points_expire_after=points_expire_after))
+
+
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime, *,
                      expiry_from_platform: bool) -> None:
-    before = dict(session.execute(select(Customer.external_id, Customer.email_consent).where(
-        Customer.shop_id == shop_id, Customer.external_id.in_([r.external_id for r in batch]))).all())  # type: ignore[attr-defined]
+    before = dict(session.execute(select(col(Customer.external_id), col(Customer.email_consent)).where(
+        col(Customer.shop_id) == shop_id, col(Customer.external_id).in_([r.external_id for r in batch]))).all())
     for r in batch:  # consent records: when and how each address opted in or out
         if r.email and before.get(r.external_id) != r.email_consent:
             record_consent(session, shop_id, "email", r.email, r.email_consent, "platform sync", now)
@@ -122,13 +126,13 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
         update.append("points_expire_at")
     else:  # the date follows from orders (_refresh_recency): a customer row must not reset it
         rows = [{k: v for k, v in row.items() if k != "points_expire_at"} for row in rows]
-    upsert(session, Customer.__table__, rows, ["shop_id", "external_id"], update)  # type: ignore[arg-type]
+    upsert(session, table_of(Customer), rows, ["shop_id", "external_id"], update)
 
 
 def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], now: datetime) -> None:
     rows = [{**asdict(r), "shop_id": shop_id} for r in batch]
     update = [k for k in rows[0] if k not in ("shop_id", "external_id")]
-    old = Product.__table__.c  # type: ignore[attr-defined]
+    old = table_of(Product).c
 
     def stock_transitions(new: Any) -> dict[str, Any]:
         """Remember when stock came back from 0, or fell to the few-left level (stock triggers)."""
@@ -137,16 +141,17 @@ def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], 
                    else_=old.low_stock_at)
         return {"restocked_at": restocked, "low_stock_at": low}
 
-    upsert(session, Product.__table__, rows, ["shop_id", "external_id"], update, extra=stock_transitions)  # type: ignore[arg-type]
+    upsert(session, table_of(Product), rows, ["shop_id", "external_id"], update, extra=stock_transitions)
     _apply_group_rules(session, shop_id)
 
 
-def _ids(session: Session, model: type, shop_id: int, external_ids: set[str]) -> dict[str, int]:
+def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int,
+         external_ids: set[str]) -> dict[str, int]:
     if not external_ids:
         return {}
     rows = session.execute(
-        select(model.external_id, model.id).where(  # type: ignore[attr-defined]
-            model.shop_id == shop_id, model.external_id.in_(external_ids)  # type: ignore[attr-defined]
+        select(col(model.external_id), col(model.id)).where(
+            col(model.shop_id) == shop_id, col(model.external_id).in_(external_ids)
         )
     )
     return {ext: id_ for ext, id_ in rows}
@@ -163,9 +168,9 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
         for r in batch
     ]
     update = ["customer_id", "ordered_at", "updated_at", "total", "currency", "canceled"]
-    upsert(session, Order.__table__, rows, ["shop_id", "external_id"], update)  # type: ignore[arg-type]
+    upsert(session, table_of(Order), rows, ["shop_id", "external_id"], update)
     orders = _ids(session, Order, shop_id, {r.external_id for r in batch})
-    session.execute(delete(OrderLine).where(OrderLine.order_id.in_(orders.values())))  # type: ignore[attr-defined]
+    session.execute(delete(OrderLine).where(col(OrderLine.order_id).in_(orders.values())))
     lines = [
         {"shop_id": shop_id, "order_id": orders[r.external_id], "product_id": products.get(ln.product_external_id),
          "product_external_id": ln.product_external_id, "name": ln.name,
@@ -173,7 +178,7 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
         for r in batch for ln in r.lines
     ]
     if lines:
-        session.execute(OrderLine.__table__.insert(), lines)  # type: ignore[attr-defined]
+        session.execute(table_of(OrderLine).insert(), lines)
     _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_after)
 
 
@@ -181,9 +186,9 @@ def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], poi
     """Last order time per customer, and, by the platform's rule if it has one, when their points expire."""
     if not customer_ids:
         return
-    last = session.execute(select(Order.customer_id, func.max(Order.ordered_at)).where(
-        Order.shop_id == shop_id, Order.customer_id.in_(customer_ids), Order.canceled.is_(False))  # type: ignore[union-attr,attr-defined]
-        .group_by(Order.customer_id)).all()
+    last = session.execute(select(col(Order.customer_id), func.max(Order.ordered_at)).where(
+        col(Order.shop_id) == shop_id, col(Order.customer_id).in_(customer_ids), col(Order.canceled).is_(False))
+        .group_by(col(Order.customer_id))).all()
     if last:
         session.execute(update(Customer), [
             {"id": cid, "last_order_at": at,
@@ -193,8 +198,8 @@ def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], poi
 
 def _apply_group_rules(session: Session, shop_id: int) -> None:
     """A merchant's grouping rules win over the platform's codes (one UPDATE per rule set)."""
-    rules = session.execute(select(ProductGroupRule.product_code, ProductGroupRule.group_code)
-                            .where(ProductGroupRule.shop_id == shop_id)).all()
+    rules = session.execute(select(col(ProductGroupRule.product_code), col(ProductGroupRule.group_code))
+                            .where(col(ProductGroupRule.shop_id) == shop_id)).all()
     for code, group in rules:
-        session.execute(update(Product).where(Product.shop_id == shop_id, Product.code == code)  # type: ignore[arg-type]
+        session.execute(update(Product).where(col(Product.shop_id) == shop_id, col(Product.code) == code)
                         .values(group_code=group))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlmodel import col
 
 from connectors.storefront import InvalidEvent
 from plugin.storage.models import InstallState, Shop
@@ -42,7 +43,7 @@ async def storefront_event(event_key: str, platform: PlatformDep, request: Reque
     except InvalidEvent as exc:
         return JSONResponse({"error": f"invalid event: {exc}"}, 422, headers=CORS)
     shop = session.execute(
-        select(Shop).where(Shop.event_key == event_key, Shop.platform == platform.name)).scalar_one_or_none()
+        select(Shop).where(col(Shop.event_key) == event_key, col(Shop.platform) == platform.name)).scalar_one_or_none()
     if shop is None or shop.state != InstallState.active or not event_key:
         return JSONResponse({"error": "unknown shop key"}, 404, headers=CORS)
     try:
