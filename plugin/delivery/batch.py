@@ -2,7 +2,6 @@
 send once over pooled SMTP connections, settle in bulk."""
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -182,7 +181,7 @@ def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scen
     contexts = scenario.contexts(session, shop, live) if live else {}
     ready = []
     for m in live:
-        context = {**json.loads(m.context or "{}"), **contexts.get(m.id or 0, {})}
+        context = {**contexts.get(m.id or 0, {})}
         if scenario.needs_items and not context.get("items"):
             cancel(m, "stock: no promoted item is in stock any more")
             continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, String, case, cast, func, literal, null, or_, select, text
+from sqlalchemy import BigInteger, case, cast, func, literal, null, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -191,14 +191,14 @@ def _insert_messages(session: Session, shop: Shop, scenario: Scenario, setting: 
                        else_=literal(f";{decisions.TREATMENT}")))
     columns = {
         "shop_id": literal(shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(scenario.key),
-        "trigger_key": ranked.c.trigger_key, "channel": literal("email"),
-        "to_address": ranked.c.email, "subject": literal(""), "body_text": literal(""), "body_html": literal(""),
+        "trigger_key": ranked.c.trigger_key, "trigger_kind": ranked.c.trigger_kind, "trigger_ref": ranked.c.trigger_ref,
+        "trigger_step": ranked.c.trigger_step, "channel": literal("email"),
+        "to_address": ranked.c.email, "subject": literal(""),
         "status": case((control, literal(MessageStatus.control.value)), else_=literal(MessageStatus.pending.value)),
         "scheduled_at": scheduled, "attempts": literal(0), "last_error": literal(""),
         "created_at": literal(now, when_type),
         "enqueued_at": case((or_(blocked, repeat, control), null()),
                             else_=literal(now if at_now - now <= HANDOFF_HORIZON else None, when_type)),
-        "context": literal('{"ref_id": ') + func.coalesce(cast(ranked.c.ref_id, String), literal("null")) + literal("}"),
         "decision": decision,
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.sql import Subquery
 
-from plugin.storage.models import Customer, Message, MessageStatus, Shop, Suppression
+from plugin.storage.models import Customer, Message, MessageStatus, Shop, Suppression, trigger_key_sql
 
 __all__ = ["gated_audience", "next_allowed", "Partition", "CAP_WINDOW", "QUIET"]
 
@@ -65,18 +65,20 @@ def gated_audience(shop: Shop, scenario_key: str, audience: Subquery, now: datet
     suppressed = exists().where(Suppression.shop_id == shop.id, Suppression.channel == "email",
                                 Suppression.address == Customer.email)
     # Both probes go through the unique (shop, customer, scenario, trigger) index.
+    trigger_key = trigger_key_sql(audience.c.trigger_kind, audience.c.trigger_ref, audience.c.trigger_step)
     written = exists().where(Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
-                             Message.scenario_key == scenario_key, Message.trigger_key == audience.c.trigger_key)
+                             Message.scenario_key == scenario_key, Message.trigger_key == trigger_key)
     blocking = (select(func.max(Message.scheduled_at)).where(
         Message.shop_id == shop.id, Message.customer_id == audience.c.customer_id,
         Message.status.in_(LIVE), Message.scheduled_at > now - CAP_WINDOW)  # type: ignore[attr-defined,operator]
         .scalar_subquery())
-    return (select(audience.c.customer_id, audience.c.trigger_key, audience.c.ref_id, Customer.email,
+    return (select(audience.c.customer_id, trigger_key.label("trigger_key"), audience.c.trigger_kind,
+                   audience.c.trigger_ref, audience.c.trigger_step, Customer.email,
                    blocking.label("blocking_at"))
             .join(Customer, and_(Customer.id == audience.c.customer_id, Customer.shop_id == shop.id))
             .where(Customer.email_consent.is_(True), Customer.email != "", ~suppressed,  # type: ignore[attr-defined]
                    *([] if one_per_customer else [~written]), *(partition or Partition()).where(audience.c.customer_id))
-            .order_by(audience.c.customer_id, audience.c.trigger_key))
+            .order_by(audience.c.customer_id, trigger_key))
 
 
 def next_allowed(moment: datetime, timezone: str) -> datetime:
