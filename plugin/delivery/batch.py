@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.clock import as_utc
 from plugin.delivery.rendering import CopyError, render_message
 from plugin.gates.audience import CAP_WINDOW, next_allowed
 from plugin.gates.decisions import delivery_deferred
@@ -162,7 +163,7 @@ def _last_sent(session: Session, claimed: list[Message], now: datetime) -> dict[
         Message.shop_id.in_({m.shop_id for m in claimed}),  # type: ignore[attr-defined]  # the unique index's prefix
         Message.customer_id.in_({m.customer_id for m in claimed}), Message.status == MessageStatus.sent,  # type: ignore[attr-defined]
         Message.sent_at > now - CAP_WINDOW).group_by(Message.customer_id)).all()  # type: ignore[operator]
-    return {cid: at if at.tzinfo else at.replace(tzinfo=UTC) for cid, at in rows}
+    return {cid: as_utc(at) for cid, at in rows}
 
 
 def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scenario, messages: list[Message],

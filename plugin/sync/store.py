@@ -14,7 +14,7 @@ from sqlmodel import Session
 from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector
 from connectors.errors import Unauthorized
 from plugin.storage.consent import record_consent
-from plugin.storage.models import Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
+from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
 from plugin.storage.upsert import upsert
 
 __all__ = ["sync_shop", "RESOURCES", "HISTORY", "Progress"]
@@ -23,7 +23,6 @@ log = logging.getLogger("okaeri.sync")
 RESOURCES = ("customers", "products", "orders")
 HISTORY = timedelta(days=400)  # a first sync reads a year of orders, plus a margin
 BATCH = 500
-FEW_LEFT = 2
 POINTS_VALID = timedelta(days=365)
 Progress = Callable[[str, int, int | None], None]
 T = TypeVar("T")
