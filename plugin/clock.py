@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Clock", "SystemClock", "OffsetClock", "FrozenClock", "daytime_zone"]
+__all__ = ["Clock", "SystemClock", "OffsetClock", "FrozenClock", "daytime_zone", "as_utc"]
 
 
 class Clock:
@@ -50,3 +50,8 @@ def daytime_zone(at: datetime | None = None) -> str:
     hours = (12 - (at or datetime.now(UTC)).hour) % 24
     hours = hours - 24 if hours > 14 else hours
     return f"Etc/GMT{-hours:+d}" if hours else "UTC"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A time read back from storage, timezone-aware: SQLite returns stored UTC times without their zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -12,7 +12,7 @@ from recommender.data import Purchases
 from recommender.models import EASE, Blend, ItemKNN, Model, Popularity
 from recommender.protocol import Split, leave_last_date_out, per_customer, top_k
 
-__all__ = ["CANDIDATES", "Choice", "choose_model", "recommend_top_k", "family"]
+__all__ = ["CANDIDATES", "Choice", "choose_model", "recommend_top_k"]
 
 MAX_VALIDATION_CUSTOMERS = 2000
 MIN_RELATIVE_GAIN = 0.02
@@ -32,10 +32,6 @@ class Choice:
     factory: Callable[[], Model]
     validation_recall: float
     seconds: float
-
-
-def family(model: Model) -> str:
-    return model.name
 
 
 def recommend_top_k(model: Model, purchases: Purchases, customers: np.ndarray, k: int,
@@ -58,11 +54,6 @@ def _validation_recalls(factory: Callable[[], Model], split: Split, customers: n
     model = factory().fit(split.train, today)
     recalls, _ = per_customer(recommend_top_k(model, split.train, customers, k), split.test[customers], k)
     return recalls
-
-
-def _validation_recall(factory: Callable[[], Model], split: Split, customers: np.ndarray, k: int) -> float:
-    recalls = _validation_recalls(factory, split, customers, k)
-    return float(recalls.mean()) if len(recalls) else 0.0
 
 
 def choose_model(purchases: Purchases, k: int = 10, families: tuple[str, ...] = tuple(CANDIDATES),

@@ -1,8 +1,16 @@
 """What every preset shares: a key, names, defaults, a set-based audience and a render context.
 
 A preset's `audience` is one SQL SELECT over a shop (never a Python loop over customers)
-returning (customer_id, trigger_key, ref_id). The engine wraps it with the gates; delivery asks
-`contexts` for the template variables of many messages at once, with stock as it is then.
+returning customer_id and what triggered the message, as typed columns (`scenarios.sql.trigger`):
+
+- trigger_kind: a short word, e.g. "cart", "post", "restock", "statement";
+- trigger_ref: the id of the row it points at (cart, order, product, browse event), or NULL;
+- trigger_step: the cart revision, the post-purchase step, the stock change's day, the period…, or NULL.
+
+The engine wraps it with the gates and writes the three columns, and `trigger_key`, the
+trigger's identity (`Trigger.key`, kind, ref and step joined by ':'), which nothing parses.
+Delivery asks `contexts` for the template variables of many messages at once, with stock as it
+is then; `contexts` and `still_wanted` read the typed columns.
 """
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlmodel import Session
 
-from plugin.storage.models import Message, Product, Shop
+from plugin.storage.models import FEW_LEFT, Customer, Message, Product, Shop, Trigger
 
 __all__ = ["Scenario", "Copy", "product_view", "in_stock_views"]
 
@@ -36,7 +44,7 @@ VIEW_COLUMNS = (Product.id, Product.name, Product.price, Product.url, Product.im
 def product_view(product: Product | Any) -> dict[str, Any]:
     """What templates know of a promoted product (a Product, or a row with the same columns)."""
     return {"id": product.id, "name": product.name, "price": product.price, "url": product.url,
-            "image_url": product.image_url, "few_left": product.stock is not None and 0 < product.stock <= 2}
+            "image_url": product.image_url, "few_left": product.stock is not None and 0 < product.stock <= FEW_LEFT}
 
 
 def in_stock_views(session: Session, shop_id: int, product_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -63,7 +71,7 @@ class Scenario:
     copy: dict[str, Copy] = {}
 
     def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
-        """Columns customer_id, trigger_key, ref_id: everyone this preset should message now.
+        """Columns customer_id, trigger_kind, trigger_ref, trigger_step: everyone this preset should message now.
 
         `periodic` is False once this period's run (see `period`) has been written: a weekly or
         monthly preset then selects only its event-driven part, if it has one.
@@ -77,6 +85,10 @@ class Scenario:
     def still_wanted(self, session: Session, messages: Sequence[Message]) -> set[int]:
         """Re-checked right before delivery: ids whose exit condition has not been met."""
         return {m.id for m in messages if m.id is not None}
+
+    def sample_trigger(self, session: Session, shop: Shop, customer: Customer) -> Trigger:
+        """A trigger `contexts` can read, from the customer's own data: for previews (nothing is written)."""
+        return Trigger(self.key, None, "preview")
 
     def period(self, now: datetime, timezone: str) -> str | None:
         """The current period of a periodic preset (e.g. "2026-11"), or None for event-driven ones."""

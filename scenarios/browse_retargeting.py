@@ -13,7 +13,7 @@ from sqlmodel import Session
 from plugin.storage.models import BrowseEvent, Cart, Message, Shop
 from recommender.serving import similar_products
 from scenarios.base import Copy, Scenario, in_stock_views
-from scenarios.sql import key, ordered_since
+from scenarios.sql import ordered_since, trigger
 
 __all__ = ["BrowseRetargeting"]
 
@@ -44,8 +44,7 @@ class BrowseRetargeting(Scenario):
                                 Cart.updated_at >= views.c.first_view)
         recent = exists().where(Message.shop_id == shop.id, Message.scenario_key == self.key,
                                 Message.customer_id == views.c.customer_id, Message.scheduled_at > now - COOLDOWN)  # type: ignore[operator]
-        return select(views.c.customer_id, key("browse", views.c.last_id).label("trigger_key"),
-                      views.c.last_id.label("ref_id")).where(
+        return select(views.c.customer_id, *trigger("browse", views.c.last_id)).where(
             views.c.last_view <= now - delay, ~carted, ~recent,
             ~ordered_since(shop.id, views.c.customer_id, views.c.first_view))
 

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, select, union_all
+from sqlalchemy import Select, String, and_, cast, exists, select, union_all
 from sqlmodel import Session
 
-from plugin.storage.models import Cart, CartLine, Message, MessageStatus, Shop
+from plugin.storage.models import Cart, CartLine, Customer, Message, MessageStatus, Shop, Trigger
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, in_stock_views, product_view
-from scenarios.sql import key, ordered_since
+from scenarios.sql import ordered_since, step_text, trigger
 
 __all__ = ["CartRecovery"]
 
@@ -41,18 +41,19 @@ class CartRecovery(Scenario):
         has_items = exists().where(CartLine.cart_id == Cart.id)
         live = and_(Cart.shop_id == shop.id, Cart.updated_at > now - MAX_AGE, has_items,  # type: ignore[operator]
                     ~ordered_since(shop.id, Cart.customer_id, Cart.updated_at))
-        first = select(Cart.customer_id.label("customer_id"),  # type: ignore[attr-defined]
-                       key("cart", Cart.id, Cart.revision).label("trigger_key"), Cart.id.label("ref_id")  # type: ignore[union-attr]
+        first_step, second_step = _steps(Cart.revision)
+        first = select(Cart.customer_id.label("customer_id"), *trigger("cart", Cart.id, first_step)  # type: ignore[attr-defined]
                        ).where(live, Cart.updated_at <= now - delay)  # type: ignore[operator]
         first_sent = exists().where(
             Message.shop_id == shop.id, Message.scenario_key == self.key, Message.customer_id == Cart.customer_id,
-            Message.trigger_key == key("cart", Cart.id, Cart.revision), Message.status == MessageStatus.sent)
-        second = select(Cart.customer_id, key("cart", Cart.id, Cart.revision, "2"), Cart.id).where(
+            Message.trigger_kind == "cart", Message.trigger_ref == Cart.id, Message.trigger_step == first_step,
+            Message.status == MessageStatus.sent)
+        second = select(Cart.customer_id, *trigger("cart", Cart.id, second_step)).where(
             live, Cart.updated_at <= now - SECOND_AFTER, first_sent)  # type: ignore[operator]
         return union_all(first, second)  # type: ignore[return-value]
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
-        carts = {m.id: int(m.trigger_key.split(":")[1]) for m in messages if m.id is not None}
+        carts = {m.id: m.trigger_ref or 0 for m in messages if m.id is not None}
         lines = session.execute(select(CartLine.cart_id, CartLine.product_id, CartLine.quantity)
                                 .where(CartLine.cart_id.in_(set(carts.values())))  # type: ignore[attr-defined]
                                 .order_by(CartLine.cart_id, CartLine.id)).all()
@@ -72,11 +73,20 @@ class CartRecovery(Scenario):
 
     def still_wanted(self, session: Session, messages: Sequence[Message]) -> set[int]:
         """No order since the cart was last touched, the cart unchanged and still holding items."""
-        triggers = {m.id or 0: m.trigger_key.split(":")[1:3] for m in messages}
+        steps = {m.id or 0: (m.trigger_ref, m.trigger_step) for m in messages}
         live = session.execute(
-            select(Cart.id, Cart.revision).where(
-                Cart.id.in_({int(cart_id) for cart_id, _ in triggers.values()}),  # type: ignore[union-attr]
+            select(Cart.id, *_steps(Cart.revision)).where(
+                Cart.id.in_({cart_id for cart_id, _ in steps.values()}),  # type: ignore[union-attr]
                 exists().where(CartLine.cart_id == Cart.id), ~ordered_since(Cart.shop_id, Cart.customer_id, Cart.updated_at))
         ).all()
-        current = {(str(cart_id), str(revision)) for cart_id, revision in live}
-        return {mid for mid, (cart_id, revision) in triggers.items() if (cart_id, revision) in current}
+        current = {(cart_id, step) for cart_id, *now_steps in live for step in now_steps}
+        return {mid for mid, trigger_of in steps.items() if trigger_of in current}
+
+    def sample_trigger(self, session: Session, shop: Shop, customer: Customer) -> Trigger:
+        cart = session.execute(select(Cart).where(Cart.customer_id == customer.id)).scalars().first()
+        return Trigger("cart", cart.id, str(cart.revision)) if cart else Trigger("cart", 0, "0")
+
+
+def _steps(revision: Any) -> tuple[Any, Any]:
+    """The trigger steps of a cart at this revision: its first reminder ("3") and its second ("3:2")."""
+    return cast(revision, String), step_text(revision, "2")

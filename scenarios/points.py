@@ -12,7 +12,7 @@ from sqlmodel import Session
 from plugin.storage.models import Customer, Message, Product, Shop
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, product_view
-from scenarios.sql import day_text, key, local_month, no_ref
+from scenarios.sql import day_text, local_month, step_text, trigger
 
 __all__ = ["PointExpiry", "PointStatement"]
 
@@ -61,8 +61,8 @@ class PointExpiry(Scenario):
                             Customer.points_expire_at > now + timedelta(days=7))),  # type: ignore[operator]
                   (7, Customer.points_expire_at <= now + timedelta(days=7))]  # type: ignore[operator]
         selects = [select(Customer.id.label("customer_id"),  # type: ignore[union-attr]
-                          key("expiry", day_text(Customer.points_expire_at), str(days)).label("trigger_key"),
-                          no_ref().label("ref_id")).where(base, condition) for days, condition in within]
+                          *trigger("expiry", None, step_text(day_text(Customer.points_expire_at), str(days))))
+                   .where(base, condition) for days, condition in within]
         return union_all(*selects)  # type: ignore[return-value]
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
@@ -100,9 +100,8 @@ class PointStatement(Scenario):
 
     def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         month = local_month(now, shop.timezone)
-        return select(Customer.id.label("customer_id"), key("statement", month).label("trigger_key"),  # type: ignore[union-attr]
-                      no_ref().label("ref_id")).where(Customer.shop_id == shop.id, Customer.points_balance > 0,
-                                                      literal(True) if periodic else false())
+        return select(Customer.id.label("customer_id"), *trigger("statement", None, month)).where(  # type: ignore[union-attr]
+            Customer.shop_id == shop.id, Customer.points_balance > 0, literal(True) if periodic else false())
 
     def period(self, now: datetime, timezone: str) -> str | None:
         return local_month(now, timezone)

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Select, select, union_all
 from sqlmodel import Session
 
-from plugin.storage.models import Message, Order, OrderLine, Product, Shop
+from plugin.storage.models import Customer, Message, Order, OrderLine, Product, Shop, Trigger
 from scenarios.base import Copy, Scenario, in_stock_views
-from scenarios.sql import key
+from scenarios.sql import trigger
 
 __all__ = ["PostPurchase", "STEPS"]
 
@@ -47,15 +47,14 @@ class PostPurchase(Scenario):
         selects = []
         for step, days in STEPS.items():
             due = now - (delay if days == 0 else timedelta(days=days))
-            selects.append(select(Order.customer_id.label("customer_id"),
-                                  key("post", Order.id, step).label("trigger_key"), Order.id.label("ref_id"))  # type: ignore[union-attr]
+            selects.append(select(Order.customer_id.label("customer_id"), *trigger("post", Order.id, step))  # type: ignore[union-attr]
                            .where(Order.shop_id == shop.id, Order.customer_id.is_not(None),  # type: ignore[union-attr]
                                   Order.canceled.is_(False), Order.ordered_at <= due,  # type: ignore[attr-defined,operator]
                                   Order.ordered_at > due - CATCH_UP))  # type: ignore[operator]
         return union_all(*selects)  # type: ignore[return-value]
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
-        orders = {m.id or 0: int(m.trigger_key.split(":")[1]) for m in messages}
+        orders = {m.id or 0: m.trigger_ref or 0 for m in messages}
         rows = session.execute(select(OrderLine.order_id, OrderLine.product_id, Product.group_code)
                                .join(Product, Product.id == OrderLine.product_id)
                                .where(OrderLine.order_id.in_(set(orders.values())))).all()  # type: ignore[attr-defined]
@@ -67,10 +66,15 @@ class PostPurchase(Scenario):
         lang = "ja" if shop.locale == "ja" else "en"
         out = {}
         for m in messages:
-            step = m.trigger_key.split(":")[2]
+            step = m.trigger_step or "thanks"
             title, intro = STEP_COPY[lang][step if step in ("thanks", "survey") else "follow"]
             by_group = groups.get(orders[m.id or 0], {})
             out[m.id or 0] = {"step": {"name": step, "title": title, "intro": intro},
                               "items": [items[0] for items in by_group.values()],  # one product per group
                               "groups": sorted(by_group), "cta_url": shop.domain}
         return out
+
+    def sample_trigger(self, session: Session, shop: Shop, customer: Customer) -> Trigger:
+        order = session.execute(select(Order.id).where(Order.customer_id == customer.id)
+                                .order_by(Order.ordered_at.desc())).scalars().first()  # type: ignore[attr-defined]
+        return Trigger("post", order or 0, "thanks")

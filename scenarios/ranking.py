@@ -14,7 +14,7 @@ from sqlmodel import Session
 from plugin.storage.models import Customer, Message, Order, OrderLine, Product, Shop
 from recommender.serving import ranking
 from scenarios.base import Copy, Scenario, in_stock_views
-from scenarios.sql import key, local_week, no_ref
+from scenarios.sql import local_week, trigger
 
 __all__ = ["Ranking"]
 
@@ -44,8 +44,7 @@ class Ranking(Scenario):
     def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
         week = local_week(now, shop.timezone)
         when = literal(True) if periodic and released(now, shop.timezone) else false()
-        return select(Customer.id.label("customer_id"), key("ranking", week).label("trigger_key"),  # type: ignore[union-attr]
-                      no_ref().label("ref_id")).where(
+        return select(Customer.id.label("customer_id"), *trigger("ranking", None, week)).where(  # type: ignore[union-attr]
             Customer.shop_id == shop.id, Customer.last_order_at > now - ACTIVE, when)  # type: ignore[operator]
 
     def period(self, now: datetime, timezone: str) -> str | None:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from plugin.storage.models import Customer, Message, Order, Shop
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, product_view
-from scenarios.sql import key, local_month, no_ref
+from scenarios.sql import local_month, trigger
 
 __all__ = ["Recommendation"]
 
@@ -35,13 +35,12 @@ class Recommendation(Scenario):
     }
 
     def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
-        after_order = select(Order.customer_id.label("customer_id"), key("reco", "order", Order.id).label("trigger_key"),
-                             Order.id.label("ref_id")).where(  # type: ignore[union-attr]
+        after_order = select(Order.customer_id.label("customer_id"), *trigger("reco:order", Order.id)).where(  # type: ignore[union-attr]
             Order.shop_id == shop.id, Order.customer_id.is_not(None), Order.canceled.is_(False),  # type: ignore[union-attr,attr-defined]
             Order.ordered_at <= now - AFTER_ORDER, Order.ordered_at > now - AFTER_ORDER - CATCH_UP)  # type: ignore[operator]
         if not periodic:  # this month's mailing is written: only the after-order part remains
             return after_order
-        monthly = select(Customer.id, key("reco", "month", local_month(now, shop.timezone)), no_ref()).where(
+        monthly = select(Customer.id, *trigger("reco:month", None, local_month(now, shop.timezone))).where(
             Customer.shop_id == shop.id, Customer.last_order_at > now - ACTIVE)  # type: ignore[operator]
         return union_all(after_order, monthly)  # type: ignore[return-value]
 

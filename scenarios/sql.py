@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, String, cast, exists, literal, null
 from sqlalchemy.ext.compiler import compiles
@@ -10,12 +11,24 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from plugin.storage.models import Order
 
-__all__ = ["day_text", "key", "no_ref", "ordered_since", "local_month", "local_week"]
+__all__ = ["trigger", "step_text", "day_text", "ordered_since", "local_month", "local_week"]
 
 
-def no_ref() -> Any:
-    """A typed NULL for the ref_id column of audiences without a triggering row."""
-    return cast(null(), Integer)
+def trigger(kind: str, ref: Any = None, step: Any = None) -> list[Any]:
+    """An audience's trigger columns (trigger_kind, trigger_ref, trigger_step); None: a typed NULL."""
+    return [literal(kind, String).label("trigger_kind"),
+            (cast(null(), Integer) if ref is None else ref).label("trigger_ref"),
+            (cast(null(), String) if step is None else literal(step, String) if isinstance(step, str)
+             else step).label("trigger_step")]
+
+
+def step_text(*parts: Any) -> Any:
+    """A trigger step of several parts, built in SQL: literals and columns joined with ':'."""
+    pieces = [literal(p, String) if isinstance(p, str) else cast(p, String) for p in parts]
+    expr = pieces[0]
+    for piece in pieces[1:]:
+        expr = expr + literal(":") + piece
+    return expr
 
 
 class day_text(FunctionElement[str]):  # noqa: N801 (reads as a SQL function)
@@ -35,15 +48,6 @@ def _day_postgres(element: day_text, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(list(element.clauses)[0], **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
-def key(*parts: Any) -> Any:
-    """A trigger key built in SQL: literals and columns joined with ':'."""
-    pieces = [literal(p) if isinstance(p, str) else cast(p, String) for p in parts]
-    expr = pieces[0]
-    for piece in pieces[1:]:
-        expr = expr + literal(":") + piece
-    return expr
-
-
 def ordered_since(shop_id: Any, customer_id: Any, since: Any) -> Any:
     """EXISTS an order (not cancelled) by the customer at or after `since`."""
     return exists().where(Order.shop_id == shop_id, Order.customer_id == customer_id,
@@ -51,29 +55,11 @@ def ordered_since(shop_id: Any, customer_id: Any, since: Any) -> Any:
 
 
 def local_month(now: datetime, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
+    """'YYYY-MM' of `now` in the zone `tz`."""
     return now.astimezone(ZoneInfo(tz)).strftime("%Y-%m")
 
 
 def local_week(now: datetime, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
+    """The ISO week of `now` in the zone `tz`, as 'YYYY-Www'."""
     year, week, _ = now.astimezone(ZoneInfo(tz)).isocalendar()
     return f"{year}-W{week:02d}"
-
-
-class plus_day(FunctionElement[Any]):  # noqa: N801 (reads as a SQL function)
-    """A timestamp column plus one day, on either database."""
-
-    inherit_cache = True
-
-
-@compiles(plus_day, "sqlite")
-def _plus_day_sqlite(element: plus_day, compiler: Any, **kw: Any) -> str:
-    return f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(list(element.clauses)[0], **kw)}, '+1 day')"
-
-
-@compiles(plus_day, "postgresql")
-def _plus_day_postgres(element: plus_day, compiler: Any, **kw: Any) -> str:
-    return f"({compiler.process(list(element.clauses)[0], **kw)} + interval '1 day')"

@@ -9,14 +9,25 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, or_, select, union_all
 from sqlmodel import Session
 
-from plugin.storage.models import BrowseEvent, Cart, CartLine, Message, Order, OrderLine, Product, Shop
+from plugin.storage.models import (
+    FEW_LEFT,
+    BrowseEvent,
+    Cart,
+    CartLine,
+    Customer,
+    Message,
+    Order,
+    OrderLine,
+    Product,
+    Shop,
+    Trigger,
+)
 from recommender.serving import similar_products
 from scenarios.base import Copy, Scenario, in_stock_views
-from scenarios.sql import day_text, key
+from scenarios.sql import day_text, trigger
 
-__all__ = ["StockTrigger", "FEW_LEFT"]
+__all__ = ["StockTrigger"]
 
-FEW_LEFT = 2
 FRESH = timedelta(days=3)  # how long after the stock change a message may still go out
 INTEREST = timedelta(days=30)  # how far back a view counts as interest
 
@@ -52,21 +63,21 @@ class StockTrigger(Scenario):
             bought = exists().where(Order.shop_id == shop.id, Order.customer_id == who.c.customer_id,
                                     Order.ordered_at >= now - FRESH - INTEREST, OrderLine.order_id == Order.id,  # type: ignore[operator]
                                     OrderLine.product_id == Product.id)
-            selects.append(select(who.c.customer_id, key(kind, Product.id, day_text(changed_at)), Product.id)
+            selects.append(select(who.c.customer_id, *trigger(kind, Product.id, day_text(changed_at)))
                            .distinct().join(Product, Product.id == who.c.product_id)
                            .where(Product.shop_id == shop.id, changed_at > now - FRESH, level,  # type: ignore[operator]
                                   Product.visible.is_(True), ~bought))  # type: ignore[attr-defined]
         union = union_all(*selects).subquery()
-        return select(union.c[0].label("customer_id"), union.c[1].label("trigger_key"), union.c[2].label("ref_id"))
+        return select(union.c[0].label("customer_id"), union.c.trigger_kind, union.c.trigger_ref, union.c.trigger_step)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
-        product_of = {m.id or 0: int(m.trigger_key.split(":")[1]) for m in messages}
+        product_of = {m.id or 0: m.trigger_ref or 0 for m in messages}
         similar = {p: similar_products(session, shop, p, 3) for p in set(product_of.values())}
         stocked = in_stock_views(session, shop.id or 0, [*product_of.values(), *[s for v in similar.values() for s in v]])
         out = {}
         for m in messages:
             product = product_of[m.id or 0]
-            kind = m.trigger_key.split(":")[0]
+            kind = m.trigger_kind
             item = stocked.get(product)
             if kind == "low" and item is not None and not item["few_left"]:
                 item = None  # restocked since: "only a few left" is no longer true
@@ -74,3 +85,7 @@ class StockTrigger(Scenario):
                               "recommendations": [stocked[s] for s in similar[product] if s in stocked][:2],
                               "cta_url": item["url"] if item else shop.domain}
         return out
+
+    def sample_trigger(self, session: Session, shop: Shop, customer: Customer) -> Trigger:
+        product = session.execute(select(Product.id).where(Product.shop_id == shop.id)).scalars().first()
+        return Trigger("restock", product or 0, "preview")

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from plugin.storage.models import Customer, Message, Shop
 from recommender.serving import top_n_many
 from scenarios.base import Copy, Scenario, product_view
-from scenarios.sql import day_text, key, no_ref
+from scenarios.sql import day_text, trigger
 
 __all__ = ["Winback"]
 
@@ -34,10 +34,9 @@ class Winback(Scenario):
     }
 
     def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
-        return select(Customer.id.label("customer_id"),  # type: ignore[union-attr]
-                      key("winback", day_text(Customer.last_order_at)).label("trigger_key"), no_ref().label("ref_id")
-                      ).where(Customer.shop_id == shop.id, Customer.last_order_at <= now - LAPSED,  # type: ignore[operator]
-                              Customer.last_order_at > now - LAPSED - CATCH_UP)  # type: ignore[operator]
+        return select(Customer.id.label("customer_id"), *trigger("winback", None, day_text(Customer.last_order_at))).where(  # type: ignore[union-attr]
+            Customer.shop_id == shop.id, Customer.last_order_at <= now - LAPSED,  # type: ignore[operator]
+            Customer.last_order_at > now - LAPSED - CATCH_UP)  # type: ignore[operator]
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         picks = top_n_many(session, shop, [m.customer_id for m in messages], 4)

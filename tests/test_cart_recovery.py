@@ -101,3 +101,33 @@ def test_empty_cart_is_not_a_reminder(runtime, session, clock):  # type: ignore[
     person = make_customer(session, shop, clock.now())
     make_cart(session, shop, person, [], clock.now() - timedelta(hours=2))
     assert run_shop_tick(runtime, shop.id) == []
+
+
+def test_second_reminder_follows_a_sent_first_once_the_cart_is_idle_24_hours(runtime, session, clock):  # type: ignore[no-untyped-def]
+    # Given a cart whose first reminder was sent
+    shop, _, product = idle_cart_shop(session, clock.now(), customers=0)
+    cart = make_cart(session, shop, make_customer(session, shop, clock.now()), [product], clock.now() - timedelta(hours=2))
+    (first, _), = run_shop_tick(runtime, shop.id)
+    assert deliver(runtime, first)[0] == "sent"
+    # When the cart has been idle for 24 hours and the first is older than the 24-hour cap
+    clock.advance(hours=24, minutes=1)
+    (second, _), = run_shop_tick(runtime, shop.id)
+    # Then a second reminder is written, says which cart revision it is about, and goes out
+    message = session.get(Message, second)
+    assert (message.trigger_key, message.trigger_kind, message.trigger_ref, message.trigger_step) == \
+        (f"cart:{cart.id}:{cart.revision}:2", "cart", cart.id, f"{cart.revision}:2")
+    assert deliver(runtime, second)[0] == "sent"
+    assert run_shop_tick(runtime, shop.id) == []
+
+
+def test_reminder_for_a_cart_changed_since_is_cancelled(runtime, session, clock):  # type: ignore[no-untyped-def]
+    # Given a reminder written for a cart at its current revision
+    shop, _, product = idle_cart_shop(session, clock.now(), customers=0)
+    cart = make_cart(session, shop, make_customer(session, shop, clock.now()), [product], clock.now() - timedelta(hours=2))
+    (reminder, _), = run_shop_tick(runtime, shop.id)
+    # When the customer changes the cart before delivery
+    cart.revision += 1
+    session.add(cart)
+    session.commit()
+    # Then the reminder is cancelled
+    assert deliver(runtime, reminder)[0] == "cancelled"

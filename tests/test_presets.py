@@ -7,16 +7,20 @@ from sqlalchemy import delete, select
 
 from plugin.delivery.batch import deliver_batch
 from plugin.engine.tick import run_shop_tick
-from plugin.storage.models import Message, ScenarioRun
+from plugin.storage.models import Message, ScenarioRun, Trigger
 from tests.factories import enable, make_cart, make_customer, make_order, make_product, make_shop, make_view
 
 MONDAY_NOON_JST = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 
 def _audience(runtime, session, shop) -> set[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    """(customer, trigger key) of every message written; each key is the one its typed trigger columns give."""
     run_shop_tick(runtime, shop.id)
     session.expire_all()
-    return set(session.execute(select(Message.customer_id, Message.trigger_key).where(Message.shop_id == shop.id)).all())
+    rows = session.execute(select(Message.customer_id, Message.trigger_key, Message.trigger_kind, Message.trigger_ref,
+                                  Message.trigger_step).where(Message.shop_id == shop.id)).all()
+    assert all(Trigger(kind, ref, step).key == key for _, key, kind, ref, step in rows)
+    return {(customer, key) for customer, key, *_ in rows}
 
 
 def _setup(session, clock, key: str):  # type: ignore[no-untyped-def]
@@ -35,13 +39,12 @@ def test_browse_retargeting_reaches_viewers_who_did_not_cart_or_buy(runtime, ses
     shop, now = _setup(session, clock, "browse_retargeting")
     item = make_product(session, shop, now, name="藍色のマグ")
     looker, buyer, carter, fresh = (make_customer(session, shop, now) for _ in range(4))
-    for who in (looker, buyer, carter):
-        make_view(session, shop, who, item, now - timedelta(hours=3))
+    views = {who.id: make_view(session, shop, who, item, now - timedelta(hours=3)) for who in (looker, buyer, carter)}
     make_view(session, shop, fresh, item, now - timedelta(minutes=30))  # within the 2 h grace
     make_order(session, shop, buyer, now - timedelta(hours=2), [item])
     make_cart(session, shop, carter, [item], now - timedelta(hours=2, minutes=30))
     audience = _audience(runtime, session, shop)
-    assert {c for c, _ in audience} == {looker.id}
+    assert audience == {(looker.id, f"browse:{views[looker.id].id}")}
     mail, = _delivered(runtime, session, shop, catcher)
     assert "藍色のマグ" in mail.get_body(("plain",)).get_content()
     clock.advance(days=3)  # at most once per 7 days
@@ -57,7 +60,8 @@ def test_point_expiry_warns_at_30_and_7_days(runtime, session, clock, catcher) -
     make_customer(session, shop, now, points_balance=300, points_expire_at=now + timedelta(days=60))
     make_customer(session, shop, now, points_balance=0, points_expire_at=now + timedelta(days=5))
     audience = _audience(runtime, session, shop)
-    assert {(c, t.rsplit(":", 1)[1]) for c, t in audience} == {(in_20.id, "30"), (in_5.id, "7")}
+    assert audience == {(in_20.id, f"expiry:{now + timedelta(days=20):%Y-%m-%d}:30"),
+                        (in_5.id, f"expiry:{now + timedelta(days=5):%Y-%m-%d}:7")}
     mails = {m["To"].addresses[0].addr_spec: m for m in _delivered(runtime, session, shop, catcher)}
     text = mails[in_20.email].get_body(("plain",)).get_content()
     assert "1000 ポイント" in text and "ポイントで買える豆" in text
@@ -141,8 +145,7 @@ def test_winback_after_180_days_without_an_order(runtime, session, clock) -> Non
     lapsed = make_customer(session, shop, now, last_order_at=now - timedelta(days=185))
     make_customer(session, shop, now, last_order_at=now - timedelta(days=100))
     make_customer(session, shop, now, last_order_at=now - timedelta(days=900))  # lapsed long before: not blasted
-    (customer, trigger), = _audience(runtime, session, shop)
-    assert customer == lapsed.id and trigger.startswith("winback:")
+    assert _audience(runtime, session, shop) == {(lapsed.id, f"winback:{(now - timedelta(days=185)):%Y-%m-%d}")}
 
 
 def test_stock_trigger_restock_and_few_left_for_interested_customers(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +158,8 @@ def test_stock_trigger_restock_and_few_left_for_interested_customers(runtime, se
     make_order(session, shop, buyer, now - timedelta(minutes=30), [back])
     make_cart(session, shop, carter, [few], now - timedelta(days=1))
     audience = _audience(runtime, session, shop)
-    assert {(c, t.split(":")[0]) for c, t in audience} == {(viewer.id, "restock"), (carter.id, "low")}
+    day = f"{now - timedelta(hours=1):%Y-%m-%d}"
+    assert audience == {(viewer.id, f"restock:{back.id}:{day}"), (carter.id, f"low:{few.id}:{day}")}
     subjects = {m["Subject"] for m in _delivered(runtime, session, shop, catcher)}
     assert subjects == {"【テスト商店】再入荷のお知らせ", "【テスト商店】残りわずかです"}
 

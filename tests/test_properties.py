@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlmodel import SQLModel
 
+from plugin.clock import as_utc
 from plugin.delivery.batch import deliver_batch
 from plugin.engine.tick import run_shop_tick
 from plugin.gates.rules import DEFAULT as SHOP_RULES
@@ -49,7 +50,7 @@ def test_invariants_hold_on_random_shops(runtime, engine, clock, catcher, people
     by_customer = defaultdict(list)
     for m in sent:
         by_customer[m.customer_id].append(m.sent_at)
-        sent_at = m.sent_at if m.sent_at.tzinfo else m.sent_at.replace(tzinfo=UTC)
+        sent_at = as_utc(m.sent_at)
         assert 8 <= sent_at.astimezone(ZoneInfo("Asia/Tokyo")).hour < 21, "sent in quiet hours"
     for times in by_customer.values():
         times.sort()

@@ -1,7 +1,6 @@
 """The one switch, per-preset settings, previews and test sends."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +38,7 @@ def set_standard_scenarios(session: Session, shop: Shop, enabled: bool, now: dat
     """
     reasons = {key: s.unsupported_reason(session, shop) for key, s in SCENARIOS.items()}
     rows = [{"shop_id": shop.id, "scenario_key": key, "enabled": enabled and reasons[key] is None,
-             "channel": "email", "holdout_percent": 10, "note": reasons[key] or "", "updated_at": now}
+             "channel": SCENARIOS[key].channels[0], "holdout_percent": 10, "note": reasons[key] or "", "updated_at": now}
             for key in SCENARIOS]
     upsert(session, ScenarioSetting.__table__, rows, ["shop_id", "scenario_key"], ["enabled", "note", "updated_at"])  # type: ignore[arg-type]
     if not enabled:
@@ -125,26 +124,10 @@ def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
         raise SettingError("この店舗にはまだ顧客がいません / the shop has no customers yet")
     setting = session.execute(select(ScenarioSetting).where(
         ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == key)).scalar_one_or_none()
-    draft = Message(id=0, shop_id=shop.id or 0, customer_id=customer.id or 0, scenario_key=key,
-                    trigger_key=_sample_trigger(session, shop, key, customer), to_address=customer.email,
-                    scheduled_at=runtime.clock.now(), created_at=runtime.clock.now(), context=json.dumps({}))
+    sample = scenario.sample_trigger(session, shop, customer)
+    draft = Message(id=0, shop_id=shop.id or 0, customer_id=customer.id or 0, scenario_key=key, trigger_key=sample.key,
+                    trigger_kind=sample.kind, trigger_ref=sample.ref, trigger_step=sample.step,
+                    to_address=customer.email, scheduled_at=runtime.clock.now(), created_at=runtime.clock.now())
     context = scenario.contexts(session, shop, [draft]).get(0, {})
     subject, text, html = render_for(runtime, shop, scenario, draft, customer.name, context, setting)
     return customer, subject, text, html
-
-
-def _sample_trigger(session: Session, shop: Shop, key: str, customer: Customer) -> str:
-    """A trigger key the preset's context can read, taken from the customer's own data."""
-    from plugin.storage.models import Cart, Order, Product
-
-    if key == "cart_recovery":
-        cart = session.execute(select(Cart).where(Cart.customer_id == customer.id)).scalars().first()
-        return f"cart:{cart.id}:{cart.revision}" if cart else "cart:0:0"
-    if key == "post_purchase":
-        order = session.execute(select(Order.id).where(Order.customer_id == customer.id)
-                                .order_by(Order.ordered_at.desc())).scalars().first()  # type: ignore[attr-defined]
-        return f"post:{order or 0}:thanks"
-    if key == "stock_trigger":
-        product = session.execute(select(Product.id).where(Product.shop_id == shop.id)).scalars().first()
-        return f"restock:{product or 0}:preview"
-    return f"{key}:preview"

@@ -2,7 +2,6 @@
 send once on the message's channel, settle in bulk."""
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -129,7 +128,7 @@ def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scen
     contexts = scenario.contexts(session, shop, live) if live else {}
     ready = []
     for m in live:
-        context = {**json.loads(m.context or "{}"), **contexts.get(m.id or 0, {})}
+        context = contexts.get(m.id or 0, {})
         if (unusable := gates.content(m, context, scenario.needs_items)) is not None:
             cancel(m, unusable.reason)
             continue

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException
@@ -10,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from plugin.clock import as_utc
 from plugin.demo.mailcatcher import MailCatcher
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop
 from plugin.web.deps import SESSION_COOKIE, RuntimeDep, SessionDep, session_cookie
@@ -64,7 +64,7 @@ def _waiting(runtime: RuntimeDep, session: SessionDep) -> str:
         return ""
     shop = session.execute(select(Shop)).scalars().first()
     zone = ZoneInfo(shop.timezone if shop else "Asia/Tokyo")
-    first = first if first.tzinfo else first.replace(tzinfo=UTC)  # SQLite's min() loses the zone
+    first = as_utc(first)  # SQLite's min() loses the zone
     when = first.astimezone(zone).strftime("%m/%d %H:%M")
     return (f"<p>{count} 通は配信待ちです（深夜 21:00〜8:00 の配信停止、または 24 時間に 1 通の上限による）。"
             f"次の配信: {when} / {count} messages are waiting for quiet hours (21:00–08:00) or the one-per-24-h cap; "

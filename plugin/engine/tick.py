@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, func, literal, select, text
+from sqlalchemy import literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -190,11 +190,11 @@ def _insert_messages(session: Session, tick: Tick, ranked: Any) -> tuple[Any, da
     when_type = table_of(Message).c.scheduled_at.type
     columns = {
         "shop_id": literal(tick.shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(tick.scenario_key),
-        "trigger_key": ranked.c.trigger_key, "channel": literal(tick.channel.name),
-        "to_address": ranked.c.to_address, "subject": literal(""), "body_text": literal(""), "body_html": literal(""),
+        "trigger_key": ranked.c.trigger_key, "trigger_kind": ranked.c.trigger_kind, "trigger_ref": ranked.c.trigger_ref,
+        "trigger_step": ranked.c.trigger_step, "channel": literal(tick.channel.name),
+        "to_address": ranked.c.to_address, "subject": literal(""),
         "status": gated["status"], "scheduled_at": gated["scheduled_at"], "attempts": literal(0), "last_error": literal(""),
         "created_at": literal(tick.now, when_type), "enqueued_at": gated["enqueued_at"],
-        "context": literal('{"ref_id": ') + func.coalesce(cast(ranked.c.ref_id, String), literal("null")) + literal("}"),
         "decision": gated["decision"],
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite

@@ -11,11 +11,11 @@ from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.sql import Subquery
 from sqlmodel import col
 
+from plugin.clock import as_utc
 from plugin.gates.base import Batch, Defer, Deferral, Gate, Tick, Verdict
 from plugin.gates.decisions import CAP_OK, cap_deferred
 from plugin.gates.sql import plus_hours
 from plugin.storage.models import Message, MessageStatus
-from plugin.storage.times import utc
 from plugin.storage.upsert import table_of
 
 __all__ = ["FrequencyCap", "LIVE"]
@@ -59,7 +59,7 @@ class FrequencyCap(Gate):
             col(Message.status) == MessageStatus.sent, col(Message.sent_at) > batch.now - window)).all()
         sent: dict[int, list[datetime]] = {}
         for customer_id, at in rows:
-            sent.setdefault(customer_id, []).append(utc(at))
+            sent.setdefault(customer_id, []).append(as_utc(at))
         batch.state[self.name] = {c: sorted(times, reverse=True) for c, times in sent.items()}
 
     def recheck(self, batch: Batch, message: Message) -> Verdict | None:

@@ -8,7 +8,7 @@ from sqlalchemy.sql import Subquery
 from sqlmodel import col
 
 from plugin.gates.base import Gate, Tick
-from plugin.storage.models import Message
+from plugin.storage.models import Message, trigger_key_sql
 
 __all__ = ["Idempotency"]
 
@@ -23,5 +23,6 @@ class Idempotency(Gate):
             return []
         written = exists().where(  # through the unique (shop, customer, scenario, trigger) index
             col(Message.shop_id) == tick.shop.id, col(Message.customer_id) == candidates.c.customer_id,
-            col(Message.scenario_key) == tick.scenario_key, col(Message.trigger_key) == candidates.c.trigger_key)
+            col(Message.scenario_key) == tick.scenario_key, col(Message.trigger_key) == trigger_key_sql(
+                candidates.c.trigger_kind, candidates.c.trigger_ref, candidates.c.trigger_step))
         return [~written]

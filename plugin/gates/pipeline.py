@@ -22,10 +22,10 @@ from plugin.gates.holdout import Holdout
 from plugin.gates.idempotency import Idempotency
 from plugin.gates.quiet_hours import QuietHours
 from plugin.gates.stock import Stock
-from plugin.storage.models import Customer, Message, MessageStatus
+from plugin.storage.models import Customer, Message, MessageStatus, trigger_key_sql
 from plugin.storage.upsert import table_of
 
-__all__ = ["PIPELINE", "gated_audience", "ranked_audience", "outbox_columns", "prepare", "recheck", "passed",
+__all__ = ["PIPELINE", "gated_audience", "trigger_key_of", "ranked_audience", "outbox_columns", "prepare", "recheck", "passed",
            "content"]
 
 PIPELINE: tuple[Gate, ...] = (Consent(), Idempotency(), FrequencyCap(), QuietHours(), Holdout(), Stock())
@@ -36,11 +36,17 @@ def gated_audience(tick: Tick, audience: Subquery, *extra: ColumnElement[bool]) 
     with the channel's address as `to_address` and the inputs later gates read."""
     conditions = [c for gate in PIPELINE for c in gate.where(tick, audience)]
     inputs = {name: column for gate in PIPELINE for name, column in gate.inputs(tick, audience).items()}
-    return (select(*audience.c, tick.channel.address().label("to_address"),
+    trigger_key = trigger_key_of(audience)
+    return (select(*audience.c, trigger_key.label("trigger_key"), tick.channel.address().label("to_address"),
                    *(column.label(name) for name, column in inputs.items()))
             .join(Customer, and_(col(Customer.id) == audience.c.customer_id, col(Customer.shop_id) == tick.shop.id))
             .where(*conditions, *extra)
-            .order_by(audience.c.customer_id, audience.c.trigger_key))
+            .order_by(audience.c.customer_id, trigger_key))
+
+
+def trigger_key_of(candidates: Subquery) -> ColumnElement[str]:
+    """The identity of each candidate's trigger (`Trigger.key`), from the audience's typed columns."""
+    return trigger_key_sql(candidates.c.trigger_kind, candidates.c.trigger_ref, candidates.c.trigger_step)
 
 
 def ranked_audience(gated: Subquery) -> Subquery:

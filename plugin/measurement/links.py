@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -10,6 +10,7 @@ from urllib.parse import quote
 from sqlalchemy import and_, select
 from sqlmodel import Session, col
 
+from plugin.clock import as_utc
 from plugin.crypto import BadSignature
 from plugin.storage.models import Conversion, Message, MessageEvent, Order
 from plugin.storage.upsert import insert_ignore, table_of
@@ -93,14 +94,10 @@ def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: ti
     ).all()
     chosen: dict[int, dict[str, object]] = {}
     for order_id, ordered_at, total, message_id, scenario_key, clicked_at in pairs:
-        if order_id in chosen or _utc(ordered_at) - _utc(clicked_at) > ATTRIBUTION_WINDOW:
+        if order_id in chosen or as_utc(ordered_at) - as_utc(clicked_at) > ATTRIBUTION_WINDOW:
             continue  # the first row per order is its last click; older clicks never count
         chosen[order_id] = {"shop_id": shop_id, "order_id": order_id, "message_id": message_id,
                             "scenario_key": scenario_key, "revenue": total, "ordered_at": ordered_at}
     inserted = insert_ignore(session, table_of(Conversion), list(chosen.values()), ["order_id"])
     session.commit()
     return len(inserted)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

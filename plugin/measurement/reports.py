@@ -5,14 +5,15 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from plugin.clock import as_utc
 from plugin.measurement.links import ATTRIBUTION_WINDOW
 from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, Order, Shop
 from scenarios import SCENARIOS
+from scenarios.sql import local_week
 
 __all__ = ["scenario_report", "lift"]
 
@@ -27,17 +28,6 @@ def lift(treated: int, treated_conv: int, control: int, control_conv: int) -> di
     se = math.sqrt(p1 * (1 - p1) / treated + p2 * (1 - p2) / control)
     return {"treated_rate": p1, "control_rate": p2, "lift": p1 - p2, "ci_low": p1 - p2 - Z95 * se,
             "ci_high": p1 - p2 + Z95 * se}
-
-
-def _week(moment: datetime, tz: str) -> str:
-    year, week, _ = moment.astimezone(ZoneInfo(tz)).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def _utc(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def scenario_report(session: Session, shop: Shop, now: datetime, weeks: int = 8) -> dict[str, Any]:
@@ -58,11 +48,11 @@ def scenario_report(session: Session, shop: Shop, now: datetime, weeks: int = 8)
     for customer_id, ordered_at, total in session.execute(
             select(col(Order.customer_id), col(Order.ordered_at), col(Order.total)).where(
             col(Order.shop_id) == shop.id, col(Order.ordered_at) > since, col(Order.canceled).is_(False))):
-        orders[customer_id].append((_utc(ordered_at), total))
+        orders[customer_id].append((as_utc(ordered_at), total))
     table: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(_empty))
     arms: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"treated": [0, 0, 0], "control": [0, 0, 0]})
     for mid, key, status, customer_id, created, sent_at, scheduled, error in messages:
-        row = table[key][_week(_utc(created), shop.timezone)]
+        row = table[key][local_week(as_utc(created), shop.timezone)]
         if status == MessageStatus.sent:
             row["sent"] += 1
             row["opens"] += "open" in kinds[mid]
@@ -74,7 +64,7 @@ def scenario_report(session: Session, shop: Shop, now: datetime, weeks: int = 8)
             reason = "control" if status == MessageStatus.control else (error or str(status)).split(":")[0]
             row["held_back"][reason] = row["held_back"].get(reason, 0) + 1
         if status in (MessageStatus.sent, MessageStatus.control):
-            start = _utc(sent_at or scheduled)
+            start = as_utc(sent_at or scheduled)
             bought = [t for at, t in orders.get(customer_id, []) if start < at <= start + ATTRIBUTION_WINDOW]
             arm = arms[key]["treated" if status == MessageStatus.sent else "control"]
             arm[0], arm[1], arm[2] = arm[0] + 1, arm[1] + bool(bought), arm[2] + sum(bought)

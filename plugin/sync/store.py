@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector
 from connectors.errors import Unauthorized
 from plugin.storage.consent import record_consent
-from plugin.storage.models import Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
+from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
 from plugin.storage.upsert import table_of, upsert
 
 __all__ = ["sync_shop", "RESOURCES", "HISTORY", "Progress"]
@@ -24,7 +24,6 @@ log = logging.getLogger("okaeri.sync")
 RESOURCES = ("customers", "products", "orders")
 HISTORY = timedelta(days=400)  # a first sync reads a year of orders, plus a margin
 BATCH = 500
-FEW_LEFT = 2
 Progress = Callable[[str, int, int | None], None]
 Store = Callable[[Session, int, list[Any], datetime], None]
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """Storage tables. Every row that belongs to a shop carries shop_id; times are timezone-aware UTC."""
 from __future__ import annotations
 
-from plugin.storage.models.catalog import Product, ProductGroupRule
+from plugin.storage.models.catalog import FEW_LEFT, Product, ProductGroupRule
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
 from plugin.storage.models.messages import (
     ConsentRecord,
@@ -10,8 +10,10 @@ from plugin.storage.models.messages import (
     MessageEvent,
     MessageStatus,
     Suppression,
+    Trigger,
     idempotency_key,
     rfc_message_id,
+    trigger_key_sql,
 )
 from plugin.storage.models.orders import Order, OrderLine
 from plugin.storage.models.recommendations import Recommendation, RecommendationSet
@@ -27,6 +29,7 @@ from plugin.storage.models.shop import (
 )
 
 __all__ = [
+    "FEW_LEFT",
     "BrowseEvent",
     "Cart",
     "CartLine",
@@ -49,7 +52,9 @@ __all__ = [
     "Shop",
     "Suppression",
     "SyncState",
+    "Trigger",
     "WebhookReceipt",
     "idempotency_key",
     "rfc_message_id",
+    "trigger_key_sql",
 ]

@@ -6,6 +6,8 @@ from datetime import datetime
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+FEW_LEFT = 2  # stock at or below this (and above 0) is "only a few left"
+
 
 class Product(SQLModel, table=True):
     """A product of a shop; price in integer minor units of `currency`."""

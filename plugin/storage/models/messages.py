@@ -1,11 +1,12 @@
 """The outbox, its tracking events and the suppression list."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, String, UniqueConstraint, literal_column, text
+from sqlalchemy import ColumnElement, Index, String, UniqueConstraint, cast, func, literal, literal_column, text
 from sqlmodel import Field, SQLModel
 
 
@@ -16,10 +17,35 @@ class MessageStatus(StrEnum):
     failed = "failed"  # permanent failure or retries exhausted
     control = "control"  # holdout: recorded, never sent
     cancelled = "cancelled"  # exit condition met or scenario switched off before delivery
-    skipped = "skipped"  # a gate stopped it at write time (frequency cap); `decision` says which
 
 
 IDEMPOTENCY_KEY = ("shop_id", "customer_id", "scenario_key", "trigger_key")  # one message per these, ever
+TRIGGER_COLUMNS = ("trigger_kind", "trigger_ref", "trigger_step")  # what a preset's audience returns
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What triggered a message: a kind, the row it points at (if any) and a revision or step.
+
+    `key` is its identity within (shop, customer, scenario): kind, ref and step joined by ':',
+    absent parts left out. It is only ever compared, never parsed; rows written before the
+    typed columns existed hold exactly the text their typed values give (migration 0014).
+    """
+
+    kind: str
+    ref: int | None = None
+    step: str | None = None
+
+    @property
+    def key(self) -> str:
+        return ":".join(str(part) for part in (self.kind, self.ref, self.step) if part is not None)
+
+
+def trigger_key_sql(kind: Any, ref: Any, step: Any) -> ColumnElement[str]:
+    """`Trigger.key` in SQL, over columns: the same text on SQLite and PostgreSQL."""
+    colon = literal(":")
+    return (kind + func.coalesce(colon + cast(ref, String), literal(""))  # type: ignore[no-any-return]
+            + func.coalesce(colon + step, literal("")))
 
 
 def idempotency_key(message: Message) -> str:
@@ -63,13 +89,13 @@ class Message(SQLModel, table=True):
     shop_id: int
     customer_id: int
     scenario_key: str = Field(max_length=32)
-    trigger_key: str = Field(max_length=255)
+    trigger_key: str = Field(max_length=255)  # identity only (`Trigger.key`): written by the engine, never parsed
+    trigger_kind: str = Field(default="", max_length=16)  # e.g. "cart", "post", "restock", "statement"
+    trigger_ref: int | None = None  # the cart, order, product or browse event it points at
+    trigger_step: str | None = Field(default=None, max_length=32)  # cart revision, post-purchase step, day, period
     channel: str = Field(default="email", max_length=16)
     to_address: str = Field(max_length=255)
     subject: str = Field(default="", max_length=500)
-    body_text: str = ""
-    body_html: str = ""
-    context: str = ""  # JSON: what the scenario selected (ids); rendered at delivery with fresh stock
     decision: str = Field(default="", max_length=1000)  # each gate's verdict, in order (plugin.gates.decisions)
     status: MessageStatus = Field(default=MessageStatus.pending, sa_type=String(16))
     scheduled_at: datetime
