@@ -143,3 +143,29 @@ def test_a_forged_rules_form_without_the_csrf_token_is_refused(merchant, session
     assert refused.status_code == 403
     session.expire_all()
     assert session.get(Shop, shop.id).cap_count == 1
+
+
+def test_the_shop_rules_migration_goes_down_and_up_keeping_every_shop(database_url, clock) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from plugin.storage.db import make_engine, migrate
+    from tests.factories import make_shop
+    from tests.test_trigger_columns import _downgrade
+
+    # Given a shop with rules of its own, on the newest schema
+    engine = make_engine(database_url)
+    migrate(engine)
+    with Session(engine) as session:
+        shop_id = make_shop(session, clock.now(), quiet_start_hour=22, cap_count=3).id
+    # When the schema goes back before the rules and forward again
+    _downgrade(engine, "0014")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM shops")).scalar() == 1
+    migrate(engine)
+    # Then the shop is there with today's defaults (the rules did not exist before)
+    with engine.connect() as connection:
+        rules = connection.execute(text("SELECT quiet_start_hour, quiet_end_hour, cap_window_hours, cap_count "
+                                        f"FROM shops WHERE id = {shop_id}")).one()
+    engine.dispose()
+    assert tuple(rules) == (21, 8, 24, 1)

@@ -19,13 +19,15 @@ depends_on = None
 COLUMNS = {"quiet_start_hour": "21", "quiet_end_hour": "8", "cap_window_hours": "24", "cap_count": "1"}
 
 
+# Plain ALTER TABLE, not batch mode: SQLite (3.35+) adds and drops these columns in place, and
+# batch mode's copy of `shops` fails while other tables' foreign keys point at its rows.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("shops") as batch:
-        for name, default in COLUMNS.items():
-            batch.add_column(sa.Column(name, sa.Integer(), nullable=False, server_default=default))
+    for name, default in COLUMNS.items():
+        op.add_column("shops", sa.Column(name, sa.Integer(), nullable=False, server_default=default))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("shops") as batch:
-        for name in COLUMNS:
-            batch.drop_column(name)
+    for name in COLUMNS:
+        op.drop_column("shops", name)
