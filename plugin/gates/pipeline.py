@@ -81,10 +81,10 @@ def outbox_columns(tick: Tick, ranked: Subquery,
     deferred = [when for when, _ in branches]
     decision: ColumnElement[Any] = case(*verdicts, else_=literal(";".join(passed_tokens))) if verdicts \
         else literal(";".join(passed_tokens))
-    status: ColumnElement[Any] = literal(MessageStatus.pending.value)
-    for hold in reversed(holds):
+    for hold in holds:  # tokens in gate order; the first hold that applies sets the status
         decision = decision + case((hold.when, literal(f";{hold.held}")), else_=literal(f";{hold.released}"))
-        status = case((hold.when, literal(hold.status)), else_=status)
+    pending = literal(MessageStatus.pending.value)
+    status = case(*((hold.when, literal(hold.status)) for hold in holds), else_=pending) if holds else pending
     held = [hold.when for hold in holds]
     handed_over = literal(tick.now if landing - tick.now <= handoff_horizon else None, when_type)
     return {
