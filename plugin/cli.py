@@ -1,4 +1,8 @@
-"""The `okaeri` command. Every expected failure ends in one line on stderr and a non-zero exit."""
+"""The `okaeri` command. Every expected failure ends in one line on stderr and a non-zero exit.
+
+Each command imports what it runs inside its own body: `okaeri --help` and the small commands
+start without loading the web app, the workers, the recommender and every driver (no cycle is
+being avoided; plugin/ imports one way, as the import-linter contracts check)."""
 from __future__ import annotations
 
 import logging

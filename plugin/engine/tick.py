@@ -10,7 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,15 +21,13 @@ from plugin.engine.partition import Partition
 from plugin.gates.base import Tick
 from plugin.gates.pipeline import gated_audience, outbox_columns, ranked_audience
 from plugin.gates.rules import ShopRules
+from plugin.runtime import Runtime
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.storage.models.messages import IDEMPOTENCY_KEY
 from plugin.storage.outbox import HANDOFF_HORIZON, high_water
 from plugin.storage.upsert import insert_ignore, table_of
 from scenarios import Scenario, by_priority
-
-if TYPE_CHECKING:
-    from plugin.runtime import Runtime
 
 __all__ = ["run_shop_tick", "write_scenario", "Step"]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -11,11 +11,9 @@ from sqlmodel import Session, col
 from connectors.base import ShopConnector
 from connectors.errors import ConnectorError
 from connectors.platform import InstallRequested, Platform, Uninstalled
+from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop, WebhookReceipt
 from plugin.storage.upsert import insert_ignore, table_of
-
-if TYPE_CHECKING:
-    from plugin.runtime import Runtime
 
 __all__ = ["begin_install", "complete_install", "uninstall", "script_url", "callback_url", "oauth_start_url"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from sqlalchemy import and_, select
@@ -12,11 +11,9 @@ from sqlmodel import Session, col
 
 from plugin.clock import as_utc
 from plugin.crypto import BadSignature
+from plugin.runtime import Runtime
 from plugin.storage.models import Conversion, Message, MessageEvent, Order
 from plugin.storage.upsert import insert_ignore, table_of
-
-if TYPE_CHECKING:
-    from plugin.runtime import Runtime
 
 __all__ = ["click_url", "valid_click", "open_url", "valid_open", "unsubscribe_token", "read_unsubscribe_token",
            "attribute_orders", "ATTRIBUTION_WINDOW"]

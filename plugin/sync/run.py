@@ -1,16 +1,12 @@
 """Run a sync for one shop: open its connector with its decrypted token, store, close."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from connectors.base import ShopConnector
 from plugin.platforms import UnknownPlatform
+from plugin.runtime import Runtime
 from plugin.storage.db import refresh_statistics
 from plugin.storage.models import InstallState, Shop
 from plugin.sync.store import Progress, sync_shop
-
-if TYPE_CHECKING:
-    from plugin.runtime import Runtime
 
 __all__ = ["run_sync", "open_connector", "UnknownShop"]
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from connectors.signatures import hmac_sha256_b64
 from plugin.demo.sandbox.seed import SandboxData
+from plugin.demo.sandbox.visitors import restock, sold_out_wanted
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]
 
@@ -111,8 +112,6 @@ def _admin_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> Non
 
     @app.post("/admin/restock")
     def restock_products() -> Any:
-        from plugin.demo.sandbox.visitors import restock, sold_out_wanted
-
         wanted = sold_out_wanted(data)
         restock(data, wanted, datetime.now(JST))
         return _page("再入荷", f"<p>{len(wanted)} 点を再入荷しました（次の同期で反映されます）</p>")
