@@ -17,14 +17,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Select, select
-from sqlmodel import Session
+from sqlalchemy import CompoundSelect, Select, select
+from sqlmodel import Session, col
 
 from plugin.storage.models import FEW_LEFT, Customer, Message, Product, Shop, Trigger
 
-__all__ = ["Scenario", "Copy", "product_view", "in_stock_views"]
+__all__ = ["Scenario", "Audience", "Copy", "product_view", "in_stock_views"]
+
+# What `Scenario.audience` returns: one SELECT, or a UNION ALL of several.
+Audience: TypeAlias = "Select[Any] | CompoundSelect[Any]"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Copy:
     items_title: str = ""
 
 
-VIEW_COLUMNS = (Product.id, Product.name, Product.price, Product.url, Product.image_url, Product.stock)
+VIEW_COLUMNS = (col(Product.id), col(Product.name), col(Product.price), col(Product.url), col(Product.image_url), col(Product.stock))
 
 
 def product_view(product: Product | Any) -> dict[str, Any]:
@@ -52,8 +55,8 @@ def in_stock_views(session: Session, shop_id: int, product_ids: Sequence[int]) -
     if not product_ids:
         return {}
     rows = session.execute(select(*VIEW_COLUMNS).where(  # columns, not entities: read for every batch of mail
-        Product.shop_id == shop_id, Product.id.in_(set(product_ids)), Product.visible.is_(True),  # type: ignore[union-attr,attr-defined]
-        (Product.stock.is_(None)) | (Product.stock > 0)))  # type: ignore[union-attr,operator]
+        col(Product.shop_id) == shop_id, col(Product.id).in_(set(product_ids)), col(Product.visible).is_(True),
+        (col(Product.stock).is_(None)) | (col(Product.stock) > 0)))
     return {p.id: product_view(p) for p in rows}
 
 
@@ -70,7 +73,7 @@ class Scenario:
     one_per_period: bool = False  # purely periodic: at most one trigger per customer per period
     copy: dict[str, Copy] = {}
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
         """Columns customer_id, trigger_kind, trigger_ref, trigger_step: everyone this preset should message now.
 
         `periodic` is False once this period's run (see `period`) has been written: a weekly or

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
-from sqlmodel import Session
+from sqlalchemy import exists, func, select
+from sqlmodel import Session, col
 
 from plugin.storage.models import BrowseEvent, Cart, Message, Shop
 from recommender.serving import similar_products
-from scenarios.base import Copy, Scenario, in_stock_views
+from scenarios.base import Audience, Copy, Scenario, in_stock_views
 from scenarios.sql import ordered_since, trigger
 
 __all__ = ["BrowseRetargeting"]
@@ -35,25 +35,25 @@ class BrowseRetargeting(Scenario):
                    "You looked at"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
-        views = (select(BrowseEvent.customer_id, func.min(BrowseEvent.occurred_at).label("first_view"),
-                        func.max(BrowseEvent.occurred_at).label("last_view"), func.max(BrowseEvent.id).label("last_id"))
-                 .where(BrowseEvent.shop_id == shop.id, BrowseEvent.occurred_at > now - LOOKBACK)  # type: ignore[operator]
-                 .group_by(BrowseEvent.customer_id).subquery())
-        carted = exists().where(Cart.shop_id == shop.id, Cart.customer_id == views.c.customer_id,
-                                Cart.updated_at >= views.c.first_view)
-        recent = exists().where(Message.shop_id == shop.id, Message.scenario_key == self.key,
-                                Message.customer_id == views.c.customer_id, Message.scheduled_at > now - COOLDOWN)  # type: ignore[operator]
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
+        views = (select(col(BrowseEvent.customer_id), func.min(col(BrowseEvent.occurred_at)).label("first_view"),
+                        func.max(col(BrowseEvent.occurred_at)).label("last_view"), func.max(col(BrowseEvent.id)).label("last_id"))
+                 .where(col(BrowseEvent.shop_id) == shop.id, col(BrowseEvent.occurred_at) > now - LOOKBACK)
+                 .group_by(col(BrowseEvent.customer_id)).subquery())
+        carted = exists().where(col(Cart.shop_id) == shop.id, col(Cart.customer_id) == views.c.customer_id,
+                                col(Cart.updated_at) >= views.c.first_view)
+        recent = exists().where(col(Message.shop_id) == shop.id, col(Message.scenario_key) == self.key,
+                                col(Message.customer_id) == views.c.customer_id, col(Message.scheduled_at) > now - COOLDOWN)
         return select(views.c.customer_id, *trigger("browse", views.c.last_id)).where(
             views.c.last_view <= now - delay, ~carted, ~recent,
             ~ordered_since(shop.id, views.c.customer_id, views.c.first_view))
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         viewed: dict[int, list[int]] = defaultdict(list)
-        rows = session.execute(select(BrowseEvent.customer_id, BrowseEvent.product_id, BrowseEvent.occurred_at)
-                               .where(BrowseEvent.shop_id == shop.id,
-                                      BrowseEvent.customer_id.in_({m.customer_id for m in messages}))  # type: ignore[attr-defined]
-                               .order_by(BrowseEvent.occurred_at.desc())).all()  # type: ignore[attr-defined]
+        rows = session.execute(select(col(BrowseEvent.customer_id), col(BrowseEvent.product_id), col(BrowseEvent.occurred_at))
+                               .where(col(BrowseEvent.shop_id) == shop.id,
+                                      col(BrowseEvent.customer_id).in_({m.customer_id for m in messages}))
+                               .order_by(col(BrowseEvent.occurred_at).desc())).all()
         for customer_id, product_id, _ in rows:
             if product_id not in viewed[customer_id] and len(viewed[customer_id]) < 3:
                 viewed[customer_id].append(product_id)

@@ -6,33 +6,33 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, false, literal, or_, select, union_all
-from sqlmodel import Session
+from sqlalchemy import and_, false, literal, or_, select, union_all
+from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Product, Shop
 from recommender.serving import top_n_many
-from scenarios.base import Copy, Scenario, product_view
+from scenarios.base import Audience, Copy, Scenario, product_view
 from scenarios.sql import day_text, local_month, step_text, trigger
 
 __all__ = ["PointExpiry", "PointStatement"]
 
 
 def _no_point_data(session: Session, shop: Shop) -> str | None:
-    has = session.execute(select(Customer.id).where(Customer.shop_id == shop.id, Customer.points_balance > 0)).first()
+    has = session.execute(select(col(Customer.id)).where(col(Customer.shop_id) == shop.id, col(Customer.points_balance) > 0)).first()
     return None if has else "ショップのポイントデータがありません / this shop has no point balances"
 
 
 def _balances(session: Session, messages: Sequence[Message]) -> dict[int, tuple[int, datetime | None]]:
-    rows = session.execute(select(Customer.id, Customer.points_balance, Customer.points_expire_at)
-                           .where(Customer.id.in_({m.customer_id for m in messages}))).all()  # type: ignore[union-attr]
+    rows = session.execute(select(col(Customer.id), col(Customer.points_balance), col(Customer.points_expire_at))
+                           .where(col(Customer.id).in_({m.customer_id for m in messages}))).all()
     return {cid: (balance, expire) for cid, balance, expire in rows}
 
 
 def _affordable(session: Session, shop: Shop, limit: int) -> list[Product]:
     """In-stock products, dearest first: matched to each balance below."""
     return list(session.execute(select(Product).where(
-        Product.shop_id == shop.id, Product.visible.is_(True), Product.price > 0,  # type: ignore[attr-defined]
-        or_(Product.stock.is_(None), Product.stock > 0)).order_by(Product.price.desc(), Product.id)  # type: ignore[union-attr,operator,attr-defined]
+        col(Product.shop_id) == shop.id, col(Product.visible).is_(True), col(Product.price) > 0,
+        or_(col(Product.stock).is_(None), col(Product.stock) > 0)).order_by(col(Product.price).desc(), col(Product.id))
         .limit(limit)).scalars())
 
 
@@ -55,15 +55,15 @@ class PointExpiry(Scenario):
                    "Use your points", "Your points can buy"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
-        base = and_(Customer.shop_id == shop.id, Customer.points_balance > 0, Customer.points_expire_at > now)  # type: ignore[operator]
-        within = [(30, and_(Customer.points_expire_at <= now + timedelta(days=30),  # type: ignore[operator]
-                            Customer.points_expire_at > now + timedelta(days=7))),  # type: ignore[operator]
-                  (7, Customer.points_expire_at <= now + timedelta(days=7))]  # type: ignore[operator]
-        selects = [select(Customer.id.label("customer_id"),  # type: ignore[union-attr]
-                          *trigger("expiry", None, step_text(day_text(Customer.points_expire_at), str(days))))
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
+        base = and_(col(Customer.shop_id) == shop.id, col(Customer.points_balance) > 0, col(Customer.points_expire_at) > now)
+        within = [(30, and_(col(Customer.points_expire_at) <= now + timedelta(days=30),
+                            col(Customer.points_expire_at) > now + timedelta(days=7))),
+                  (7, col(Customer.points_expire_at) <= now + timedelta(days=7))]
+        selects = [select(col(Customer.id).label("customer_id"),
+                          *trigger("expiry", None, step_text(day_text(col(Customer.points_expire_at)), str(days))))
                    .where(base, condition) for days, condition in within]
-        return union_all(*selects)  # type: ignore[return-value]
+        return union_all(*selects)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         balances = _balances(session, messages)
@@ -98,10 +98,10 @@ class PointStatement(Scenario):
                    "Visit the shop", "Recommended within your points"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
         month = local_month(now, shop.timezone)
-        return select(Customer.id.label("customer_id"), *trigger("statement", None, month)).where(  # type: ignore[union-attr]
-            Customer.shop_id == shop.id, Customer.points_balance > 0, literal(True) if periodic else false())
+        return select(col(Customer.id).label("customer_id"), *trigger("statement", None, month)).where(
+            col(Customer.shop_id) == shop.id, col(Customer.points_balance) > 0, literal(True) if periodic else false())
 
     def period(self, now: datetime, timezone: str) -> str | None:
         return local_month(now, timezone)

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, union_all
-from sqlmodel import Session
+from sqlalchemy import select, union_all
+from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Order, OrderLine, Product, Shop, Trigger
-from scenarios.base import Copy, Scenario, in_stock_views
+from scenarios.base import Audience, Copy, Scenario, in_stock_views
 from scenarios.sql import trigger
 
 __all__ = ["PostPurchase", "STEPS"]
@@ -43,21 +43,21 @@ class PostPurchase(Scenario):
                    "Your order"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
         selects = []
         for step, days in STEPS.items():
             due = now - (delay if days == 0 else timedelta(days=days))
-            selects.append(select(Order.customer_id.label("customer_id"), *trigger("post", Order.id, step))  # type: ignore[union-attr]
-                           .where(Order.shop_id == shop.id, Order.customer_id.is_not(None),  # type: ignore[union-attr]
-                                  Order.canceled.is_(False), Order.ordered_at <= due,  # type: ignore[attr-defined,operator]
-                                  Order.ordered_at > due - CATCH_UP))  # type: ignore[operator]
-        return union_all(*selects)  # type: ignore[return-value]
+            selects.append(select(col(Order.customer_id).label("customer_id"), *trigger("post", col(Order.id), step))
+                           .where(col(Order.shop_id) == shop.id, col(Order.customer_id).is_not(None),
+                                  col(Order.canceled).is_(False), col(Order.ordered_at) <= due,
+                                  col(Order.ordered_at) > due - CATCH_UP))
+        return union_all(*selects)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         orders = {m.id or 0: m.trigger_ref or 0 for m in messages}
-        rows = session.execute(select(OrderLine.order_id, OrderLine.product_id, Product.group_code)
-                               .join(Product, Product.id == OrderLine.product_id)
-                               .where(OrderLine.order_id.in_(set(orders.values())))).all()  # type: ignore[attr-defined]
+        rows = session.execute(select(col(OrderLine.order_id), col(OrderLine.product_id), col(Product.group_code))
+                               .join(Product, col(Product.id) == col(OrderLine.product_id))
+                               .where(col(OrderLine.order_id).in_(set(orders.values())))).all()
         stocked = in_stock_views(session, shop.id or 0, [p for _, p, _ in rows if p])
         groups: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for order_id, product_id, group in rows:
@@ -75,6 +75,6 @@ class PostPurchase(Scenario):
         return out
 
     def sample_trigger(self, session: Session, shop: Shop, customer: Customer) -> Trigger:
-        order = session.execute(select(Order.id).where(Order.customer_id == customer.id)
-                                .order_by(Order.ordered_at.desc())).scalars().first()  # type: ignore[attr-defined]
+        order = session.execute(select(col(Order.id)).where(col(Order.customer_id) == customer.id)
+                                .order_by(col(Order.ordered_at).desc())).scalars().first()
         return Trigger("post", order or 0, "thanks")

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, false, literal, select
-from sqlmodel import Session
+from sqlalchemy import false, literal, select
+from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Order, OrderLine, Product, Shop
 from recommender.serving import ranking
-from scenarios.base import Copy, Scenario, in_stock_views
+from scenarios.base import Audience, Copy, Scenario, in_stock_views
 from scenarios.sql import local_week, trigger
 
 __all__ = ["Ranking"]
@@ -41,11 +41,11 @@ class Ranking(Scenario):
                    "Dear {{ customer.name }}, here is what sold best this week.", "See more", "Top sellers"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
         week = local_week(now, shop.timezone)
         when = literal(True) if periodic and released(now, shop.timezone) else false()
-        return select(Customer.id.label("customer_id"), *trigger("ranking", None, week)).where(  # type: ignore[union-attr]
-            Customer.shop_id == shop.id, Customer.last_order_at > now - ACTIVE, when)  # type: ignore[operator]
+        return select(col(Customer.id).label("customer_id"), *trigger("ranking", None, week)).where(
+            col(Customer.shop_id) == shop.id, col(Customer.last_order_at) > now - ACTIVE, when)
 
     def period(self, now: datetime, timezone: str) -> str | None:
         return local_week(now, timezone) if released(now, timezone) else None
@@ -59,16 +59,17 @@ class Ranking(Scenario):
         for m in messages:
             category = favourite.get(m.customer_id)
             top = [stocked[p] | {"rank": i} for i, p in enumerate((x for x in overall if x in stocked), 1) if i <= 5]
-            mine = [stocked[p] for p in by_category.get(category, []) if p in stocked][:3]
+            mine = [stocked[p] for p in by_category.get(category or "", []) if p in stocked][:3]
             out[m.id or 0] = {"items": top, "recommendations": mine, "category": category or "",
                               "cta_url": shop.domain}
         return out
 
 
 def _top_categories(session: Session, shop: Shop, customer_ids: list[int]) -> dict[int, str]:
-    rows = session.execute(select(Order.customer_id, Product.category)
-                           .join(OrderLine, OrderLine.order_id == Order.id).join(Product, Product.id == OrderLine.product_id)
-                           .where(Order.shop_id == shop.id, Order.customer_id.in_(customer_ids))).all()  # type: ignore[union-attr]
+    rows = session.execute(select(col(Order.customer_id), col(Product.category))
+                           .join(OrderLine, col(OrderLine.order_id) == col(Order.id))
+                           .join(Product, col(Product.id) == col(OrderLine.product_id))
+                           .where(col(Order.shop_id) == shop.id, col(Order.customer_id).in_(customer_ids))).all()
     counts: dict[int, Counter[str]] = defaultdict(Counter)
     for customer_id, category in rows:
         if category:

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, union_all
-from sqlmodel import Session
+from sqlalchemy import select, union_all
+from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Order, Shop
 from recommender.serving import top_n_many
-from scenarios.base import Copy, Scenario, product_view
+from scenarios.base import Audience, Copy, Scenario, product_view
 from scenarios.sql import local_month, trigger
 
 __all__ = ["Recommendation"]
@@ -34,15 +34,15 @@ class Recommendation(Scenario):
                    "Recommended"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
-        after_order = select(Order.customer_id.label("customer_id"), *trigger("reco:order", Order.id)).where(  # type: ignore[union-attr]
-            Order.shop_id == shop.id, Order.customer_id.is_not(None), Order.canceled.is_(False),  # type: ignore[union-attr,attr-defined]
-            Order.ordered_at <= now - AFTER_ORDER, Order.ordered_at > now - AFTER_ORDER - CATCH_UP)  # type: ignore[operator]
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
+        after_order = select(col(Order.customer_id).label("customer_id"), *trigger("reco:order", col(Order.id))).where(
+            col(Order.shop_id) == shop.id, col(Order.customer_id).is_not(None), col(Order.canceled).is_(False),
+            col(Order.ordered_at) <= now - AFTER_ORDER, col(Order.ordered_at) > now - AFTER_ORDER - CATCH_UP)
         if not periodic:  # this month's mailing is written: only the after-order part remains
             return after_order
-        monthly = select(Customer.id, *trigger("reco:month", None, local_month(now, shop.timezone))).where(
-            Customer.shop_id == shop.id, Customer.last_order_at > now - ACTIVE)  # type: ignore[operator]
-        return union_all(after_order, monthly)  # type: ignore[return-value]
+        monthly = select(col(Customer.id), *trigger("reco:month", None, local_month(now, shop.timezone))).where(
+            col(Customer.shop_id) == shop.id, col(Customer.last_order_at) > now - ACTIVE)
+        return union_all(after_order, monthly)
 
     def period(self, now: datetime, timezone: str) -> str | None:
         return local_month(now, timezone)

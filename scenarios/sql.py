@@ -5,9 +5,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, cast, exists, literal, null
+from sqlalchemy import ColumnElement, Integer, String, cast, exists, literal, null
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import col
 
 from plugin.storage.models import Order
 
@@ -22,10 +23,10 @@ def trigger(kind: str, ref: Any = None, step: Any = None) -> list[Any]:
              else step).label("trigger_step")]
 
 
-def step_text(*parts: Any) -> Any:
+def step_text(*parts: Any) -> ColumnElement[str]:
     """A trigger step of several parts, built in SQL: literals and columns joined with ':'."""
     pieces = [literal(p, String) if isinstance(p, str) else cast(p, String) for p in parts]
-    expr = pieces[0]
+    expr: ColumnElement[str] = pieces[0]
     for piece in pieces[1:]:
         expr = expr + literal(":") + piece
     return expr
@@ -50,8 +51,8 @@ def _day_postgres(element: day_text, compiler: Any, **kw: Any) -> str:
 
 def ordered_since(shop_id: Any, customer_id: Any, since: Any) -> Any:
     """EXISTS an order (not cancelled) by the customer at or after `since`."""
-    return exists().where(Order.shop_id == shop_id, Order.customer_id == customer_id,
-                          Order.ordered_at >= since, Order.canceled.is_(False))  # type: ignore[attr-defined,operator]
+    return exists().where(col(Order.shop_id) == shop_id, col(Order.customer_id) == customer_id,
+                          col(Order.ordered_at) >= since, col(Order.canceled).is_(False))
 
 
 def local_month(now: datetime, tz: str) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, or_, select, union_all
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.storage.models import (
     FEW_LEFT,
@@ -23,7 +23,7 @@ from plugin.storage.models import (
     Trigger,
 )
 from recommender.serving import similar_products
-from scenarios.base import Copy, Scenario, in_stock_views
+from scenarios.base import Audience, Copy, Scenario, in_stock_views
 from scenarios.sql import day_text, trigger
 
 __all__ = ["StockTrigger"]
@@ -46,27 +46,28 @@ class StockTrigger(Scenario):
                    "Dear {{ customer.name }}, news about an item you looked at.", "See the item", "The item"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
         def interested(since: Any) -> Any:
-            viewed = select(BrowseEvent.customer_id.label("customer_id"), BrowseEvent.product_id.label("product_id")) \
-                .where(BrowseEvent.shop_id == shop.id, BrowseEvent.occurred_at > since - INTEREST)  # type: ignore[operator]
-            carted = select(Cart.customer_id, CartLine.product_id).join(CartLine, CartLine.cart_id == Cart.id) \
-                .where(Cart.shop_id == shop.id, CartLine.product_id.is_not(None))  # type: ignore[union-attr]
+            viewed: Select[int, int] = (
+                select(col(BrowseEvent.customer_id).label("customer_id"), col(BrowseEvent.product_id).label("product_id"))
+                .where(col(BrowseEvent.shop_id) == shop.id, col(BrowseEvent.occurred_at) > since - INTEREST))
+            carted = select(col(Cart.customer_id), col(CartLine.product_id)).join(CartLine, col(CartLine.cart_id) == col(Cart.id)) \
+                .where(col(Cart.shop_id) == shop.id, col(CartLine.product_id).is_not(None))
             return union_all(viewed, carted).subquery()
 
         selects = []
         for kind, changed_at, level in (
-            ("restock", Product.restocked_at, or_(Product.stock.is_(None), Product.stock > 0)),  # type: ignore[union-attr,operator]
-            ("low", Product.low_stock_at, and_(Product.stock > 0, Product.stock <= FEW_LEFT)),  # type: ignore[operator]
+            ("restock", col(Product.restocked_at), or_(col(Product.stock).is_(None), col(Product.stock) > 0)),
+            ("low", col(Product.low_stock_at), and_(col(Product.stock) > 0, col(Product.stock) <= FEW_LEFT)),
         ):
             who = interested(now - FRESH)
-            bought = exists().where(Order.shop_id == shop.id, Order.customer_id == who.c.customer_id,
-                                    Order.ordered_at >= now - FRESH - INTEREST, OrderLine.order_id == Order.id,  # type: ignore[operator]
-                                    OrderLine.product_id == Product.id)
-            selects.append(select(who.c.customer_id, *trigger(kind, Product.id, day_text(changed_at)))
-                           .distinct().join(Product, Product.id == who.c.product_id)
-                           .where(Product.shop_id == shop.id, changed_at > now - FRESH, level,  # type: ignore[operator]
-                                  Product.visible.is_(True), ~bought))  # type: ignore[attr-defined]
+            bought = exists().where(col(Order.shop_id) == shop.id, col(Order.customer_id) == who.c.customer_id,
+                                    col(Order.ordered_at) >= now - FRESH - INTEREST, col(OrderLine.order_id) == col(Order.id),
+                                    col(OrderLine.product_id) == col(Product.id))
+            selects.append(select(who.c.customer_id, *trigger(kind, col(Product.id), day_text(changed_at)))
+                           .distinct().join(Product, col(Product.id) == who.c.product_id)
+                           .where(col(Product.shop_id) == shop.id, changed_at > now - FRESH, level,
+                                  col(Product.visible).is_(True), ~bought))
         union = union_all(*selects).subquery()
         return select(union.c[0].label("customer_id"), union.c.trigger_kind, union.c.trigger_ref, union.c.trigger_step)
 
@@ -87,5 +88,5 @@ class StockTrigger(Scenario):
         return out
 
     def sample_trigger(self, session: Session, shop: Shop, customer: Customer) -> Trigger:
-        product = session.execute(select(Product.id).where(Product.shop_id == shop.id)).scalars().first()
+        product = session.execute(select(col(Product.id)).where(col(Product.shop_id) == shop.id)).scalars().first()
         return Trigger("restock", product or 0, "preview")

@@ -5,12 +5,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Shop
 from recommender.serving import top_n_many
-from scenarios.base import Copy, Scenario, product_view
+from scenarios.base import Audience, Copy, Scenario, product_view
 from scenarios.sql import day_text, trigger
 
 __all__ = ["Winback"]
@@ -33,10 +33,10 @@ class Winback(Scenario):
                    "Picked for you"),
     }
 
-    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Select[Any]:
-        return select(Customer.id.label("customer_id"), *trigger("winback", None, day_text(Customer.last_order_at))).where(  # type: ignore[union-attr]
-            Customer.shop_id == shop.id, Customer.last_order_at <= now - LAPSED,  # type: ignore[operator]
-            Customer.last_order_at > now - LAPSED - CATCH_UP)  # type: ignore[operator]
+    def audience(self, shop: Shop, now: datetime, delay: timedelta, periodic: bool = True) -> Audience:
+        return select(col(Customer.id).label("customer_id"), *trigger("winback", None, day_text(col(Customer.last_order_at)))).where(
+            col(Customer.shop_id) == shop.id, col(Customer.last_order_at) <= now - LAPSED,
+            col(Customer.last_order_at) > now - LAPSED - CATCH_UP)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
         picks = top_n_many(session, shop, [m.customer_id for m in messages], 4)

@@ -5,11 +5,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from plugin.channels.layout import CopyError, render_copy
+from plugin.delivery.drafts import render_for
 from plugin.storage.models import Customer, Message, MessageStatus, ScenarioSetting, Shop
-from plugin.storage.upsert import upsert
+from plugin.storage.upsert import table_of, upsert
 from scenarios import SCENARIOS, get_scenario
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ class SettingError(ValueError):
 def _cancel_pending(session: Session, shop: Shop, keys: list[str]) -> None:
     session.execute(
         update(Message)
-        .where(Message.shop_id == shop.id, Message.status == MessageStatus.pending,  # type: ignore[arg-type]
-               Message.scenario_key.in_(keys))  # type: ignore[attr-defined]
+        .where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending,
+               col(Message.scenario_key).in_(keys))
         .values(status=MessageStatus.cancelled, last_error="scenario switched off")
     )
 
@@ -40,7 +41,7 @@ def set_standard_scenarios(session: Session, shop: Shop, enabled: bool, now: dat
     rows = [{"shop_id": shop.id, "scenario_key": key, "enabled": enabled and reasons[key] is None,
              "channel": SCENARIOS[key].channels[0], "holdout_percent": 10, "note": reasons[key] or "", "updated_at": now}
             for key in SCENARIOS]
-    upsert(session, ScenarioSetting.__table__, rows, ["shop_id", "scenario_key"], ["enabled", "note", "updated_at"])  # type: ignore[arg-type]
+    upsert(session, table_of(ScenarioSetting), rows, ["shop_id", "scenario_key"], ["enabled", "note", "updated_at"])
     if not enabled:
         _cancel_pending(session, shop, list(SCENARIOS))
     return reasons
@@ -50,8 +51,8 @@ def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], n
     """Switch and tune one preset from the settings form; raises SettingError with a reason."""
     scenario = get_scenario(key)
     setting = session.execute(select(ScenarioSetting).where(
-        ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == key)).scalar_one_or_none() \
-        or ScenarioSetting(shop_id=shop.id, scenario_key=key, updated_at=now)
+        col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.scenario_key) == key)).scalar_one_or_none() \
+        or ScenarioSetting(shop_id=shop.id or 0, scenario_key=key, updated_at=now)
     enabled = form.get("enabled") == "1"
     if enabled and (reason := scenario.unsupported_reason(session, shop)):
         raise SettingError(reason)
@@ -77,7 +78,7 @@ def _int(value: str | None, name: str, low: int, high: int) -> int | None:
     if value in (None, ""):
         return None
     try:
-        number = int(value)  # type: ignore[arg-type]
+        number = int(value)
     except ValueError:
         raise SettingError(f"{name} must be a whole number") from None
     if not low <= number <= high:
@@ -94,11 +95,11 @@ def _sample_variables(shop: Shop) -> dict[str, Any]:
 def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str, Any]]:
     """Each preset's switch, tuning, note and message counts by status, for the settings page."""
     settings = {s.scenario_key: s for s in session.execute(
-        select(ScenarioSetting).where(ScenarioSetting.shop_id == shop.id)).scalars()}
+        select(ScenarioSetting).where(col(ScenarioSetting.shop_id) == shop.id)).scalars()}
     counts: dict[str, dict[str, int]] = {}
     for key, status, n in session.execute(
-        select(Message.scenario_key, Message.status, func.count())
-        .where(Message.shop_id == shop.id).group_by(Message.scenario_key, Message.status)
+        select(col(Message.scenario_key), col(Message.status), func.count())
+        .where(col(Message.shop_id) == shop.id).group_by(col(Message.scenario_key), col(Message.status))
     ):
         counts.setdefault(key, {})[str(status)] = n
     return [
@@ -112,18 +113,16 @@ def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str,
 def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
             customer_id: int | None = None) -> tuple[Customer, str, str, str]:
     """Render a preset for a real customer of the shop (no message is written)."""
-    from plugin.delivery.drafts import render_for
-
     scenario = get_scenario(key)
-    query = select(Customer).where(Customer.shop_id == shop.id, Customer.email != "")
+    query = select(Customer).where(col(Customer.shop_id) == shop.id, col(Customer.email) != "")
     if customer_id is not None:
-        query = query.where(Customer.id == customer_id)
-    customer = session.execute(query.order_by(Customer.last_order_at.desc().nulls_last(), Customer.id)  # type: ignore[union-attr]
+        query = query.where(col(Customer.id) == customer_id)
+    customer = session.execute(query.order_by(col(Customer.last_order_at).desc().nulls_last(), col(Customer.id))
                                .limit(1)).scalar_one_or_none()
     if customer is None:
         raise SettingError("この店舗にはまだ顧客がいません / the shop has no customers yet")
     setting = session.execute(select(ScenarioSetting).where(
-        ScenarioSetting.shop_id == shop.id, ScenarioSetting.scenario_key == key)).scalar_one_or_none()
+        col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.scenario_key) == key)).scalar_one_or_none()
     sample = scenario.sample_trigger(session, shop, customer)
     draft = Message(id=0, shop_id=shop.id or 0, customer_id=customer.id or 0, scenario_key=key, trigger_key=sample.key,
                     trigger_kind=sample.kind, trigger_ref=sample.ref, trigger_step=sample.step,

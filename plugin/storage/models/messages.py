@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Index, String, UniqueConstraint, cast, func, literal, literal_column, text
 from sqlmodel import Field, SQLModel
 
+from plugin.storage.upsert import table_of
+
 
 class MessageStatus(StrEnum):
     pending = "pending"  # written, waiting for delivery at scheduled_at
@@ -44,7 +46,7 @@ class Trigger:
 def trigger_key_sql(kind: Any, ref: Any, step: Any) -> ColumnElement[str]:
     """`Trigger.key` in SQL, over columns: the same text on SQLite and PostgreSQL."""
     colon = literal(":")
-    return (kind + func.coalesce(colon + cast(ref, String), literal(""))  # type: ignore[no-any-return]
+    return (kind + func.coalesce(colon + cast(ref, String), literal(""))
             + func.coalesce(colon + step, literal("")))
 
 
@@ -168,4 +170,4 @@ class Suppression(SQLModel, table=True):
 def status_is(status: MessageStatus) -> ColumnElement[bool]:
     """`status = '<status>'` with the value inline, not a bound parameter: only then can SQLite
     (and PostgreSQL's generic plans) match it against a partial index's predicate."""
-    return Message.__table__.c.status == literal_column(f"'{MessageStatus(status).value}'")  # type: ignore[attr-defined,no-any-return]
+    return table_of(Message).c.status == literal_column(f"'{MessageStatus(status).value}'")
