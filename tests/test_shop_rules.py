@@ -131,7 +131,9 @@ def test_a_rule_out_of_range_is_refused_with_a_reason_and_changes_nothing(mercha
     client, shop, csrf = merchant
     form = {"csrf": csrf, "quiet_start_hour": "21", "quiet_end_hour": "8", "cap_window_hours": "24", "cap_count": "1"}
     refused = client.post("/app/settings/rules", data={**form, field: value})
-    assert refused.status_code == 422 and ("範囲" in refused.text or "整数" in refused.text)
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    assert "範囲" in refused.text or "整数" in refused.text  # said on the settings page, in Japanese
+    assert "must be" not in refused.text
     session.expire_all()
     assert session.get(Shop, shop.id).cap_count == 1
 
@@ -169,3 +171,11 @@ def test_the_shop_rules_migration_goes_down_and_up_keeping_every_shop(database_u
                                         f"FROM shops WHERE id = {shop_id}")).one()
     engine.dispose()
     assert tuple(rules) == (21, 8, 24, 1)
+
+
+def test_a_refused_rule_is_said_in_english_on_the_english_page(merchant) -> None:  # type: ignore[no-untyped-def]
+    client, _, csrf = merchant
+    refused = client.post("/app/settings/rules?lang=en", data={"csrf": csrf, "quiet_start_hour": "21", "quiet_end_hour": "8",
+                                                              "cap_window_hours": "24", "cap_count": "99"})
+    assert refused.status_code == 422
+    assert "messages per window must be between 1 and 10" in refused.text and "範囲" not in refused.text

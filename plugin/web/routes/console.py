@@ -43,13 +43,19 @@ def _known(key: str) -> str:
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
                   error: str = "") -> HTMLResponse:
+    return _settings(shop, session, runtime, lang, error=error)
+
+
+def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: str, *, error: str = "",
+              rules_error: str = "", status: int = 200) -> HTMLResponse:
     scenarios = scenario_overview(session, shop, lang)
     states = {s.resource: s for s in session.execute(
         select(SyncState).where(col(SyncState.shop_id) == shop.id)).scalars()}
     sync = [{"resource": r, "count": states[r].last_count if r in states else 0,
              "last_run_at": states[r].last_run_at if r in states else None} for r in RESOURCES]
-    return render_page("settings.html", lang, shop=shop, scenarios=scenarios, sync=sync, error=error,
-                       standard_on=any(s["enabled"] for s in scenarios), csrf=_csrf(runtime, shop.id or 0))
+    return render_page("settings.html", lang, status, shop=shop, scenarios=scenarios, sync=sync, error=error,
+                       rules_error=rules_error, standard_on=any(s["enabled"] for s in scenarios),
+                       csrf=_csrf(runtime, shop.id or 0))
 
 
 @router.post("/settings/standard-scenarios")
@@ -79,18 +85,27 @@ async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: 
     return RedirectResponse(f"/app/settings#{key}", status_code=303)
 
 
-@router.post("/settings/rules")
-async def shop_rules(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep) -> RedirectResponse:
-    """Quiet hours and the frequency cap, for every scenario of the shop."""
+@router.post("/settings/rules", response_model=None)
+async def shop_rules(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
+                     lang: Lang) -> RedirectResponse | HTMLResponse:
+    """Quiet hours and the frequency cap, for every scenario of the shop. A refused value comes
+    back on the settings page, in the merchant's language, with nothing saved."""
     form = {k: str(v) for k, v in (await request.form()).items()}
     _check_csrf(runtime, shop.id or 0, form.get("csrf", ""))
     try:
         set_shop_rules(session, shop, form)
     except SettingError as exc:
         session.rollback()
-        raise HTTPException(422, str(exc)) from None
+        session.refresh(shop)
+        return _settings(shop, session, runtime, lang, rules_error=_in(lang, str(exc)), status=422)
     session.commit()
     return RedirectResponse("/app/settings#rules", status_code=303)
+
+
+def _in(lang: str, text: str) -> str:
+    """The part of a "日本語 / English" message in the page's language."""
+    japanese, _, english = text.partition(" / ")
+    return english if lang == "en" and english else japanese
 
 
 @router.get("/settings/scenarios/{key}/preview", response_class=HTMLResponse)
