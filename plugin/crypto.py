@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
 from connectors.errors import BadSignature
+from connectors.signatures import same_secret
 
 __all__ = ["TokenCipher", "Signer", "BadSignature"]
 
@@ -79,7 +80,7 @@ class Signer:
 
     def verify_mac(self, text: str, tag: str, purpose: str) -> bool:
         """Constant-time check of a tag made by `mac`."""
-        return hmac.compare_digest(self.mac(text, purpose), tag)
+        return same_secret(self.mac(text, purpose), tag)
 
     def _serializer(self, purpose: str) -> URLSafeSerializer:
         if purpose not in self._plain:

@@ -2,7 +2,6 @@
 send, and the reports (JSON)."""
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 from sqlmodel import col
 
+from connectors.signatures import same_secret
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.email import EmailChannel
 from plugin.console.scenarios import SettingError, preview, scenario_overview, set_scenario, set_standard_scenarios
@@ -30,7 +30,7 @@ def _csrf(runtime: RuntimeDep, shop_id: int) -> str:
 
 
 def _check_csrf(runtime: RuntimeDep, shop_id: int, token: str) -> None:
-    if not secrets.compare_digest(token, _csrf(runtime, shop_id)):
+    if not same_secret(_csrf(runtime, shop_id), token):
         raise HTTPException(403, "form expired; reload the settings page")
 
 

@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from connectors.errors import BadResponse, ConnectorError
 from connectors.platform import InstallRequested
+from connectors.signatures import same_secret
 from plugin.crypto import BadSignature
 from plugin.install.lifecycle import begin_install, callback_url, complete_install, oauth_start_url, uninstall
 from plugin.web.deps import SESSION_COOKIE, PlatformDep, RuntimeDep, session_cookie
@@ -52,7 +53,7 @@ def oauth_callback(request: Request, platform: PlatformDep, runtime: RuntimeDep,
     except BadSignature:
         raise HTTPException(400, "OAuth session expired or missing; start the install again") from None
     if not isinstance(bound, dict) or bound.get("platform") != platform.name \
-            or not secrets.compare_digest(str(bound.get("state")), state):
+            or not same_secret(str(bound.get("state")), state):
         raise HTTPException(400, "OAuth state does not match this browser session")
     if error or not code:
         raise HTTPException(400, f"authorisation refused: {error or 'no code'} {error_description}".strip())
