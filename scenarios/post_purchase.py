@@ -20,13 +20,14 @@ __all__ = ["PostPurchase", "STEPS"]
 STEPS = {"thanks": 0, "survey": 7, "d30": 30, "d90": 90, "d240": 240, "d365": 365}
 CATCH_UP = timedelta(days=3)
 STEP_COPY = {
-    "ja": {"thanks": ("ご購入ありがとうございました", "{{ customer.name }} 様、このたびはご購入ありがとうございました。"),
-           "survey": ("商品はいかがですか？",
-                      "{{ customer.name }} 様、お届けした商品の使い心地はいかがでしょうか。ご感想をお聞かせください。"),
-           "follow": ("そろそろいかがですか？", "{{ customer.name }} 様、以前ご購入いただいた商品のご案内です。")},
-    "en": {"thanks": ("Thank you for your order", "Dear {{ customer.name }}, thank you for your order."),
-           "survey": ("How is it going?", "Dear {{ customer.name }}, how do you like what you bought? Tell us."),
-           "follow": ("Time for more?", "Dear {{ customer.name }}, a note about what you bought before.")},
+    # Plain text: a step's words reach the mail as a variable, so a template tag here would be
+    # printed as it stands; the customer's name is in the preset's copy around it.
+    "ja": {"thanks": ("ご購入ありがとうございました", "このたびはご購入ありがとうございました。"),
+           "survey": ("商品はいかがですか？", "お届けした商品の使い心地はいかがでしょうか。ご感想をお聞かせください。"),
+           "follow": ("そろそろいかがですか？", "以前ご購入いただいた商品のご案内です。")},
+    "en": {"thanks": ("Thank you for your order", "thank you for your order."),
+           "survey": ("How is it going?", "how do you like what you bought? Tell us."),
+           "follow": ("Time for more?", "a note about what you bought before.")},
 }
 
 
@@ -38,8 +39,10 @@ class PostPurchase(Scenario):
     default_delay = timedelta(hours=1)
     needs_items = False
     copy = {
-        "ja": Copy("【{{ shop.name }}】{{ step.title }}", "{{ step.title }}", "{{ step.intro }}", "ショップを見る", "ご購入の商品"),
-        "en": Copy("[{{ shop.name }}] {{ step.title }}", "{{ step.title }}", "{{ step.intro }}", "Visit the shop",
+        "ja": Copy("【{{ shop.name }}】{{ step.title }}", "{{ step.title }}", "{{ customer.name }} 様、{{ step.intro }}",
+                   "ショップを見る", "ご購入の商品"),
+        "en": Copy("[{{ shop.name }}] {{ step.title }}", "{{ step.title }}", "Dear {{ customer.name }}, {{ step.intro }}",
+                   "Visit the shop",
                    "Your order"),
     }
 

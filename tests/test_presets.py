@@ -136,8 +136,15 @@ def test_post_purchase_steps_follow_each_order(runtime, session, clock, catcher)
     make_order(session, shop, c, now - timedelta(days=50), [item])  # between steps: nothing
     assert _audience(runtime, session, shop) == {
         (a.id, f"post:{thanks.id}:thanks"), (b.id, f"post:{survey.id}:survey"), (c.id, f"post:{d90.id}:d90")}
-    subjects = {m["Subject"] for m in _delivered(runtime, session, shop, catcher)}
+    mails = _delivered(runtime, session, shop, catcher)
+    subjects = {m["Subject"] for m in mails}
     assert "【テスト商店】ご購入ありがとうございました" in subjects and "【テスト商店】商品はいかがですか？" in subjects
+    # every step greets the customer by name, in both parts; no template tag is left in either
+    for mail, person in zip(sorted(mails, key=lambda m: str(m["To"])), sorted((a, b, c), key=lambda p: p.email),
+                            strict=True):
+        for kind in ("plain", "html"):
+            body = mail.get_body((kind,)).get_content()
+            assert f"{person.name} 様、" in body and "{{" not in body and "{%" not in body
 
 
 def test_winback_after_180_days_without_an_order(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]

@@ -11,12 +11,12 @@ from connectors.signatures import verify_hmac_sha256_b64
 __all__ = ["parse_install", "parse_uninstall", "check_account", "SIGNATURE_HEADER", "ACCOUNT_ID"]
 
 SIGNATURE_HEADER = "X-Appstore-Signature"
-ACCOUNT_ID = re.compile(r"^PA\d{8}$")
+ACCOUNT_ID = re.compile(r"PA[0-9]{8}")  # fullmatch: no trailing newline, no full-width digits
 
 
 def check_account(account: str) -> None:
     """Refuse anything that is not a ColorMe account id (PA + 8 digits)."""
-    if not ACCOUNT_ID.match(account):
+    if not ACCOUNT_ID.fullmatch(account):
         raise BadResponse("account_id must be PA followed by 8 digits", platform="colorme")
 
 
@@ -27,7 +27,7 @@ def _verified_json(secret: str, body: bytes, signature: str | None) -> dict[str,
         data = json.loads(body)
     except ValueError as exc:
         raise BadResponse("hook body is not JSON", platform="colorme") from exc
-    if not isinstance(data, dict) or not ACCOUNT_ID.match(str(data.get("account_id", ""))):
+    if not isinstance(data, dict) or not ACCOUNT_ID.fullmatch(str(data.get("account_id", ""))):
         raise BadResponse("hook body has no valid account_id (PA + 8 digits)", platform="colorme")
     return data
 

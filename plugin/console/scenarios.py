@@ -53,6 +53,8 @@ def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], n
     setting = session.execute(select(ScenarioSetting).where(
         col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.scenario_key) == key)).scalar_one_or_none() \
         or ScenarioSetting(shop_id=shop.id or 0, scenario_key=key, updated_at=now)
+    if form.get("enabled") not in (None, "", "0", "1"):  # a checkbox sends "1" or nothing
+        raise SettingError("enabled は 0 か 1 で指定してください / enabled must be 0 or 1")
     enabled = form.get("enabled") == "1"
     if enabled and (reason := scenario.unsupported_reason(session, shop)):
         raise SettingError(reason)

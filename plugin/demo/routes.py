@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException
@@ -15,6 +16,8 @@ from plugin.storage.models import InstallState, Message, MessageStatus, Shop
 from plugin.web.deps import SESSION_COOKIE, RuntimeDep, SessionDep, session_cookie
 
 __all__ = ["demo_router"]
+
+OPEN_PIXEL = re.compile(r"<img [^>]*src=\"[^\"]*/t/o/[^\"]*\"[^>]*>")
 
 
 def demo_router(catcher: MailCatcher) -> APIRouter:
@@ -49,8 +52,10 @@ def demo_router(catcher: MailCatcher) -> APIRouter:
             raise HTTPException(404, "no such message")
         part = messages[index].get_body(("html", "plain"))
         body = part.get_content() if part is not None else ""
-        return HTMLResponse(body if part is not None and part.get_content_subtype() == "html"
-                            else f"<pre>{html.escape(body)}</pre>")
+        if part is None or part.get_content_subtype() != "html":
+            return HTMLResponse(f"<pre>{html.escape(body)}</pre>")
+        # The merchant reading their own demo mail is not the customer opening it: no open pixel.
+        return HTMLResponse(OPEN_PIXEL.sub("", body))
 
     return router
 

@@ -22,12 +22,13 @@ def record_consent(session: Session, shop_id: int, channel: str, address: str, c
 def suppress(session: Session, shop_id: int, channel: str, address: str, reason: str, now: datetime,
              source: str = "") -> None:
     """Suppress an address, withdraw its consent and cancel its pending messages (no commit)."""
-    insert_ignore(
+    first = insert_ignore(
         session, table_of(Suppression),
         [{"shop_id": shop_id, "channel": channel, "address": address, "reason": reason, "created_at": now}],
         ["shop_id", "channel", "address"],
     )
-    record_consent(session, shop_id, channel, address, False, source or reason, now)
+    if first:  # a repeat (a second one-click POST, a bounce after an unsubscribe) changes no consent
+        record_consent(session, shop_id, channel, address, False, source or reason, now)
     if channel == "email":
         session.execute(
             update(Customer).where(col(Customer.shop_id) == shop_id, col(Customer.email) == address)

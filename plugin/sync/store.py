@@ -18,7 +18,7 @@ from plugin.storage.consent import record_consent
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
 from plugin.storage.upsert import table_of, upsert
 
-__all__ = ["sync_shop", "RESOURCES", "HISTORY", "Progress"]
+__all__ = ["sync_shop", "held_counts", "RESOURCES", "HISTORY", "Progress"]
 
 log = logging.getLogger("okaeri.sync")
 RESOURCES = ("customers", "products", "orders")
@@ -202,3 +202,10 @@ def _apply_group_rules(session: Session, shop_id: int) -> None:
     for code, group in rules:
         session.execute(update(Product).where(col(Product.shop_id) == shop_id, col(Product.code) == code)
                         .values(group_code=group))
+
+
+def held_counts(session: Session, shop_id: int) -> dict[str, int]:
+    """How many customers, products and orders of the shop Okaeri holds (not what the last sync changed)."""
+    models: dict[str, type[Customer | Product | Order]] = {"customers": Customer, "products": Product, "orders": Order}
+    return {resource: session.execute(select(func.count()).where(col(model.shop_id) == shop_id)).scalar_one()
+            for resource, model in models.items()}

@@ -13,7 +13,7 @@ __all__ = ["create_app"]
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None, openapi_url=None)  # no public map of the API
     app.state.runtime = runtime
     for module in (install, storefront, console, links):
         app.include_router(module.router)

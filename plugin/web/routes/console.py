@@ -17,7 +17,7 @@ from plugin.console.scenarios import SettingError, preview, scenario_overview, s
 from plugin.console.shop_rules import set_shop_rules
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
-from plugin.sync.store import RESOURCES
+from plugin.sync.store import RESOURCES, held_counts
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
 from plugin.web.templating import render_page
 from scenarios import SCENARIOS
@@ -51,8 +51,9 @@ def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang:
     scenarios = scenario_overview(session, shop, lang)
     states = {s.resource: s for s in session.execute(
         select(SyncState).where(col(SyncState.shop_id) == shop.id)).scalars()}
-    sync = [{"resource": r, "count": states[r].last_count if r in states else 0,
-             "last_run_at": states[r].last_run_at if r in states else None} for r in RESOURCES]
+    held = held_counts(session, shop.id or 0)
+    sync = [{"resource": r, "count": held[r], "last_run_at": states[r].last_run_at if r in states else None}
+            for r in RESOURCES]
     return render_page("settings.html", lang, status, shop=shop, scenarios=scenarios, sync=sync, error=error,
                        rules_error=rules_error, standard_on=any(s["enabled"] for s in scenarios),
                        csrf=_csrf(runtime, shop.id or 0))

@@ -15,6 +15,7 @@ from plugin.web.deps import SESSION_COOKIE, PlatformDep, RuntimeDep, session_coo
 
 router = APIRouter(prefix="/{platform}")
 STATE_COOKIE = "okaeri_oauth"
+MAX_HOOK_BODY = 64 * 1024  # install and uninstall hooks carry a few fields
 
 
 @router.post("/hooks/{hook}")
@@ -23,7 +24,10 @@ async def platform_hook(hook: str, platform: PlatformDep, request: Request, runt
     handler = platform.hooks.get(hook)
     if handler is None:
         raise HTTPException(404, f"{platform.name} has no hook {hook!r}")
-    event = handler(await request.body(), request.headers)
+    body = await request.body()
+    if len(body) > MAX_HOOK_BODY:  # checked before the signature: nothing this large is ever stored
+        raise HTTPException(413, f"hook body larger than {MAX_HOOK_BODY // 1024} KiB")
+    event = handler(body, request.headers)
     if isinstance(event, InstallRequested):
         begin_install(runtime, platform, event)
         return {"redirect_url": oauth_start_url(runtime, platform, event.account)}
