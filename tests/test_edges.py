@@ -105,3 +105,22 @@ def test_reading_a_mail_in_the_demo_outbox_does_not_count_as_an_open(catcher) ->
     app.include_router(demo_router(catcher))
     shown = TestClient(app).get("/demo/outbox/0").text
     assert "/t/o/" not in shown and "item.jpg" in shown and "本文" in shown
+
+
+def test_the_unsubscribe_link_of_a_test_send_and_a_preview_unsubscribes_nobody(merchant, session, catcher) -> None:  # type: ignore[no-untyped-def]
+    from plugin.storage.models import Customer, Suppression
+
+    client, _, people, csrf = merchant
+    assert client.post("/app/settings/scenarios/cart_recovery/test-send", data={"csrf": csrf}).status_code == 200
+    mail = catcher.snapshot()[0]
+    header = mail["List-Unsubscribe"].strip("<>")
+    body = mail.get_body(("plain",)).get_content()
+    preview = client.get("/app/settings/scenarios/cart_recovery/preview").text
+    assert header.endswith("/u/preview") and header in body and "/u/preview" in preview
+    assert not re.search(r"/u/\d+\.\d+\.", body + preview)  # no real customer's signed link
+    path = header.removeprefix("http://okaeri.test")
+    page, posted = client.get(path), client.post(path)
+    assert page.status_code == posted.status_code == 200 and "配信停止は行われていません" in posted.text
+    assert session.execute(select(func.count()).select_from(Suppression)).scalar() == 0
+    session.expire_all()
+    assert all(session.get(Customer, p.id).email_consent for p in people)

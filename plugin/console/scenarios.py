@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from plugin.channels.layout import CopyError, render_copy
-from plugin.delivery.drafts import render_for
+from plugin.delivery.drafts import preview_unsubscribe_url, render_for
 from plugin.storage.models import Customer, Message, MessageStatus, ScenarioSetting, Shop
 from plugin.storage.upsert import table_of, upsert
 from scenarios import SCENARIOS, get_scenario
@@ -130,5 +130,6 @@ def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
                     trigger_kind=sample.kind, trigger_ref=sample.ref, trigger_step=sample.step,
                     to_address=customer.email, scheduled_at=runtime.clock.now(), created_at=runtime.clock.now())
     context = scenario.contexts(session, shop, [draft]).get(0, {})
-    subject, text, html = render_for(runtime, shop, scenario, draft, customer.name, context, setting)
+    subject, text, html = render_for(runtime, shop, scenario, draft, customer.name, context, setting,
+                                     preview_unsubscribe_url(runtime))
     return customer, subject, text, html

@@ -10,7 +10,16 @@ from plugin.runtime import Runtime
 from plugin.storage.models import Message, ScenarioSetting, Shop, rfc_message_id
 from scenarios import Scenario
 
-__all__ = ["unsubscribe_url", "shop_variables", "draft_for", "channel_for", "render_for"]
+__all__ = ["PREVIEW_UNSUBSCRIBE", "preview_unsubscribe_url", "unsubscribe_url", "shop_variables", "draft_for", "channel_for", "render_for"]
+
+
+PREVIEW_UNSUBSCRIBE = "preview"  # the unsubscribe "token" of previews and test sends: unsubscribes nobody
+
+
+def preview_unsubscribe_url(runtime: Runtime) -> str:
+    """The unsubscribe link of a preview or a test send: a page saying nothing was changed (a real
+    customer's signed link there would unsubscribe that customer when the merchant clicks it)."""
+    return f"{runtime.settings.base_url}/u/{PREVIEW_UNSUBSCRIBE}"
 
 
 def unsubscribe_url(runtime: Runtime, shop_id: int, customer_id: int, message_id: int | None) -> str:

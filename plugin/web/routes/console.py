@@ -15,6 +15,7 @@ from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFai
 from plugin.channels.email import EmailChannel
 from plugin.console.scenarios import SettingError, preview, scenario_overview, set_scenario, set_standard_scenarios
 from plugin.console.shop_rules import set_shop_rules
+from plugin.delivery.drafts import preview_unsubscribe_url
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
 from plugin.sync.store import RESOURCES, held_counts
@@ -134,7 +135,7 @@ def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: Runtime
         runtime.channels[EmailChannel.name].send(OutgoingMessage(
             message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email, to_name=shop.name,
             from_name=shop.name, subject=f"[テスト送信] {subject}", body_text=text, body_html=html,
-            unsubscribe_url=runtime.settings.base_url))
+            unsubscribe_url=preview_unsubscribe_url(runtime)))
     except SettingError as exc:
         raise HTTPException(404, str(exc)) from None
     except (TemporaryFailure, PermanentFailure) as exc:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from plugin.channels.email import EmailChannel
+from plugin.delivery.drafts import PREVIEW_UNSUBSCRIBE
 from plugin.measurement.links import read_unsubscribe_token, valid_click, valid_open
 from plugin.storage.consent import suppress
 from plugin.storage.models import Customer, Message, MessageEvent, Shop
@@ -19,9 +20,16 @@ router = APIRouter()
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
+def _preview_page(lang: str) -> HTMLResponse:
+    t = texts(lang)
+    return render_page("message.html", lang, title=t["unsubscribe_title"], message=t["preview_unsubscribe"])
+
+
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
     """Shows a button; GET changes nothing (mail scanners prefetch links)."""
+    if token == PREVIEW_UNSUBSCRIBE:
+        return _preview_page(lang)
     t, data = texts(lang), read_unsubscribe_token(runtime, token)
     shop = session.get(Shop, data["s"]) if data else None
     if shop is None:
@@ -33,6 +41,8 @@ def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang:
 
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
+    if token == PREVIEW_UNSUBSCRIBE:
+        return _preview_page(lang)
     t, data = texts(lang), read_unsubscribe_token(runtime, token)
     customer = session.get(Customer, data["c"]) if data else None
     shop = session.get(Shop, data["s"]) if data else None
