@@ -324,3 +324,22 @@ def test_generic_code_names_no_platform() -> None:
 def test_connectors_never_import_the_app() -> None:
     sources = (PLUGIN_SOURCE.parent / "connectors").rglob("*.py")
     assert [p.name for p in sources if "from plugin" in p.read_text() or "import plugin" in p.read_text()] == []
+
+
+def test_an_oauth_state_carries_one_code_only(toy_runtime, session) -> None:  # type: ignore[no-untyped-def]
+    # Given a merchant who completed the toy's OAuth, and someone who kept the state cookie
+    runtime, _ = toy_runtime
+    client = TestClient(create_app(runtime))
+    assert _hook(client, "app_installed", {"shop": ACCOUNT, "owner": "o@toy.example"}).status_code == 200
+    start = client.get(f"/toy/oauth/start?account_id={ACCOUNT}", follow_redirects=False)
+    kept = start.cookies.get("okaeri_oauth")
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    assert client.get(f"/toy/oauth/callback?code=good-code&state={state}", follow_redirects=False).status_code == 303
+    token = session.execute(select(Shop.access_token_encrypted).where(Shop.platform == "toy")).scalar_one()
+    # When the same state comes back with the cookie and another code
+    client.cookies.set("okaeri_oauth", kept or "")
+    replay = client.get(f"/toy/oauth/callback?code=good-code&state={state}", follow_redirects=False)
+    # Then it is refused, and the install is as it was
+    assert replay.status_code == 400 and "already used" in replay.text
+    session.expire_all()
+    assert session.execute(select(Shop.access_token_encrypted).where(Shop.platform == "toy")).scalar_one() == token

@@ -49,6 +49,17 @@ def begin_install(runtime: Runtime, platform: Platform[Any], hook: InstallReques
         return shop
 
 
+def claim_oauth_state(runtime: Runtime, platform: Platform[Any], state: str) -> bool:
+    """True the first time this OAuth `state` comes back: a state (and the cookie binding it) that
+    already completed or failed an authorisation cannot carry a second code."""
+    with runtime.sessions() as session:
+        first = insert_ignore(session, table_of(WebhookReceipt), [{
+            "platform": platform.name, "delivery_key": f"oauth-state:{state}", "topic": "oauth-state",
+            "received_at": runtime.clock.now()}], ["platform", "delivery_key"])
+        session.commit()
+    return bool(first)
+
+
 def complete_install(runtime: Runtime, platform: Platform[Any], account: str, code: str) -> Shop:
     """OAuth callback: exchange the code, check the account, store the token, start the first sync."""
     grant = platform.exchange_code(code, callback_url(runtime, platform))

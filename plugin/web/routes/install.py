@@ -10,7 +10,14 @@ from connectors.errors import BadResponse, ConnectorError
 from connectors.platform import InstallRequested
 from connectors.signatures import same_secret
 from plugin.crypto import BadSignature
-from plugin.install.lifecycle import begin_install, callback_url, complete_install, oauth_start_url, uninstall
+from plugin.install.lifecycle import (
+    begin_install,
+    callback_url,
+    claim_oauth_state,
+    complete_install,
+    oauth_start_url,
+    uninstall,
+)
 from plugin.web.deps import SESSION_COOKIE, PlatformDep, RuntimeDep, session_cookie
 
 router = APIRouter(prefix="/{platform}")
@@ -61,6 +68,8 @@ def oauth_callback(request: Request, platform: PlatformDep, runtime: RuntimeDep,
         raise HTTPException(400, "OAuth state does not match this browser session")
     if error or not code:
         raise HTTPException(400, f"authorisation refused: {error or 'no code'} {error_description}".strip())
+    if not claim_oauth_state(runtime, platform, state):
+        raise HTTPException(400, "this authorisation was already used; start the install again")
     try:
         shop = complete_install(runtime, platform, str(bound["account"]), code)
     except ConnectorError as exc:
