@@ -124,3 +124,39 @@ def test_the_unsubscribe_link_of_a_test_send_and_a_preview_unsubscribes_nobody(m
     assert session.execute(select(func.count()).select_from(Suppression)).scalar() == 0
     session.expire_all()
     assert all(session.get(Customer, p.id).email_consent for p in people)
+
+
+NESTED = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/colorme/hooks/install", NESTED),
+    ("/colorme/hooks/install", b'{"account_id": "PA12345678", "mail": "\\ud800"}'),
+    ("/colorme/hooks/install", b'{"account_id": "PA12345678", "x": ' + b"[" * 100 + b"]" * 100 + b"}"),
+    ("/colorme/hooks/uninstall", b'{"account_id": "PA12345678", "uninstalled_at": 1e400}'),
+    ("/colorme/hooks/uninstall", b'{"account_id": "PA12345678", "uninstalled_at": 100000000000000000000}'),
+    ("/colorme/hooks/uninstall", b'{"account_id": "PA12345678", "uninstalled_at": -5}'),
+])
+def test_a_signed_hook_with_a_hostile_body_is_a_400_with_a_reason(runtime, session, path, body) -> None:  # type: ignore[no-untyped-def]
+    answer = _hook_to(TestClient(create_app(runtime), raise_server_exceptions=False), path, body)
+    assert answer.status_code == 400 and answer.json()["error"]
+    assert session.execute(select(func.count()).select_from(Shop)).scalar() == 0
+
+
+def _hook_to(client: TestClient, path: str, body: bytes):  # type: ignore[no-untyped-def]
+    return client.post(path, content=body, headers={"X-Appstore-Signature": hmac_sha256_b64("whsecret", body)})
+
+
+@pytest.mark.parametrize("body", [NESTED, b'{"type": "basket", "customer_id": "1", "cart_url": "\\udfff", "items": []}',
+                                  b'{"type": "product_view", "customer_id": "1", "product_id": "1", "occurred_at": 1e400}'])
+def test_a_storefront_beacon_with_a_hostile_body_is_a_422(runtime, session, clock, body) -> None:  # type: ignore[no-untyped-def]
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=1)
+    answer = TestClient(create_app(runtime), raise_server_exceptions=False).post(f"/events/colorme/{shop.event_key}",
+                                                                                 content=body)
+    assert answer.status_code == 422
+
+
+def test_a_preview_for_an_impossible_customer_id_is_a_4xx(merchant) -> None:  # type: ignore[no-untyped-def]
+    client, _, _, _ = merchant
+    for customer in (str(10**20), "-1", "x"):
+        assert 400 <= client.get(f"/app/settings/scenarios/cart_recovery/preview?customer={customer}").status_code < 500

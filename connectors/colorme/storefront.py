@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from base64 import b64encode
 from datetime import UTC, datetime
 from functools import cache
@@ -12,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from connectors.colorme.client import ColorMeClient
+from connectors.payloads import UnreadableJson, load_json
 from connectors.storefront import BasketItem, InvalidEvent, StorefrontEvent
 
 __all__ = ["script_body", "register_script", "update_script", "remove_script", "parse_event"]
@@ -67,11 +67,11 @@ class _Beacon(BaseModel):
 def parse_event(body: bytes) -> StorefrontEvent:
     """Validate one beacon; raise InvalidEvent with the first reason."""
     try:
-        beacon = _Beacon.model_validate(json.loads(body))
+        beacon = _Beacon.model_validate(load_json(body))
     except ValidationError as exc:
         raise InvalidEvent(exc.errors()[0]["msg"]) from None
-    except ValueError:
-        raise InvalidEvent("body is not JSON") from None
+    except UnreadableJson as exc:
+        raise InvalidEvent(str(exc)) from None
     try:
         occurred_at = None if beacon.occurred_at is None else datetime.fromtimestamp(beacon.occurred_at, UTC)
     except (OverflowError, OSError, ValueError):

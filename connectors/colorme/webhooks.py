@@ -1,16 +1,17 @@
 """ColorMe App-store install/uninstall hooks: verified on raw bytes, then parsed."""
 from __future__ import annotations
 
-import json
 import re
 
 from connectors.errors import BadResponse, BadSignature
+from connectors.payloads import UnreadableJson, load_json
 from connectors.platform import InstallRequested, Uninstalled
 from connectors.signatures import verify_hmac_sha256_b64
 
 __all__ = ["parse_install", "parse_uninstall", "check_account", "SIGNATURE_HEADER", "ACCOUNT_ID"]
 
 SIGNATURE_HEADER = "X-Appstore-Signature"
+LATEST_UNIX_TIME = 2**33  # year 2242: anything later is not a time ColorMe sent
 ACCOUNT_ID = re.compile(r"PA[0-9]{8}")  # fullmatch: no trailing newline, no full-width digits
 
 
@@ -24,9 +25,9 @@ def _verified_json(secret: str, body: bytes, signature: str | None) -> dict[str,
     if not verify_hmac_sha256_b64(secret, body, signature):
         raise BadSignature("X-Appstore-Signature does not match the body", platform="colorme")
     try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise BadResponse("hook body is not JSON", platform="colorme") from exc
+        data = load_json(body)
+    except UnreadableJson as exc:
+        raise BadResponse(f"hook body: {exc}", platform="colorme") from None
     if not isinstance(data, dict) or not ACCOUNT_ID.fullmatch(str(data.get("account_id", ""))):
         raise BadResponse("hook body has no valid account_id (PA + 8 digits)", platform="colorme")
     return data
@@ -50,8 +51,10 @@ def parse_uninstall(secret: str, body: bytes, signature: str | None) -> Uninstal
 def _unix_time(value: object) -> int:
     """A JSON number (or its digits) as whole seconds; BadResponse for anything else."""
     try:
-        if isinstance(value, int | float | str):
-            return int(value)
-    except ValueError as exc:
-        raise BadResponse("uninstalled_at is not a unix time", platform="colorme") from exc
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            seconds = int(value)
+            if 0 <= seconds <= LATEST_UNIX_TIME:
+                return seconds
+    except (ValueError, OverflowError):  # "x", inf (1e400), nan
+        pass
     raise BadResponse("uninstalled_at is not a unix time", platform="colorme")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 from sqlmodel import col
@@ -24,6 +24,7 @@ from plugin.web.templating import render_page
 from scenarios import SCENARIOS
 
 router = APIRouter(prefix="/app")
+MAX_ROW_ID = 2**63 - 1  # a BIGINT: a larger id names no row and would overflow the database driver
 
 
 def _csrf(runtime: RuntimeDep, shop_id: int) -> str:
@@ -112,7 +113,8 @@ def _in(lang: str, text: str) -> str:
 
 @router.get("/settings/scenarios/{key}/preview", response_class=HTMLResponse)
 def preview_scenario(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
-                     customer: int | None = None, part: str = "html") -> HTMLResponse:
+                     customer: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+                     part: str = "html") -> HTMLResponse:
     try:
         who, subject, text, html = preview(runtime, session, shop, _known(key), customer)
     except SettingError as exc:
