@@ -160,3 +160,11 @@ def test_a_preview_for_an_impossible_customer_id_is_a_4xx(merchant) -> None:  # 
     client, _, _, _ = merchant
     for customer in (str(10**20), "-1", "x"):
         assert 400 <= client.get(f"/app/settings/scenarios/cart_recovery/preview?customer={customer}").status_code < 500
+
+
+@pytest.mark.parametrize("field, value, words", [("delay_minutes", "x", "配信までの待ち時間(分)は整数"),
+                                                 ("holdout_percent", "90", "0〜50の範囲")])
+def test_a_bad_number_on_the_scenario_form_is_refused_in_japanese_first(merchant, field, value, words) -> None:  # type: ignore[no-untyped-def]
+    client, _, _, csrf = merchant
+    refused = client.post("/app/settings/scenarios/cart_recovery", data={"csrf": csrf, "enabled": "1", field: value})
+    assert refused.status_code == 422 and words in refused.json()["detail"]

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from plugin.channels.layout import CopyError, render_copy
+from plugin.console.forms import SettingError, whole_number
 from plugin.delivery.drafts import preview_unsubscribe_url, render_for
 from plugin.storage.models import Customer, Message, MessageStatus, ScenarioSetting, Shop
 from plugin.storage.upsert import table_of, upsert
@@ -16,11 +17,7 @@ from scenarios import SCENARIOS, get_scenario
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["set_standard_scenarios", "set_scenario", "scenario_overview", "preview", "SettingError"]
-
-
-class SettingError(ValueError):
-    """A setting a merchant entered that cannot be used; the message says why."""
+__all__ = ["set_standard_scenarios", "set_scenario", "scenario_overview", "preview"]
 
 
 def _cancel_pending(session: Session, shop: Shop, keys: list[str]) -> None:
@@ -59,8 +56,9 @@ def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], n
     if enabled and (reason := scenario.unsupported_reason(session, shop)):
         raise SettingError(reason)
     setting.enabled = enabled
-    setting.delay_minutes = _int(form.get("delay_minutes"), "delay_minutes", 0, 60 * 24 * 30)
-    setting.holdout_percent = _int(form.get("holdout_percent"), "holdout_percent", 0, 50) or 0
+    setting.delay_minutes = _optional(form.get("delay_minutes"), 0, 60 * 24 * 30, "配信までの待ち時間(分)", "delay_minutes")
+    setting.holdout_percent = _optional(form.get("holdout_percent"), 0, 50, "効果測定用に配信しない割合(%)",
+                                        "holdout_percent") or 0
     for field in ("subject_template", "body_template"):
         text = (form.get(field) or "").strip() or None
         if text is not None:
@@ -76,16 +74,9 @@ def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], n
     return setting
 
 
-def _int(value: str | None, name: str, low: int, high: int) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise SettingError(f"{name} must be a whole number") from None
-    if not low <= number <= high:
-        raise SettingError(f"{name} must be between {low} and {high}")
-    return number
+def _optional(value: str | None, low: int, high: int, name_ja: str, name_en: str) -> int | None:
+    """An optional number field: empty means "the preset's default"."""
+    return None if value in (None, "") else whole_number(value or "", low, high, name_ja, name_en)
 
 
 def _sample_variables(shop: Shop) -> dict[str, Any]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from plugin.console.scenarios import SettingError
+from plugin.console.forms import whole_number
 from plugin.storage.models import Shop
 
 __all__ = ["set_shop_rules", "RULE_LIMITS"]
@@ -31,10 +31,4 @@ def set_shop_rules(session: Session, shop: Shop, form: dict[str, str]) -> Shop:
 
 def _whole(text: str, field: str) -> int:
     low, high, name_ja, name_en = RULE_LIMITS[field]
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise SettingError(f"{name_ja}は整数で入力してください / {name_en} must be a whole number") from None
-    if not low <= value <= high:
-        raise SettingError(f"{name_ja}は{low}〜{high}の範囲で入力してください / {name_en} must be between {low} and {high}")
-    return value
+    return whole_number(text, low, high, name_ja, name_en)

@@ -13,7 +13,8 @@ from sqlmodel import col
 from connectors.signatures import same_secret
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.email import EmailChannel
-from plugin.console.scenarios import SettingError, preview, scenario_overview, set_scenario, set_standard_scenarios
+from plugin.console.forms import SettingError
+from plugin.console.scenarios import preview, scenario_overview, set_scenario, set_standard_scenarios
 from plugin.console.shop_rules import set_shop_rules
 from plugin.delivery.drafts import preview_unsubscribe_url
 from plugin.measurement.reports import scenario_report
