@@ -1,10 +1,12 @@
 """Configuration from environment variables, validated once at start."""
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -12,6 +14,7 @@ __all__ = ["ConfigError", "Settings", "load_settings", "config_error", "ensure_s
 
 DB_SCHEMES = ("sqlite", "postgresql")
 BROKER_SCHEMES = ("memory", "redis", "rediss", "amqp", "amqps")
+RATE_LIMIT_SCHEMES = ("memory", "redis", "rediss")
 
 
 class ConfigError(Exception):
@@ -38,6 +41,15 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
     tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
+    # Rate limits of the public endpoints, in the `limits` notation ("120/minute"; several joined by ";").
+    rate_limit_url: str = Field(default="", alias="OKAERI_RATE_LIMIT_URL")
+    rate_limit_events_shop: str = Field(default="6000/minute", alias="OKAERI_RATE_LIMIT_EVENTS_SHOP")
+    rate_limit_events_visitor: str = Field(default="120/minute", alias="OKAERI_RATE_LIMIT_EVENTS_VISITOR")
+    rate_limit_tracking: str = Field(default="600/minute", alias="OKAERI_RATE_LIMIT_TRACKING")
+    rate_limit_unsubscribe: str = Field(default="30/minute", alias="OKAERI_RATE_LIMIT_UNSUBSCRIBE")
+    rate_limit_raised_keys: str = Field(default="", alias="OKAERI_RATE_LIMIT_RAISED_KEYS")
+    rate_limit_raised_events: str = Field(default="1000000/minute", alias="OKAERI_RATE_LIMIT_RAISED_EVENTS")
+    trusted_proxies: str = Field(default="", alias="OKAERI_TRUSTED_PROXIES")
     shopify_client_id: str = Field(default="", alias="SHOPIFY_CLIENT_ID")
     shopify_client_secret: str = Field(default="", alias="SHOPIFY_CLIENT_SECRET")
     # Variables of the platform plug-ins, which declare and read their own (connectors/*/config.py);
@@ -70,6 +82,50 @@ class Settings(BaseSettings):
             raise ValueError("must be memory://, redis://host:port/db or amqp://user:pass@host")
         return value
 
+    @field_validator("rate_limit_url")
+    @classmethod
+    def _known_rate_limit_store(cls, value: str) -> str:
+        if value and value.split(":", 1)[0] not in RATE_LIMIT_SCHEMES:
+            raise ValueError("must be memory:// or redis://host:port/db")
+        return value
+
+    @field_validator("rate_limit_events_shop", "rate_limit_events_visitor", "rate_limit_tracking",
+                     "rate_limit_unsubscribe", "rate_limit_raised_events")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("must read like 120/minute (several joined by ;, e.g. 10/second;300/minute)") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in _listed(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @property
+    def rate_limit_store(self) -> str:
+        """Where rate limits are counted: OKAERI_RATE_LIMIT_URL, else a Redis broker, else this process."""
+        if self.rate_limit_url:
+            return self.rate_limit_url
+        return self.broker_url if self.broker_url.startswith(("redis:", "rediss:")) else "memory://"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The proxies whose X-Forwarded-For names the client (none by default)."""
+        return tuple(ipaddress.ip_network(part, strict=False) for part in _listed(self.trusted_proxies))
+
+    @property
+    def rate_limit_raised_key_set(self) -> frozenset[str]:
+        """Event keys of shops (a bench's) whose storefront events get the raised limit."""
+        return frozenset(_listed(self.rate_limit_raised_keys))
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -90,6 +146,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'okaeri.db').resolve()}"
+
+
+def _listed(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def load_settings(**overrides: Any) -> Settings:

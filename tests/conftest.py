@@ -91,6 +91,7 @@ def settings(tmp_path: Path, database_url: str, catcher: MailCatcher) -> Setting
         OKAERI_BASE_URL="http://okaeri.test", OKAERI_SMTP_PORT=catcher.port,
         OKAERI_MAIL_FROM="shop-mail@okaeri.test", COLORME_CLIENT_ID="cid", COLORME_CLIENT_SECRET="csecret",
         COLORME_WEBHOOK_SECRET="whsecret", COLORME_API_BASE="https://api.shop-pro.jp",
+        OKAERI_REDIS_NAMESPACE=f"okaeri-test-{uuid.uuid4().hex[:8]}",  # rate-limit counts of one test only
     )  # type: ignore[call-arg]
 
 

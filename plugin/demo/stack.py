@@ -98,6 +98,8 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
     settings = settings.model_copy(update={
         "base_url": base_url, "platform_settings": {**settings.platform_settings, **sandbox_colorme},
         "smtp_host": "127.0.0.1", "smtp_port": catcher.port,
+        # Every simulated visitor posts from loopback: one address, many visitors.
+        "rate_limit_events_visitor": settings.rate_limit_events_shop,
     })
     runtime = build_runtime(settings, broker=broker, clock=clock)
     migrate(runtime.engine)

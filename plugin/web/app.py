@@ -1,25 +1,34 @@
-"""The FastAPI application: routes plus one handler that maps errors to clear 4xx answers."""
+"""The FastAPI application: routes, the rate limits of its public endpoints, and one error handler
+that maps every refusal to a clear 4xx (plugin.web.errors)."""
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from typing import Any
 
-from connectors.errors import BadResponse, BadSignature, ConnectorError
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import Mount
+
 from plugin.runtime import Runtime
+from plugin.web.errors import install_error_handlers
+from plugin.web.ratelimit import RateLimits
 from plugin.web.routes import console, install, links, storefront
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "SCHEMA_URL"]
+
+SCHEMA_URL = "/openapi.json"
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None, openapi_url=None)  # no public map of the API
+def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
+    """The web app. `expose_schema` publishes the OpenAPI map at SCHEMA_URL, sandbox and demo routes
+    included, for the fuzz pass in tests; it is never on in a running server (no public map of the API)."""
+    app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None, openapi_url=SCHEMA_URL if expose_schema else None)
     app.state.runtime = runtime
+    app.state.rate_limits = RateLimits(runtime.settings)
     for module in (install, storefront, console, links):
         app.include_router(module.router)
-    # The decorator form, called directly: it takes handlers of the narrower exception type.
-    app.exception_handler(ConnectorError)(_connector_error)
-    app.exception_handler(RequestValidationError)(_validation_error)
+    install_error_handlers(app)
+    if expose_schema:
+        app.openapi = lambda: _schema_with_mounts(app)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -28,14 +37,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
-async def _connector_error(request: Request, exc: ConnectorError) -> JSONResponse:
-    if isinstance(exc, BadSignature):
-        return JSONResponse({"error": "invalid signature"}, 401)  # platform reviews require 401
-    status = 400 if isinstance(exc, BadResponse) else 502
-    return JSONResponse({"error": str(exc)}, status)
-
-
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return JSONResponse({"error": f"{where}: {first.get('msg')}"}, 422)
+def _schema_with_mounts(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI map with the paths of the FastAPI apps mounted on it (the demo's sandbox shop)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        for route in app.routes:
+            if isinstance(route, Mount) and isinstance(route.app, FastAPI):
+                mounted = get_openapi(title=route.app.title, version=route.app.version, routes=route.app.routes)
+                schema.setdefault("paths", {}).update({route.path + path: item for path, item in mounted["paths"].items()})
+                schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+                schemas.update(mounted.get("components", {}).get("schemas", {}))
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from sqlmodel import Session
 
 from connectors.platform import Platform
@@ -12,6 +12,8 @@ from plugin.crypto import BadSignature
 from plugin.platforms import UnknownPlatform
 from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Shop
+from plugin.web.errors import AppError
+from plugin.web.i18n import request_lang
 
 __all__ = ["RuntimeDep", "SessionDep", "CurrentShop", "PlatformDep", "Lang", "SESSION_COOKIE", "session_cookie"]
 
@@ -47,11 +49,10 @@ def get_current_shop(request: Request, runtime: RuntimeDep, session: SessionDep)
             raise TypeError("the session cookie holds no shop")
         shop_id = int(signed["shop"])
     except (BadSignature, KeyError, TypeError, ValueError):
-        raise HTTPException(401, "ショップの管理画面から Okaeri を開いてください / "
-                                 "Please open Okaeri from your shop's admin") from None
+        raise AppError(401, "sign_in") from None
     shop = session.get(Shop, shop_id)
     if shop is None or shop.state != InstallState.active:
-        raise HTTPException(403, "このショップにはインストールされていません / Okaeri is not installed in this shop")
+        raise AppError(403, "not_installed")
     return shop
 
 
@@ -63,16 +64,15 @@ def get_platform(platform: str, runtime: RuntimeDep) -> Platform[Any]:
     try:
         return runtime.platforms.get(platform)
     except UnknownPlatform:
-        raise HTTPException(404, f"unknown platform {platform!r}") from None
+        raise AppError(404, "unknown_platform", platform=platform[:100]) from None
 
 
 PlatformDep = Annotated[Platform[Any], Depends(get_platform)]
 
 
 def get_lang(request: Request) -> str:
-    """Japanese unless ?lang=en or the lang cookie says English."""
-    lang = request.query_params.get("lang") or request.cookies.get("lang") or "ja"
-    return lang if lang in ("ja", "en") else "ja"
+    """Japanese unless ?lang=en, the lang cookie or a browser that puts English first says English."""
+    return request_lang(request)
 
 
 Lang = Annotated[str, Depends(get_lang)]

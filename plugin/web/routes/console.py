@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 from sqlmodel import col
@@ -21,6 +21,7 @@ from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
 from plugin.sync.store import RESOURCES, held_counts
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
+from plugin.web.errors import AppError, in_language
 from plugin.web.templating import render_page
 from scenarios import SCENARIOS
 
@@ -34,12 +35,12 @@ def _csrf(runtime: RuntimeDep, shop_id: int) -> str:
 
 def _check_csrf(runtime: RuntimeDep, shop_id: int, token: str) -> None:
     if not same_secret(_csrf(runtime, shop_id), token):
-        raise HTTPException(403, "form expired; reload the settings page")
+        raise AppError(403, "form_expired")
 
 
 def _known(key: str) -> str:
     if key not in SCENARIOS:
-        raise HTTPException(404, f"unknown scenario {key!r}")
+        raise AppError(404, "unknown_scenario", key=key[:100])
     return key
 
 
@@ -67,7 +68,7 @@ def switch_standard(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
                     enabled: Annotated[str, Form()], csrf: Annotated[str, Form()]) -> RedirectResponse:
     _check_csrf(runtime, shop.id or 0, csrf)
     if enabled not in ("0", "1"):
-        raise HTTPException(422, "enabled must be 0 or 1")
+        raise AppError(422, "enabled_0_1")
     set_standard_scenarios(session, shop, enabled == "1", runtime.clock.now())
     session.commit()
     if enabled == "1":
@@ -84,7 +85,7 @@ async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: 
         set_scenario(session, shop, _known(key), form, runtime.clock.now())
     except SettingError as exc:
         session.rollback()
-        raise HTTPException(422, str(exc)) from None
+        raise AppError(422, "setting_refused", reason=in_language(str(exc))) from None
     session.commit()
     return RedirectResponse(f"/app/settings#{key}", status_code=303)
 
@@ -119,7 +120,7 @@ def preview_scenario(key: str, shop: CurrentShop, session: SessionDep, runtime: 
     try:
         who, subject, text, html = preview(runtime, session, shop, _known(key), customer)
     except SettingError as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise AppError(404, "setting_refused", reason=in_language(str(exc))) from None
     if part == "text":
         return HTMLResponse(f"<pre>{_escape(subject)}\n\n{_escape(text)}</pre>")
     return HTMLResponse(html, headers={"X-Preview-Customer": str(who.id), "Content-Security-Policy": "script-src 'none'"})
@@ -131,7 +132,7 @@ def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: Runtime
     """Send the preview to the merchant's own address (not recorded as a scenario message)."""
     _check_csrf(runtime, shop.id or 0, csrf)
     if not shop.owner_email:
-        raise HTTPException(422, "the shop has no contact address to send a test to")
+        raise AppError(422, "no_owner_email")
     try:
         _, subject, text, html = preview(runtime, session, shop, _known(key))
         # the merchant's contact is an email address, whatever channel the preset sends on
@@ -140,16 +141,16 @@ def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: Runtime
             from_name=shop.name, subject=f"[テスト送信] {subject}", body_text=text, body_html=html,
             unsubscribe_url=preview_unsubscribe_url(runtime)))
     except SettingError as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise AppError(404, "setting_refused", reason=in_language(str(exc))) from None
     except (TemporaryFailure, PermanentFailure) as exc:
-        raise HTTPException(502, f"the mail server refused the test: {exc}") from None
+        raise AppError(502, "mail_refused", reason=str(exc)) from None
     return JSONResponse({"sent_to": shop.owner_email, "subject": f"[テスト送信] {subject}"})
 
 
 @router.get("/reports")
 def reports(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, weeks: int = 8) -> JSONResponse:
     if not 1 <= weeks <= 104:
-        raise HTTPException(422, "weeks must be between 1 and 104")
+        raise AppError(422, "weeks_range")
     return JSONResponse(scenario_report(session, shop, runtime.clock.now(), weeks))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from connectors.errors import BadResponse, ConnectorError
@@ -19,6 +19,7 @@ from plugin.install.lifecycle import (
     uninstall,
 )
 from plugin.web.deps import SESSION_COOKIE, PlatformDep, RuntimeDep, session_cookie
+from plugin.web.errors import AppError
 
 router = APIRouter(prefix="/{platform}")
 STATE_COOKIE = "okaeri_oauth"
@@ -30,10 +31,10 @@ async def platform_hook(hook: str, platform: PlatformDep, request: Request, runt
     """Verify and handle one hook; an install hook answers where the merchant goes next."""
     handler = platform.hooks.get(hook)
     if handler is None:
-        raise HTTPException(404, f"{platform.name} has no hook {hook!r}")
+        raise AppError(404, "no_hook", platform=platform.name, hook=hook[:100])
     body = await request.body()
     if len(body) > MAX_HOOK_BODY:  # checked before the signature: nothing this large is ever stored
-        raise HTTPException(413, f"hook body larger than {MAX_HOOK_BODY // 1024} KiB")
+        raise AppError(413, "too_large", kib=str(MAX_HOOK_BODY // 1024))
     event = handler(body, request.headers)
     if isinstance(event, InstallRequested):
         begin_install(runtime, platform, event)
@@ -46,7 +47,7 @@ def oauth_start(account_id: str, platform: PlatformDep, runtime: RuntimeDep) -> 
     try:
         platform.check_account(account_id)
     except BadResponse as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise AppError(400, "bad_account", reason=str(exc)) from None
     state = secrets.token_urlsafe(24)
     url = platform.authorize_url(account_id, callback_url(runtime, platform), state)
     response = RedirectResponse(url, status_code=303)
@@ -62,19 +63,19 @@ def oauth_callback(request: Request, platform: PlatformDep, runtime: RuntimeDep,
     try:
         bound = runtime.signer.loads_timed(request.cookies.get(STATE_COOKIE, ""), "oauth", 600)
     except BadSignature:
-        raise HTTPException(400, "OAuth session expired or missing; start the install again") from None
+        raise AppError(400, "oauth_expired") from None
     if not isinstance(bound, dict) or bound.get("platform") != platform.name \
             or not same_secret(str(bound.get("state")), state):
-        raise HTTPException(400, "OAuth state does not match this browser session")
+        raise AppError(400, "oauth_state")
     if error or not code:
-        raise HTTPException(400, f"authorisation refused: {error or 'no code'} {error_description}".strip())
+        raise AppError(400, "oauth_refused", error=(error or "no code")[:100], description=error_description[:300])
     if not claim_oauth_state(runtime, platform, state):
-        raise HTTPException(400, "this authorisation was already used; start the install again")
+        raise AppError(400, "oauth_used")
     try:
         shop = complete_install(runtime, platform, str(bound["account"]), code)
     except ConnectorError as exc:
-        raise HTTPException(502 if exc.status is None or exc.status >= 500 else 400,
-                            f"{platform.title} install failed: {exc}") from exc
+        raise AppError(502 if exc.status is None or exc.status >= 500 else 400, "install_failed",
+                       platform=platform.title, reason=str(exc)) from exc
     response = RedirectResponse("/app/settings", status_code=303)
     response.delete_cookie(STATE_COOKIE)
     response.set_cookie(SESSION_COOKIE, session_cookie(runtime, shop.id or 0), httponly=True, samesite="lax",

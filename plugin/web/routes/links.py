@@ -14,6 +14,7 @@ from plugin.storage.consent import suppress
 from plugin.storage.models import Customer, Message, MessageEvent, Shop
 from plugin.web.deps import Lang, RuntimeDep, SessionDep
 from plugin.web.i18n import texts
+from plugin.web.ratelimit import TrackingLimit, UnsubscribeLimit
 from plugin.web.templating import render_page
 
 router = APIRouter()
@@ -25,7 +26,7 @@ def _preview_page(lang: str) -> HTMLResponse:
     return render_page("message.html", lang, title=t["unsubscribe_title"], message=t["preview_unsubscribe"])
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
+@router.get("/u/{token}", response_class=HTMLResponse, dependencies=[UnsubscribeLimit])
 def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
     """Shows a button; GET changes nothing (mail scanners prefetch links)."""
     if token == PREVIEW_UNSUBSCRIBE:
@@ -39,7 +40,7 @@ def unsubscribe_page(token: str, runtime: RuntimeDep, session: SessionDep, lang:
                        form_action=f"/u/{token}", button=t["unsubscribe_button"])
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
+@router.post("/u/{token}", response_class=HTMLResponse, dependencies=[UnsubscribeLimit])
 def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
     if token == PREVIEW_UNSUBSCRIBE:
         return _preview_page(lang)
@@ -72,14 +73,14 @@ def _event(session: SessionDep, runtime: RuntimeDep, message_id: int, kind: str,
         session.commit()
 
 
-@router.get("/t/o/{message_id}/{tag}.gif")
+@router.get("/t/o/{message_id}/{tag}.gif", dependencies=[TrackingLimit])
 def opened(message_id: int, tag: str, runtime: RuntimeDep, session: SessionDep) -> Response:
     if valid_open(runtime, message_id, tag):  # a pixel never errors: the image loads either way
         _event(session, runtime, message_id, "open")
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/t/c/{message_id}/{tag}")
+@router.get("/t/c/{message_id}/{tag}", dependencies=[TrackingLimit])
 def clicked(message_id: int, tag: str, runtime: RuntimeDep, session: SessionDep, lang: Lang, u: str = "") -> Response:
     if not u or not valid_click(runtime, message_id, tag, u):
         t = texts(lang)

@@ -1,7 +1,7 @@
 """Storefront tracking: each platform's script and the endpoint its beacons post to (CORS, any origin)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlmodel import col
@@ -10,6 +10,8 @@ from connectors.storefront import InvalidEvent
 from plugin.storage.models import InstallState, Shop
 from plugin.sync.storefront_events import UnknownReference, record_event
 from plugin.web.deps import PlatformDep, RuntimeDep, SessionDep
+from plugin.web.errors import AppError
+from plugin.web.ratelimit import StorefrontEventLimit
 
 router = APIRouter()
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -21,7 +23,7 @@ MAX_BODY = 64 * 1024
 def storefront_script(platform: PlatformDep) -> Response:
     script = platform.script_body()
     if script is None:
-        raise HTTPException(404, f"{platform.name} has no storefront script")
+        raise AppError(404, "no_script", platform=platform.name)
     return Response(script, media_type="application/javascript",
                     headers={**CORS, "Cache-Control": "public, max-age=300"})
 
@@ -31,13 +33,13 @@ def preflight(event_key: str, platform: PlatformDep) -> Response:
     return Response(status_code=204, headers=CORS)
 
 
-@router.post("/events/{platform}/{event_key}")
+@router.post("/events/{platform}/{event_key}", dependencies=[Depends(StorefrontEventLimit(headers=CORS))])
 async def storefront_event(event_key: str, platform: PlatformDep, request: Request, runtime: RuntimeDep,
                            session: SessionDep) -> JSONResponse:
     """Beacons are sent as text/plain to avoid preflight, so the platform parses the raw body."""
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise HTTPException(413, "event body larger than 64 KiB")
+        raise AppError(413, "too_large", kib=str(MAX_BODY // 1024), headers=CORS)
     try:
         event = platform.parse_event(body)
     except InvalidEvent as exc:

@@ -1,0 +1,154 @@
+"""Rate limits on the public endpoints, as FastAPI dependencies: storefront events per visitor and per
+shop (its event key), tracking links and unsubscribe per client address.
+
+Counted with the `limits` library in Redis when Redis is configured (OKAERI_RATE_LIMIT_URL, or a
+redis:// BROKER_URL), so every web process shares one count; in this process's memory otherwise.
+A limit that is spent raises RateLimitExceeded: a 429 with Retry-After (plugin.web.errors).
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from plugin.settings import Settings
+from plugin.web.errors import RateLimitExceeded
+
+__all__ = ["RateLimits", "StorefrontEventLimit", "TrackingLimit", "UnsubscribeLimit", "client_address"]
+
+log = logging.getLogger("okaeri.web.ratelimit")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+REDIS_TIMEOUT = 0.5  # seconds; a slow Redis must not hold a visitor's request
+
+
+@dataclass(frozen=True)
+class _Limits:
+    events_shop: list[RateLimitItem]
+    events_visitor: list[RateLimitItem]
+    tracking: list[RateLimitItem]
+    unsubscribe: list[RateLimitItem]
+    raised_events: list[RateLimitItem]
+
+
+class RateLimits:
+    """The configured limits and the store that counts them (one per app)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.limits = _Limits(
+            events_shop=parse_many(settings.rate_limit_events_shop),
+            events_visitor=parse_many(settings.rate_limit_events_visitor),
+            tracking=parse_many(settings.rate_limit_tracking),
+            unsubscribe=parse_many(settings.rate_limit_unsubscribe),
+            raised_events=parse_many(settings.rate_limit_raised_events),
+        )
+        self.raised_keys = settings.rate_limit_raised_key_set
+        self.trusted_proxies = settings.trusted_proxy_networks
+        self.storage = _storage(settings)
+        # A sliding window counter: two counters a key, no burst at a window's edge.
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+
+    def hit(self, items: list[RateLimitItem], *identifiers: str, headers: Mapping[str, str] | None = None) -> None:
+        """Count one request against every item; raise RateLimitExceeded when one is spent."""
+        for item in items:
+            try:
+                allowed = self.limiter.hit(item, *identifiers)
+            except (StorageError, OSError) as exc:  # a store that is down lets visitors through
+                log.warning("okaeri.ratelimit.store-unavailable %s", exc)
+                return
+            if not allowed:
+                raise RateLimitExceeded(self._retry_after(item, identifiers), headers=headers)
+
+    def _retry_after(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
+        try:
+            reset = self.limiter.get_window_stats(item, *identifiers).reset_time
+        except (StorageError, OSError):
+            return item.get_expiry()
+        return max(1, min(item.get_expiry(), math.ceil(reset - time.time())))
+
+
+def _storage(settings: Settings) -> Storage:
+    url = settings.rate_limit_store
+    if url.startswith("memory"):
+        return storage_from_string("memory://")  # type: ignore[return-value]
+    return storage_from_string(url, key_prefix=f"{settings.redis_namespace}:ratelimit", wrap_exceptions=True,
+                               socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)  # type: ignore[return-value]
+
+
+def client_address(request: Request, trusted: tuple[Network, ...]) -> str:
+    """The visitor's address: the peer, or behind a trusted proxy the last X-Forwarded-For hop that is
+    not one of ours (hops to its left are the client's own claim). An IPv6 client counts by its /64."""
+    peer = request.client.host if request.client else ""
+    if trusted and _within(peer, trusted):
+        hops = [hop.strip() for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+        for hop in reversed([hop for hop in hops if hop]):
+            peer = hop
+            if not _within(hop, trusted):
+                break
+    return _bucket(peer)
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
+def _bucket(address: str) -> str:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100] or "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def _rate_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
+class StorefrontEventLimit:
+    """Storefront events: per visitor first (so one visitor cannot spend the shop's budget), then per
+    shop. A raised key (a bench's shop) gets OKAERI_RATE_LIMIT_RAISED_EVENTS for both."""
+
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
+        self.headers = dict(headers or {})  # the beacon's CORS headers, so the script can read a 429
+
+    def __call__(self, event_key: str, request: Request) -> None:
+        limits = _rate_limits(request)
+        raised = event_key in limits.raised_keys
+        visitor = client_address(request, limits.trusted_proxies)
+        shop_key = event_key[:200]
+        limits.hit(limits.limits.raised_events if raised else limits.limits.events_visitor,
+                   "events-visitor", shop_key if raised else "", visitor, headers=self.headers)
+        limits.hit(limits.limits.raised_events if raised else limits.limits.events_shop,
+                   "events-shop", shop_key, headers=self.headers)
+
+
+def _tracking(request: Request) -> None:
+    limits = _rate_limits(request)
+    limits.hit(limits.limits.tracking, "tracking", client_address(request, limits.trusted_proxies))
+
+
+def _unsubscribe(request: Request) -> None:
+    limits = _rate_limits(request)
+    bucket = f"unsubscribe-{request.method.lower()}"  # mail scanners' GETs do not spend the clicks' POSTs
+    limits.hit(limits.limits.unsubscribe, bucket, client_address(request, limits.trusted_proxies))
+
+
+TrackingLimit = Depends(_tracking)
+UnsubscribeLimit = Depends(_unsubscribe)
