@@ -230,8 +230,7 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
 
     @app.post("/appstore/v1/script_tags.json")
     async def create_script_tag(request: Request) -> JSONResponse:
-        body = await request.json()
-        tag = body.get("script_tag") or {}
+        tag = await _script_tag(request)
         if not str(tag.get("src", "")).startswith(("https://", "http://")):
             return _error(422, 422007, "src は必須です")
         record = {"id": len(data.script_tags) + 1, "src": tag["src"],
@@ -245,7 +244,7 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
 
     @app.put("/appstore/v1/script_tags/{tag_id}.json")
     async def update_script_tag(tag_id: int, request: Request) -> JSONResponse:
-        tag = (await request.json()).get("script_tag") or {}
+        tag = await _script_tag(request)
         record = next((t for t in data.script_tags if t["id"] == tag_id), None)
         if record is None:
             return _error(404, 404001, "スクリプトタグが見つかりません")
@@ -256,6 +255,16 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
     def delete_script_tag(tag_id: int) -> Response:
         data.script_tags[:] = [t for t in data.script_tags if t["id"] != tag_id]
         return Response(status_code=204)
+
+
+async def _script_tag(request: Request) -> dict[str, Any]:
+    """The body's `script_tag` object; {} for a body that is not JSON or not of that shape."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    tag = body.get("script_tag") if isinstance(body, dict) else None
+    return tag if isinstance(tag, dict) else {}
 
 
 def _int(value: str | None, default: int) -> int:
