@@ -26,7 +26,7 @@ from tests.factories import idle_cart_shop, make_order
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("OKAERI_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("OKAERI_FUZZ_EXAMPLES", "20"))
 # The sandbox's admin buttons post hooks to the app's own URL: a request to the network, not input.
 NOT_FUZZED = {"POST /sandbox/admin/install", "POST /sandbox/admin/uninstall"}
 
