@@ -17,6 +17,7 @@ from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from connectors.signatures import hmac_sha256_b64
+from plugin.demo.sandbox.images import product_png
 from plugin.demo.sandbox.seed import SandboxData
 from plugin.demo.sandbox.visitors import restock, sold_out_wanted
 
@@ -136,7 +137,16 @@ def _store_routes(app: FastAPI, data: SandboxData) -> None:
             return _page(data.shop["title"], f"<h1>{html.escape(data.shop['title'])}</h1><ul>{items}</ul>")
         stock = "在庫あり" if product["stocks"] or not product["stock_managed"] else "売り切れ"
         return _page(product["name"], f"<h1>{html.escape(product['name'])}</h1>"
+                     f"<img src='{html.escape(product['image_url'], quote=True)}' width='160' alt=''>"
                      f"<p>{product['sales_price']:,}円（{stock}）</p>")
+
+    @app.get("/store/images/{product_id}.png")
+    def product_image(product_id: int) -> Response:
+        product = next((p for p in data.products if p["id"] == product_id), None)
+        if product is None:
+            return Response(status_code=404)
+        return Response(product_png(product_id, product["category"]["id_big"]), media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/store/cart/", response_class=HTMLResponse)
     def cart() -> HTMLResponse:
