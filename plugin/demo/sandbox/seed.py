@@ -124,7 +124,8 @@ def _sale(rng: random.Random, number: int, cust: dict[str, Any], by_cat: dict[in
     made = now - timedelta(days=rng.uniform(0.2, 365))
     details = []
     for line_no in range(rng.choice([1, 1, 1, 2, 2, 3])):
-        cat = cust["_taste"] if rng.random() < 0.7 else rng.choice(list(by_cat))
+        # (a small shop may have no product in the customer's favourite category)
+        cat = cust["_taste"] if rng.random() < 0.7 and cust["_taste"] in by_cat else rng.choice(list(by_cat))
         product = rng.choices(by_cat[cat], weights=weights[cat])[0]
         qty = rng.choice([1, 1, 1, 2])
         details.append({
