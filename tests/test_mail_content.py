@@ -175,3 +175,22 @@ def test_every_preset_mail_is_complete_for_every_kind_of_customer(runtime, sessi
             assert ("800円" if lang == "ja" else "¥800") in text
         # no image tag without a source, no link without a target
         assert not re.search(r'<img src=""', body_html) and not re.search(r'href=""', body_html)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_shop_without_a_contact_address_is_reached_through_its_url(runtime, session, clock, catcher, lang) -> None:  # type: ignore[no-untyped-def]
+    # Given a shop whose platform gave no owner address (the law still wants a way to reach the sender)
+    now = clock.now()
+    shop = make_shop(session, now, locale=lang, owner_email="")
+    item = make_product(session, shop, now)
+    make_cart(session, shop, make_customer(session, shop, now), [item], now - timedelta(hours=2))
+    enable(session, shop, "cart_recovery", now)
+    # When its cart reminder is delivered
+    run_shop_tick(runtime, shop.id or 0)
+    deliver_batch(runtime, list(session.execute(select(Message.id)).scalars()))
+    mail, = catcher.snapshot()
+    # Then both parts name the shop's site as the contact, and no empty mailto: link is left
+    contact = "お問い合わせ" if lang == "ja" else "Contact"
+    assert f"{contact}: https://test.shop-pro.jp" in mail.get_body(("plain",)).get_content()
+    body_html = mail.get_body(("html",)).get_content()
+    assert 'href="https://test.shop-pro.jp"' in body_html and 'mailto:"' not in body_html
