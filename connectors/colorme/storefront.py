@@ -11,10 +11,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from connectors.colorme.client import ColorMeClient
+from connectors.errors import BadResponse
 from connectors.payloads import UnreadableJson, load_json
 from connectors.storefront import BasketItem, InvalidEvent, StorefrontEvent
 
-__all__ = ["script_body", "register_script", "update_script", "remove_script", "parse_event"]
+__all__ = ["script_body", "register_script", "update_script", "remove_script", "list_scripts", "parse_event"]
 
 SCRIPT_TAGS = "/appstore/v1/script_tags"
 
@@ -43,8 +44,20 @@ def update_script(client: ColorMeClient, script_id: str, src: str) -> None:
 
 
 def remove_script(client: ColorMeClient, script_id: str) -> None:
-    """Delete a script tag."""
-    client.delete(f"{SCRIPT_TAGS}/{script_id}.json")
+    """Delete a script tag; one already gone (404) is not an error."""
+    try:
+        client.delete(f"{SCRIPT_TAGS}/{script_id}.json")
+    except BadResponse as exc:
+        if exc.status != 404:
+            raise
+
+
+def list_scripts(client: ColorMeClient) -> dict[str, str]:
+    """The app's script tags on the shop, `{id: src}` (GET script_tags.json, scope read_shop_script_tags)."""
+    tags = client.get(f"{SCRIPT_TAGS}.json").get("script_tags")
+    if not isinstance(tags, list):
+        raise BadResponse("ColorMe script_tags: no 'script_tags' list in response", platform="colorme")
+    return {str(t["id"]): str(t.get("src", "")) for t in tags if isinstance(t, dict) and t.get("id") is not None}
 
 
 class _Item(BaseModel):
