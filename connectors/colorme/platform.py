@@ -61,6 +61,9 @@ class ColorMePlatform(Platform[ColorMeConfig]):
     def remove_script(self, connector: ShopConnector, script_id: str) -> None:
         storefront.remove_script(_client(connector), script_id)
 
+    def cart_url(self, shop_url: str) -> str:
+        return storefront.cart_url(shop_url)
+
     def parse_event(self, body: bytes) -> StorefrontEvent:
         return storefront.parse_event(body)
 
