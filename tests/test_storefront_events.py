@@ -194,6 +194,14 @@ def test_one_browser_speaks_for_one_customer(runtime, session, clock) -> None:  
     assert session.execute(select(Cart.customer_id)).scalars().all() == [customer.id]
 
 
+def test_a_browser_the_page_vouched_for_speaks_only_while_the_customer_is_logged_in(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    client, shop, customer, product = _setup(runtime, session, clock)
+    _basket(client, shop, REAL, customer.external_id, product)
+    _post(client, shop, REAL, items=[])  # logged out on a shared computer: not the customer's basket
+    _post(client, shop, REAL, type="product_view", product_id=product.external_id)
+    assert _lines(session) == [(product.id, 1)] and session.execute(select(BrowseEvent)).first() is None
+
+
 def test_the_platforms_own_cart_is_never_changed_by_events(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
     client, shop, customer, product = _setup(runtime, session, clock)
     cart = make_cart(session, shop, customer, [product], clock.now())

@@ -4,8 +4,9 @@ the proof it brings allows.
 - A signed proof (the token Okaeri's own mail link hands the shop's script) binds the visitor to
   that customer, replacing what the page alone had vouched for.
 - The platform page's claim (e.g. ColorMe's logged-in customer id, which any script can post)
-  binds a customer to the first visitor that claims it, and only while that visitor speaks for
-  nobody else; a claim from any other visitor changes nothing. New page bindings per shop and
+  binds a customer to the first visitor that claims it, if that visitor speaks for nobody else,
+  and speaks only while the page still shows that customer; a claim from any other visitor
+  changes nothing. New page bindings per shop and
   hour are budgeted, so a stranger walking through sequential ids binds few customers.
 """
 from __future__ import annotations
@@ -46,8 +47,9 @@ def speaker_for(session: Session, shop: Shop, event: StorefrontEvent, proven_cus
             return None  # the page shows someone else logged in: the basket is not the proven customer's
         return bound
     current = _current(session, shop, event.visitor_id)
-    if current is not None:
-        return current if event.customer_id in ("", current.external_id) else None
+    if current is not None:  # a page binding speaks only while the page still shows its customer
+        logged_out = "" if current.proof == Proof.link else None
+        return current if event.customer_id in (logged_out, current.external_id) else None
     return _bind_by_page(session, shop, event, now) if event.customer_id else None
 
 
