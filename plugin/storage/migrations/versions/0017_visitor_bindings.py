@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"  # DEV: 0016 at the end
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
