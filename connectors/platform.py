@@ -250,8 +250,22 @@ class Platform(Generic[ConfigT]):
         """Remove a registration; removing one that is already gone is not an error."""
         raise NotImplementedError
 
+    def cart_url(self, shop_url: str) -> str:
+        """Where a shop's customers find their cart: the link of a cart reminder.
+
+        Built from the shop's own synced URL (`ShopInfo.domain`), never from a storefront event,
+        so a reminder can only lead back to the shop. The default is the shop's front page.
+
+        Parameters:
+          shop_url(str): The shop's URL as the platform reports it (scheme and host, no slash).
+        """
+        return shop_url
+
     def parse_event(self, body: bytes) -> StorefrontEvent:
         """Read one event the storefront script posted (untrusted bytes).
+
+        The event carries references only (visitor id, claimed customer id, product ids); the
+        parser drops prices, names and URLs a beacon may also send.
 
         Raises:
           InvalidEvent: With a short reason, if the body is not an event.

@@ -67,6 +67,9 @@ class ColorMePlatform(Platform[ColorMeConfig]):
     def revoke_token(self, access_token: str) -> bool:
         return oauth.revoke_token(access_token)
 
+    def cart_url(self, shop_url: str) -> str:
+        return storefront.cart_url(shop_url)
+
     def parse_event(self, body: bytes) -> StorefrontEvent:
         return storefront.parse_event(body)
 
