@@ -175,6 +175,7 @@ def test_a_template_that_only_works_for_the_sample_customer_is_refused_at_save(m
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
     assert "件名のテンプレートは" in refused.text and "0で割る計算があります" in refused.text
     assert not PYTHON_WORDS.search(re.search(r'role="alert">([^<]+)<', refused.text).group(1))  # type: ignore[union-attr]
+    assert "{% if customer.name != &#39;山田 花子&#39; %}" in refused.text  # what was typed is shown again, to fix
     setting = _saved(session, shop)
     assert setting is not None and setting.subject_template is None and setting.delay_minutes is None  # nothing saved
 

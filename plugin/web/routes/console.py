@@ -91,7 +91,8 @@ async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: 
     except TemplateRefused as exc:
         session.rollback()
         session.refresh(shop)
-        return _settings(shop, session, runtime, lang, scenario_error={"key": key, "message": exc.explain(lang)},
+        typed = {field: form.get(field, "") for field in ("subject_template", "body_template")}  # shown again to fix
+        return _settings(shop, session, runtime, lang, scenario_error={"key": key, "message": exc.explain(lang), **typed},
                          status=422)
     except SettingError as exc:
         session.rollback()
