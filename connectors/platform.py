@@ -29,6 +29,7 @@ __all__ = [
     "HookEvent",
     "HookHandler",
     "Grant",
+    "ForeignGrant",
     "ENTRY_POINT_GROUP",
 ]
 
@@ -77,6 +78,15 @@ class Grant:
 
     access_token: str
     scope: str = ""
+
+
+class ForeignGrant(ConnectorError):
+    """An OAuth code produced a token for another account than the install being completed."""
+
+    def __init__(self, granted: str, expected: str, *, platform: str = "") -> None:
+        super().__init__(f"token belongs to {granted}, not {expected}", platform=platform, status=400)
+        self.granted = granted
+        self.expected = expected
 
 
 ConfigT = TypeVar("ConfigT", bound=PlatformConfig)
@@ -176,10 +186,21 @@ class Platform(Generic[ConfigT]):
           account(str): The account the install hook (or OAuth start) named.
 
         Raises:
-          ConnectorError: If the token belongs to another shop.
+          ForeignGrant: If the token belongs to another shop.
         """
         if shop.external_id != account:
-            raise ConnectorError(f"token belongs to {shop.external_id}, not {account}", platform=self.name)
+            raise ForeignGrant(shop.external_id, account, platform=self.name)
+
+    def revoke_token(self, access_token: str) -> bool:
+        """Invalidate a token Okaeri will not keep (e.g. one issued for the wrong account).
+
+        Returns:
+          bool: True if the platform revoked it; False if the platform offers no revocation.
+
+        Raises:
+          ConnectorError: If the platform has a revocation endpoint and it failed.
+        """
+        return False
 
     # Sync --------------------------------------------------------------------------------
 
@@ -210,15 +231,41 @@ class Platform(Generic[ConfigT]):
         raise NotImplementedError
 
     def update_script(self, connector: ShopConnector, script_id: str, src: str) -> None:
-        """Point an existing registration at a new `src` (and the current script's integrity)."""
+        """Point an existing registration at a new `src` (and the current script's integrity).
+
+        Raises:
+          BadResponse: With status 404 if the registration no longer exists.
+        """
         raise NotImplementedError
+
+    def list_scripts(self, connector: ShopConnector) -> Mapping[str, str] | None:
+        """This app's script registrations on the shop, `{id: src}`; None if the platform cannot list them.
+
+        Re-authorisation uses it to find the registration a shop already has when its id was
+        never stored, instead of registering a second one.
+        """
+        return None
 
     def remove_script(self, connector: ShopConnector, script_id: str) -> None:
         """Remove a registration; removing one that is already gone is not an error."""
         raise NotImplementedError
 
+    def cart_url(self, shop_url: str) -> str:
+        """Where a shop's customers find their cart: the link of a cart reminder.
+
+        Built from the shop's own synced URL (`ShopInfo.domain`), never from a storefront event,
+        so a reminder can only lead back to the shop. The default is the shop's front page.
+
+        Parameters:
+          shop_url(str): The shop's URL as the platform reports it (scheme and host, no slash).
+        """
+        return shop_url
+
     def parse_event(self, body: bytes) -> StorefrontEvent:
         """Read one event the storefront script posted (untrusted bytes).
+
+        The event carries references only (visitor id, claimed customer id, product ids); the
+        parser drops prices, names and URLs a beacon may also send.
 
         Raises:
           InvalidEvent: With a short reason, if the body is not an event.

@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 from sqlalchemy import CompoundSelect, Select, select
 from sqlmodel import Session, col
 
 from plugin.storage.models import FEW_LEFT, Customer, Message, Product, Shop, Trigger
 
-__all__ = ["Scenario", "Audience", "Copy", "product_view", "in_stock_views"]
+__all__ = ["Scenario", "Audience", "Copy", "product_view", "in_stock_views", "shop_link", "same_site"]
 
 # What `Scenario.audience` returns: one SELECT, or a UNION ALL of several.
 Audience: TypeAlias = "Select[Any] | CompoundSelect[Any]"
@@ -48,6 +49,18 @@ def product_view(product: Product | Any) -> dict[str, Any]:
     """What templates know of a promoted product (a Product, or a row with the same columns)."""
     return {"id": product.id, "name": product.name, "price": product.price, "url": product.url,
             "image_url": product.image_url, "few_left": product.stock is not None and 0 < product.stock <= FEW_LEFT}
+
+
+def same_site(url: str, shop_url: str) -> bool:
+    """True when `url` is on the shop's own scheme and host (a link back to the shop)."""
+    target, home = urlsplit(url), urlsplit(shop_url)
+    return bool(home.netloc) and (target.scheme, target.netloc.lower()) == (home.scheme, home.netloc.lower())
+
+
+def shop_link(shop: Shop, url: str | None) -> str:
+    """`url` if it leads to the shop's own site (scheme and host of its synced URL), else the shop's
+    front page: a stored link written before events were bound to storage can lead nowhere else."""
+    return url if url and same_site(url, shop.domain) else shop.domain
 
 
 def in_stock_views(session: Session, shop_id: int, product_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

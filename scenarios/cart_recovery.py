@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from plugin.storage.models import Cart, CartLine, Customer, Message, MessageStatus, Shop, Trigger
 from recommender.serving import top_n_many
-from scenarios.base import Audience, Copy, Scenario, in_stock_views, product_view
+from scenarios.base import Audience, Copy, Scenario, in_stock_views, product_view, shop_link
 from scenarios.sql import ordered_since, step_text, trigger
 
 __all__ = ["CartRecovery"]
@@ -66,7 +66,7 @@ class CartRecovery(Scenario):
         picks = top_n_many(session, shop, [m.customer_id for m in messages], RECOMMENDED,
                            exclude={m.customer_id: {i["id"] for i in items[carts[m.id or 0]]} for m in messages})
         return {
-            mid: {"items": items[cart], "cta_url": urls.get(cart) or shop.domain,
+            mid: {"items": items[cart], "cta_url": shop_link(shop, urls.get(cart)),
                   "recommendations": [product_view(p) for p in picks.get(m.customer_id, [])]}
             for m in messages if (mid := m.id) is not None and (cart := carts[mid]) is not None
         }

@@ -108,21 +108,3 @@ def require_service(name: str, reachable: bool, why: str) -> None:
         if ON_CI:
             pytest.fail(f"{name} is required on CI: {why}")
         pytest.skip(f"{name} not available: {why}")
-
-
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    """Tests marked `rerun_once` get a second run after a failure; the first failure is printed."""
-    if item.get_closest_marker("rerun_once") is None:
-        return None
-    from _pytest.runner import runtestprotocol
-
-    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    reports = runtestprotocol(item, nextitem=nextitem, log=False)
-    if any(r.failed for r in reports):
-        failed = next(r for r in reports if r.failed)
-        print(f"\nRERUN after failure of {item.nodeid}:\n{failed.longreprtext[-3000:]}\n")
-        reports = runtestprotocol(item, nextitem=nextitem, log=False)
-    for report in reports:
-        item.ihook.pytest_runtest_logreport(report=report)
-    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-    return True

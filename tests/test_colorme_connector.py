@@ -159,14 +159,15 @@ def test_install_hook_is_verified_with_the_configured_secret() -> None:
 
 
 def test_a_beacon_becomes_a_platform_neutral_event() -> None:
-    body = b'{"type": "basket", "customer_id": "12", "occurred_at": 1763600000, "items": [{"id": "9", "quantity": 2, "price": 800}]}'
+    body = (b'{"type": "basket", "visitor": "v-0123456789abcdefghijk", "customer_id": "12", "occurred_at": 1763600000,'
+            b' "items": [{"id": "9", "quantity": 2, "price": 800}]}')
     event = PLATFORM.parse_event(body)
     assert event.kind == "basket" and event.items[0].product_id == "9" and event.occurred_at == datetime.fromtimestamp(
         1763600000, UTC)
     with pytest.raises(InvalidEvent, match="not JSON"):
         PLATFORM.parse_event(b"{nope")
     with pytest.raises(InvalidEvent, match="unix time"):
-        PLATFORM.parse_event(b'{"type": "basket", "customer_id": "12", "occurred_at": 99999999999999999}')
+        PLATFORM.parse_event(b'{"type": "basket", "visitor": "v-0123456789abcdefghijk", "occurred_at": 99999999999999999}')
 
 
 def test_colorme_reads_its_own_variables_and_the_generic_settings_pass_them_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -6,26 +6,32 @@ from email.header import decode_header
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, exists, func, select, text
 
 from plugin.demo.sandbox.visitors import simulate_visitors
 from plugin.demo.stack import install_via_browser_flow
-from plugin.storage.models import Cart, CartLine, Customer, Message, MessageStatus, Product, Suppression
+from plugin.storage.models import Cart, CartLine, Customer, Lease, Message, MessageStatus, Product, Suppression
 from tests.live import live_demo, synced, trained, wait_until
 
-# Timing-sensitive (a live server, worker threads, a moving clock): rerun once on failure, loudly.
-pytestmark = [pytest.mark.slow, pytest.mark.rerun_once]
+pytestmark = pytest.mark.slow
 CART_SUBJECT = "【おかえり珈琲と雑貨】カートに商品が残っています"
 
 
 def settled(stack) -> bool:  # type: ignore[no-untyped-def]
-    """Nothing due is waiting: every message is sent, held back or scheduled for later."""
+    """Nothing due is waiting: the tick has finished, every message is sent, held back or scheduled
+    for later.
+
+    One statement, so one snapshot: on SQLite each SELECT outside a write runs in its own
+    transaction, and two queries could straddle the tick's commit (none busy, then some written:
+    "settled" 30 ms after the switch, with every reminder still pending).
+    """
     now = stack.runtime.clock.now()
+    busy = select(Message.id).where(
+        Message.status.in_([MessageStatus.pending, MessageStatus.sending]), Message.scheduled_at <= now)
+    ticking = select(Lease.name).where(Lease.name.like("tick:%"))
     with stack.runtime.sessions() as session:
-        busy = session.execute(select(Message.id).where(
-            Message.status.in_([MessageStatus.pending, MessageStatus.sending]), Message.scheduled_at <= now)).first()
-        written = session.execute(select(Message.id)).first()
-    return written is not None and busy is None
+        return bool(session.execute(select(and_(
+            exists(select(Message.id)), ~exists(busy), ~exists(ticking)))).scalar())
 
 
 def _explain(stack, addresses: set[str], switched_at: object) -> str:  # type: ignore[no-untyped-def]

@@ -1,10 +1,15 @@
 """Install and uninstall hooks as ColorMe sends them: signed, answered, idempotent."""
 from __future__ import annotations
 
+import html
 import json
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
+import pytest
+import respx
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from connectors.signatures import hmac_sha256_b64
 from plugin.engine.tick import run_shop_tick
@@ -82,3 +87,154 @@ def test_a_full_sync_leaves_the_planner_statistics_of_what_it_loaded(session, cl
     if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass")).scalar()
         assert rows == 30
+
+
+# OAuth against the sandbox ColorMe, reached through respx: the same HTTP shapes as ColorMe's.
+
+API = "https://api.shop-pro.jp"
+SANDBOX_ACCOUNT = "PA00000001"
+
+
+@pytest.fixture
+def colorme(clock):  # type: ignore[no-untyped-def]
+    """The sandbox ColorMe shop answering for api.shop-pro.jp, with the test settings' credentials."""
+    from plugin.demo.sandbox.app import SandboxConfig, create_sandbox_app
+    from plugin.demo.sandbox.seed import generate
+
+    data = generate(42, clock.now(), "https://sandbox.test/store", customers=5, products=5)
+    config = SandboxConfig(app_base_url="http://okaeri.test", client_id="cid", client_secret="csecret",
+                           webhook_secret="whsecret")
+    sandbox = TestClient(create_sandbox_app(data, config))
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = sandbox.request(request.method, request.url.raw_path.decode(), content=request.content,
+                                 headers=dict(request.headers))
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    with respx.mock(assert_all_called=False) as router:
+        router.route(host="api.shop-pro.jp").mock(side_effect=forward)
+        yield data, config, sandbox, router
+
+
+def _authorise(client: TestClient, sandbox: TestClient, logged_in_as: str = SANDBOX_ACCOUNT):  # type: ignore[no-untyped-def]
+    """The merchant starts OAuth for the sandbox shop and approves it while logged in to `logged_in_as`."""
+    start = client.get(f"/colorme/oauth/start?account_id={SANDBOX_ACCOUNT}", follow_redirects=False)
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    consent = sandbox.get("/oauth/authorize", params={k: v[0] for k, v in query.items()})
+    assert "許可しますか" in consent.text and logged_in_as in consent.text
+    approved = sandbox.post("/oauth/authorize", data={"redirect_uri": query["redirect_uri"][0], "state": query["state"][0],
+                                                      "scope": query["scope"][0], "decision": "allow",
+                                                      "account": logged_in_as}, follow_redirects=False)
+    callback = urlsplit(approved.headers["location"])
+    return client.get(f"{callback.path}?{callback.query}", follow_redirects=False)
+
+
+def _installed(client: TestClient, sandbox: TestClient) -> None:
+    assert _post(client, "/colorme/hooks/install", {"account_id": SANDBOX_ACCOUNT, "mail": "o@example.jp"}).status_code == 200
+    assert _authorise(client, sandbox).status_code == 303
+
+
+def _shop(session) -> Shop:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.execute(select(Shop)).scalar_one()
+
+
+def test_a_code_for_another_account_is_a_400_in_japanese_and_its_token_is_never_kept(  # type: ignore[no-untyped-def]
+        runtime, session, colorme, monkeypatch) -> None:
+    data, config, sandbox, _ = colorme
+    offered: list[str] = []
+    platform = runtime.platforms.get("colorme")
+    monkeypatch.setattr(platform, "revoke_token", lambda token: offered.append(token) or False)
+    client = TestClient(create_app(runtime))
+    # Given an install of the sandbox shop waiting for OAuth
+    assert _post(client, "/colorme/hooks/install", {"account_id": SANDBOX_ACCOUNT}).status_code == 200
+    # When the merchant approves while logged in to another ColorMe shop
+    answer = _authorise(client, sandbox, logged_in_as="PA99999999")
+    # Then the callback is a 400 page in Japanese that says which accounts, and what to do
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/html")
+    assert "インストールを完了できませんでした" in answer.text and "PA99999999" in answer.text
+    assert f"{SANDBOX_ACCOUNT} のショップにログインし直して" in answer.text
+    # and the token ColorMe issued for the other shop is offered for revocation, and stored nowhere
+    issued, = config.other_tokens
+    assert offered == [issued]
+    shop = _shop(session)
+    assert shop.state == InstallState.installing and shop.access_token_encrypted == "" and shop.script_tag_id == ""
+    assert data.script_tags == []  # nothing was placed on either shop's pages
+    rows = session.execute(text("SELECT * FROM shops")).all()
+    assert not any(issued in str(value) or (isinstance(value, str) and value and _decrypts_to(runtime, value, issued))
+                   for row in rows for value in row)
+
+
+def _decrypts_to(runtime, value: str, token: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return bool(runtime.cipher.decrypt(value) == token)
+    except Exception:  # noqa: BLE001 - most columns are not ciphertext
+        return False
+
+
+def test_the_wrong_account_page_follows_the_merchants_language(runtime, colorme) -> None:  # type: ignore[no-untyped-def]
+    _, _, sandbox, _ = colorme
+    client = TestClient(create_app(runtime))
+    client.cookies.set("lang", "en")
+    assert _post(client, "/colorme/hooks/install", {"account_id": SANDBOX_ACCOUNT}).status_code == 200
+    answer = _authorise(client, sandbox, logged_in_as="PA99999999")
+    assert answer.status_code == 400 and "could not be completed" in answer.text
+    assert f"Log in to {SANDBOX_ACCOUNT}'s shop and install again" in html.unescape(answer.text)
+
+
+def test_authorising_again_updates_the_shops_one_script_tag(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
+    data, _, sandbox, router = colorme
+    client = TestClient(create_app(runtime))
+    # Given an installed shop whose tag ColorMe holds with an outdated integrity
+    _installed(client, sandbox)
+    tag, = data.script_tags
+    assert _shop(session).script_tag_id == str(tag["id"])
+    tag["integrity"] = "sha384-outdated"
+    # When the merchant goes through OAuth again (e.g. to grant a new scope)
+    assert _authorise(client, sandbox).status_code == 303
+    # Then the same tag is updated in place: no second tag is registered
+    assert len(data.script_tags) == 1 and data.script_tags[0]["id"] == tag["id"]
+    assert data.script_tags[0]["integrity"] != "sha384-outdated"
+    assert _shop(session).script_tag_id == str(tag["id"])
+    creates = [c for c in router.calls if c.request.method == "POST" and c.request.url.path.endswith("script_tags.json")]
+    assert len(creates) == 1
+
+
+def test_an_install_without_a_stored_tag_id_reuses_its_tag_and_drops_the_copies(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
+    data, _, sandbox, _ = colorme
+    client = TestClient(create_app(runtime))
+    # Given a shop installed before the tag's id was stored, re-authorised twice since (three copies),
+    # and a tag that is not Okaeri's script
+    _installed(client, sandbox)
+    ours = data.script_tags[0]
+    data.script_tags += [{**ours, "id": ours["id"] + 1}, {**ours, "id": ours["id"] + 2},
+                         {**ours, "id": ours["id"] + 3, "src": "https://other.example/widget.js"}]
+    shop = _shop(session)
+    shop.script_tag_id = ""
+    session.add(shop)
+    session.commit()
+    # When the merchant authorises again
+    assert _authorise(client, sandbox).status_code == 303
+    # Then one of Okaeri's tags is left, updated and remembered; the other script is untouched
+    srcs = sorted(t["src"] for t in data.script_tags)
+    assert srcs == sorted([ours["src"], "https://other.example/widget.js"])
+    assert _shop(session).script_tag_id == str(ours["id"])
+
+
+def test_a_stored_tag_removed_at_colorme_is_registered_again(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
+    data, _, sandbox, _ = colorme
+    client = TestClient(create_app(runtime))
+    _installed(client, sandbox)
+    data.script_tags.clear()  # the merchant deleted it in ColorMe's admin
+    assert _authorise(client, sandbox).status_code == 303
+    tag, = data.script_tags
+    assert _shop(session).script_tag_id == str(tag["id"])
+
+
+def test_uninstall_forgets_the_tag_colorme_deleted(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
+    _, _, sandbox, _ = colorme
+    client = TestClient(create_app(runtime))
+    _installed(client, sandbox)
+    hook = {"account_id": SANDBOX_ACCOUNT, "uninstalled_at": 1763600000, "reason": "by_shop_owner"}
+    assert _post(client, "/colorme/hooks/uninstall", hook).json()["changed"] is True
+    assert _shop(session).script_tag_id == ""

@@ -157,9 +157,9 @@ class ToyPlatform(Platform[ToyConfig]):
         fields = dict(parse_qsl(body.decode(errors="replace")))
         if fields.get("kind") != "basket" or not fields.get("who"):
             raise InvalidEvent("toy beacons are kind=basket&who=...")
-        items = tuple(BasketItem(product_id=pid, quantity=int(qty), price=int(price))
-                      for pid, qty, price in (item.split("*") for item in fields.get("items", "").split(",") if item))
-        return StorefrontEvent(kind="basket", customer_id=fields["who"], items=items, cart_url="https://toy.example/cart")
+        items = tuple(BasketItem(product_id=pid, quantity=int(qty))
+                      for pid, qty, _price in (item.split("*") for item in fields.get("items", "").split(",") if item))
+        return StorefrontEvent(kind="basket", visitor_id="toy-browser-0123456789ab", customer_id=fields["who"], items=items)
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_a_toy_platform_goes_from_install_hook_to_a_delivered_mail(toy_runtime, 
     # When the first sync runs, a visitor's basket beacon arrives, and two hours pass
     assert run_sync(runtime, shop.id, full=True) == {"customers": 1, "products": 1, "orders": 1}
     beacon = client.post(f"/events/toy/{shop.event_key}", content=b"kind=basket&who=c1&items=p1*2*1500")
-    assert beacon.status_code == 202 and beacon.json()["result"] == "basket recorded"
+    assert beacon.status_code == 202 and beacon.json() == {"ok": True}
     enable(session, shop, "cart_recovery", clock.now())
     clock.advance(hours=2)
     # Then the tick writes the cart reminder and delivery sends it to the toy's customer

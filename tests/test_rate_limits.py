@@ -28,7 +28,8 @@ def _app(runtime: Runtime, **limits: Any) -> FastAPI:
 
 
 def _view(customer: Any, product: Any) -> dict[str, str]:
-    return {"type": "product_view", "customer_id": customer.external_id, "product_id": product.external_id}
+    return {"type": "product_view", "visitor": "browser-of-a-busy-visitor-01", "customer_id": customer.external_id,
+            "product_id": product.external_id}
 
 
 def _views(session: Any) -> int:

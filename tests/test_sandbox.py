@@ -23,3 +23,24 @@ def test_shop_has_enough_customers_products_and_a_year_of_repeat_orders() -> Non
     assert sum(1 for n in per_customer.values() if n >= 2) >= 100  # repeat buyers
     assert sum(1 for c in shop.customers if c["points"] > 0) >= 100
     assert any(p["stock_managed"] and p["stocks"] == 0 for p in shop.products)
+
+
+def test_every_product_picture_is_served_by_the_sandbox_itself() -> None:
+    from urllib.parse import urlsplit
+
+    from fastapi.testclient import TestClient
+
+    from plugin.demo.sandbox.app import SandboxConfig, create_sandbox_app
+
+    # Given the sandbox shop as the demo mounts it
+    data = generate(42, NOW, "http://127.0.0.1:8000/sandbox/store")
+    client = TestClient(create_sandbox_app(data, SandboxConfig("http://okaeri.test", "cid", "cs", "wh")))
+    pictures = {p["image_url"] for p in data.products}
+    # Then no picture lives on another host, and each one is a small PNG of its own
+    assert {urlsplit(url).netloc for url in pictures} == {"127.0.0.1:8000"}
+    assert len(pictures) == len(data.products)
+    for product in data.products[:20]:
+        answer = client.get(urlsplit(product["image_url"]).path.removeprefix("/sandbox"))
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        assert answer.content.startswith(b"\x89PNG") and len(answer.content) < 4096
+    assert client.get("/store/images/1.png").status_code == 404

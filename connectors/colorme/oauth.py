@@ -8,10 +8,11 @@ import httpx
 from connectors.errors import BadResponse, ProviderDown, Unauthorized
 from connectors.platform import Grant
 
-__all__ = ["SCOPES", "authorize_url", "exchange_code"]
+__all__ = ["SCOPES", "authorize_url", "exchange_code", "revoke_token"]
 
-# read_sales covers orders AND customers; there is no separate customer scope.
-SCOPES = ("read_products", "read_sales", "write_shop_script_tags")
+# read_sales covers orders AND customers; there is no separate customer scope. The script-tag
+# scopes: read to find the tag a shop already has when it authorises again, write to place it.
+SCOPES = ("read_products", "read_sales", "read_shop_script_tags", "write_shop_script_tags")
 
 
 def authorize_url(api_base: str, client_id: str, redirect_uri: str, state: str) -> str:
@@ -59,6 +60,17 @@ def exchange_code(
     if response.status_code != 200 or not body.get("access_token"):
         raise BadResponse("ColorMe token response without access_token", platform="colorme")
     return Grant(access_token=str(body["access_token"]), scope=str(body.get("scope", "")))
+
+
+def revoke_token(access_token: str) -> bool:
+    """ColorMe documents no way to revoke one access token: neither its REST API spec nor its App
+    Store API spec has a revocation endpoint (RFC 7009 or other), and tokens never expire. The
+    only self-service call, DELETE /appstore/v1/installation.json, uninstalls the app from the
+    token's shop, which must not happen to a shop that merely authorised by mistake. So a token
+    Okaeri refuses is dropped unused and never stored; the merchant can remove the grant in
+    ColorMe's 許可済みアプリケーション一覧. Returns False: nothing was revoked."""
+    del access_token
+    return False
 
 
 def _json(response: httpx.Response) -> dict[str, object]:

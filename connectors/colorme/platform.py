@@ -61,6 +61,15 @@ class ColorMePlatform(Platform[ColorMeConfig]):
     def remove_script(self, connector: ShopConnector, script_id: str) -> None:
         storefront.remove_script(_client(connector), script_id)
 
+    def list_scripts(self, connector: ShopConnector) -> Mapping[str, str]:
+        return storefront.list_scripts(_client(connector))
+
+    def revoke_token(self, access_token: str) -> bool:
+        return oauth.revoke_token(access_token)
+
+    def cart_url(self, shop_url: str) -> str:
+        return storefront.cart_url(shop_url)
+
     def parse_event(self, body: bytes) -> StorefrontEvent:
         return storefront.parse_event(body)
 

@@ -11,10 +11,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from connectors.colorme.client import ColorMeClient
+from connectors.errors import BadResponse
 from connectors.payloads import UnreadableJson, load_json
-from connectors.storefront import BasketItem, InvalidEvent, StorefrontEvent
+from connectors.storefront import VISITOR_ID_PATTERN, BasketItem, InvalidEvent, StorefrontEvent
 
-__all__ = ["script_body", "register_script", "update_script", "remove_script", "parse_event"]
+__all__ = ["script_body", "register_script", "update_script", "remove_script", "list_scripts", "cart_url",
+           "parse_event"]
 
 SCRIPT_TAGS = "/appstore/v1/script_tags"
 
@@ -43,24 +45,42 @@ def update_script(client: ColorMeClient, script_id: str, src: str) -> None:
 
 
 def remove_script(client: ColorMeClient, script_id: str) -> None:
-    """Delete a script tag."""
-    client.delete(f"{SCRIPT_TAGS}/{script_id}.json")
+    """Delete a script tag; one already gone (404) is not an error."""
+    try:
+        client.delete(f"{SCRIPT_TAGS}/{script_id}.json")
+    except BadResponse as exc:
+        if exc.status != 404:
+            raise
+
+
+def list_scripts(client: ColorMeClient) -> dict[str, str]:
+    """The app's script tags on the shop, `{id: src}` (GET script_tags.json, scope read_shop_script_tags)."""
+    tags = client.get(f"{SCRIPT_TAGS}.json").get("script_tags")
+    if not isinstance(tags, list):
+        raise BadResponse("ColorMe script_tags: no 'script_tags' list in response", platform="colorme")
+    return {str(t["id"]): str(t.get("src", "")) for t in tags if isinstance(t, dict) and t.get("id") is not None}
+
+
+def cart_url(shop_url: str) -> str:
+    """ColorMe serves a shop's cart at `/cart/` under the shop's URL (`https://{shop}.shop-pro.jp/cart/`)."""
+    return f"{shop_url.rstrip('/')}/cart/" if shop_url else ""
 
 
 class _Item(BaseModel):
-    id: str = Field(min_length=1, max_length=64)
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9]+$")
     quantity: int = Field(ge=1, le=9999)
-    price: int = Field(ge=0, le=100_000_000)
+    # `price` and `name` of Colorme.basket are not read: prices and names come from synced products
 
 
 class _Beacon(BaseModel):
-    """What storefront.js posts (as text/plain, to avoid a CORS preflight)."""
+    """What storefront.js posts (as text/plain, to avoid a CORS preflight); unknown fields are ignored."""
 
     type: Literal["basket", "product_view"]
-    customer_id: str = Field(min_length=1, max_length=64)
-    product_id: str | None = Field(default=None, max_length=64)
+    visitor: str = Field(pattern=VISITOR_ID_PATTERN)
+    customer_id: str | None = Field(default=None, max_length=20, pattern=r"^[0-9]*$")  # Colorme.customer.id
+    proof: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._-]*$")  # from Okaeri's mail link
+    product_id: str | None = Field(default=None, max_length=64, pattern=r"^[0-9]+$")
     items: list[_Item] = Field(default_factory=list, max_length=200)
-    cart_url: str = Field(default="", max_length=1000)
     occurred_at: int | None = None  # unix seconds; defaults to now
 
 
@@ -69,7 +89,8 @@ def parse_event(body: bytes) -> StorefrontEvent:
     try:
         beacon = _Beacon.model_validate(load_json(body))
     except ValidationError as exc:
-        raise InvalidEvent(exc.errors()[0]["msg"]) from None
+        error = exc.errors()[0]
+        raise InvalidEvent(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}") from None
     except UnreadableJson as exc:
         raise InvalidEvent(str(exc)) from None
     try:
@@ -77,6 +98,6 @@ def parse_event(body: bytes) -> StorefrontEvent:
     except (OverflowError, OSError, ValueError):
         raise InvalidEvent("occurred_at is not a unix time") from None
     return StorefrontEvent(
-        kind=beacon.type, customer_id=beacon.customer_id, product_id=beacon.product_id,
-        items=tuple(BasketItem(product_id=i.id, quantity=i.quantity, price=i.price) for i in beacon.items),
-        cart_url=beacon.cart_url, occurred_at=occurred_at)
+        kind=beacon.type, visitor_id=beacon.visitor, customer_id=beacon.customer_id or "", proof=beacon.proof or "",
+        product_id=beacon.product_id, items=tuple(BasketItem(product_id=i.id, quantity=i.quantity) for i in beacon.items),
+        occurred_at=occurred_at)

@@ -2,13 +2,17 @@
 shared layout (Jinja2, autoescaped HTML with inline CSS plus a plain-text part), ja and en."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, Template, TemplateError, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, Template, TemplateSyntaxError, select_autoescape
+from jinja2.exceptions import SecurityError, UndefinedError
 from markupsafe import Markup, escape
+
+from plugin.channels.copy_errors import CopyError
+from plugin.channels.sandbox import BoundedSandbox, compile_bounded, make_sandbox, render_bounded
 
 __all__ = ["render_message", "render_copy", "money", "CopyError", "MAX_COPY_CHARS"]
 
@@ -22,10 +26,6 @@ WORDS = {
            "why": "You receive this because you agreed to receive news from this shop.", "few_left": "Only a few left",
            "unsubscribe_text": "Unsubscribe"},
 }
-
-
-class CopyError(ValueError):
-    """A merchant's subject or body template that cannot be rendered; the message says why."""
 
 
 def money(amount: int, currency: str = "JPY", locale: str = "ja") -> str:
@@ -65,29 +65,45 @@ def _frame(name: str) -> Template:
 
 
 @cache
-def _sandbox() -> SandboxedEnvironment:
-    """For copy a merchant can edit: no access to internals, no autoescape (escaped by the layout)."""
-    env = SandboxedEnvironment(autoescape=False)
-    env.filters["money"] = money
-    return env
+def _sandbox() -> BoundedSandbox:
+    return make_sandbox({"money": money})
 
 
-@cache
-def _compiled(source: str) -> Any:
-    return _sandbox().from_string(source)
+@lru_cache(maxsize=1024)  # merchants' templates: bounded, unlike the layout's few files
+def _compiled(source: str) -> Template:
+    return compile_bounded(_sandbox(), source)
 
 
 def render_copy(source: str, variables: dict[str, Any]) -> str:
-    """Render one piece of copy; raise CopyError for bad syntax, unsafe access or runaway output."""
+    """Render one piece of copy within its budget (steps, time, sizes; see `sandbox`); raise
+    CopyError with a kind for bad syntax, unsafe access, an impossible value or runaway cost."""
     if "{" not in source and len(source) <= MAX_COPY_CHARS:
         return source.strip()  # plain text: nothing to render (most headlines)
     try:
-        text = _compiled(source).render(**variables)
-    except TemplateError as exc:
-        raise CopyError(f"template error: {exc}") from exc
-    if len(text) > MAX_COPY_CHARS:
-        raise CopyError(f"rendered text is longer than {MAX_COPY_CHARS} characters")
-    return text.strip()
+        return render_bounded(_compiled(source), variables, MAX_COPY_CHARS).strip()
+    except CopyError:
+        raise
+    except Exception as exc:  # anything a sandboxed template raises is the template's failure, not ours
+        raise _copy_error(exc) from exc
+
+
+def _copy_error(exc: Exception) -> CopyError:
+    """A template's exception as a CopyError of the right kind (nothing of it reaches a page as is)."""
+    if isinstance(exc, TemplateSyntaxError):
+        return CopyError("syntax", f"syntax error: {exc.message}", line=exc.lineno)
+    if isinstance(exc, SecurityError):
+        return CopyError("unsafe", f"unsafe: {exc}")
+    if isinstance(exc, UndefinedError):
+        names = _QUOTED.findall(str(exc))
+        return CopyError("unknown_variable", f"undefined: {exc}", name=names[-1] if names else "")
+    if isinstance(exc, ZeroDivisionError):
+        return CopyError("division_by_zero", "division by zero")
+    if isinstance(exc, RecursionError | MemoryError | OverflowError):
+        return CopyError("too_much_work", f"{type(exc).__name__}: {exc}")
+    return CopyError("error", f"{type(exc).__name__}: {exc}")
+
+
+_QUOTED = re.compile(r"'([A-Za-z_][A-Za-z0-9_]{0,40})'")
 
 
 def render_message(copy: Any, locale: str, variables: dict[str, Any], *, subject: str | None = None,

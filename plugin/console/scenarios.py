@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
-from plugin.channels.layout import CopyError, render_copy
+from plugin.channels.copy_errors import RECORD_PREFIX
+from plugin.channels.layout import CopyError
 from plugin.console.forms import SettingError, whole_number
+from plugin.console.template_check import TemplateRefused, check_templates, failure_sentence, preview_draft
 from plugin.delivery.drafts import preview_unsubscribe_url, render_for
 from plugin.storage.models import Customer, Message, MessageStatus, ScenarioSetting, Shop
 from plugin.storage.upsert import table_of, upsert
@@ -17,7 +19,7 @@ from scenarios import SCENARIOS, get_scenario
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
 
-__all__ = ["set_standard_scenarios", "set_scenario", "scenario_overview", "preview"]
+__all__ = ["set_standard_scenarios", "set_scenario", "scenario_overview", "preview", "TemplateRefused"]
 
 
 def _cancel_pending(session: Session, shop: Shop, keys: list[str]) -> None:
@@ -44,8 +46,13 @@ def set_standard_scenarios(session: Session, shop: Shop, enabled: bool, now: dat
     return reasons
 
 
-def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], now: datetime) -> ScenarioSetting:
-    """Switch and tune one preset from the settings form; raises SettingError with a reason."""
+def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], now: datetime,
+                 runtime: Runtime | None = None) -> ScenarioSetting:
+    """Switch and tune one preset from the settings form; raises SettingError with a reason.
+
+    Templates are checked against a sample of the shop's customers (`check_templates`), which
+    needs the runtime; TemplateRefused names the customer and the reason.
+    """
     scenario = get_scenario(key)
     setting = session.execute(select(ScenarioSetting).where(
         col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.scenario_key) == key)).scalar_one_or_none() \
@@ -59,14 +66,13 @@ def set_scenario(session: Session, shop: Shop, key: str, form: dict[str, str], n
     setting.delay_minutes = _optional(form.get("delay_minutes"), 0, 60 * 24 * 30, "配信までの待ち時間(分)", "delay_minutes")
     setting.holdout_percent = _optional(form.get("holdout_percent"), 0, 50, "効果測定用に配信しない割合(%)",
                                         "holdout_percent") or 0
+    templates = {field: text for field in ("subject_template", "body_template") if (text := (form.get(field) or "").strip())}
+    if templates:
+        if runtime is None:
+            raise TypeError("checking a template needs the runtime")
+        check_templates(runtime, session, shop, scenario, templates)
     for field in ("subject_template", "body_template"):
-        text = (form.get(field) or "").strip() or None
-        if text is not None:
-            try:
-                render_copy(text, _sample_variables(shop))
-            except CopyError as exc:
-                raise SettingError(f"{field}: {exc}") from None
-        setattr(setting, field, text)
+        setattr(setting, field, templates.get(field))
     setting.updated_at = now
     session.add(setting)
     if not enabled:
@@ -79,12 +85,6 @@ def _optional(value: str | None, low: int, high: int, name_ja: str, name_en: str
     return None if value in (None, "") else whole_number(value or "", low, high, name_ja, name_en)
 
 
-def _sample_variables(shop: Shop) -> dict[str, Any]:
-    return {"shop": {"name": shop.name, "email": shop.owner_email, "address": shop.sender_address},
-            "customer": {"name": "山田 花子"}, "points": {"balance": 1200, "expires": "2026-12-31"},
-            "step": {"title": "", "intro": ""}, "kind": "restock", "category": ""}
-
-
 def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str, Any]]:
     """Each preset's switch, tuning, note and message counts by status, for the settings page."""
     settings = {s.scenario_key: s for s in session.execute(
@@ -95,17 +95,35 @@ def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str,
         .where(col(Message.shop_id) == shop.id).group_by(col(Message.scenario_key), col(Message.status))
     ):
         counts.setdefault(key, {})[str(status)] = n
+    failures = _template_failures(session, shop, lang)
     return [
         {"key": key, "name": s.name(lang), "enabled": bool(settings.get(key) and settings[key].enabled),
          "setting": settings.get(key), "note": settings[key].note if key in settings else "",
-         "counts": {st: counts.get(key, {}).get(st, 0) for st in ("sent", "pending", "control", "cancelled", "failed")}}
+         "counts": {st: counts.get(key, {}).get(st, 0) for st in ("sent", "pending", "control", "cancelled", "failed")},
+         "template_failures": failures.get(key, [])}
         for key, s in SCENARIOS.items()
     ]
 
 
+def _template_failures(session: Session, shop: Shop, lang: str) -> dict[str, list[str]]:
+    """Per preset, one sentence per reason its messages failed at rendering (delivery records the kind)."""
+    by_kind: dict[str, dict[str, int]] = {}
+    for key, error, n in session.execute(
+        select(col(Message.scenario_key), col(Message.last_error), func.count())
+        .where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.failed,
+               col(Message.last_error).startswith(RECORD_PREFIX))
+        .group_by(col(Message.scenario_key), col(Message.last_error))
+    ):
+        kind = error.removeprefix(RECORD_PREFIX).split(":", 1)[0]
+        by_kind.setdefault(key, {})[kind] = by_kind.get(key, {}).get(kind, 0) + n
+    return {key: [failure_sentence(n, f"{RECORD_PREFIX}{kind}", lang) for kind, n in sorted(kinds.items())]
+            for key, kinds in by_kind.items()}
+
+
 def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
             customer_id: int | None = None) -> tuple[Customer, str, str, str]:
-    """Render a preset for a real customer of the shop (no message is written)."""
+    """Render a preset for a real customer of the shop (no message is written); TemplateRefused
+    when the saved templates fail for that customer."""
     scenario = get_scenario(key)
     query = select(Customer).where(col(Customer.shop_id) == shop.id, col(Customer.email) != "")
     if customer_id is not None:
@@ -116,11 +134,10 @@ def preview(runtime: Runtime, session: Session, shop: Shop, key: str,
         raise SettingError("この店舗にはまだ顧客がいません / the shop has no customers yet")
     setting = session.execute(select(ScenarioSetting).where(
         col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.scenario_key) == key)).scalar_one_or_none()
-    sample = scenario.sample_trigger(session, shop, customer)
-    draft = Message(id=0, shop_id=shop.id or 0, customer_id=customer.id or 0, scenario_key=key, trigger_key=sample.key,
-                    trigger_kind=sample.kind, trigger_ref=sample.ref, trigger_step=sample.step,
-                    to_address=customer.email, scheduled_at=runtime.clock.now(), created_at=runtime.clock.now())
-    context = scenario.contexts(session, shop, [draft]).get(0, {})
-    subject, text, html = render_for(runtime, shop, scenario, draft, customer.name, context, setting,
-                                     preview_unsubscribe_url(runtime))
+    draft, context = preview_draft(runtime, session, shop, scenario, customer)
+    try:
+        subject, text, html = render_for(runtime, shop, scenario, draft, customer.name, context, setting,
+                                         preview_unsubscribe_url(runtime))
+    except CopyError as exc:
+        raise TemplateRefused(None, "previewed", customer.id, exc) from None
     return customer, subject, text, html

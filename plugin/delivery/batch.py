@@ -137,8 +137,10 @@ def _render_group(runtime: Runtime, session: Session, shop: Shop, scenario: Scen
         try:
             mail = runtime.channels[m.channel].render(
                 draft_for(runtime, shop, scenario, m, customer.name, context, setting, unsubscribe))
-        except CopyError as exc:
-            cancel(m, f"template: {exc}")
+        except CopyError as exc:  # the merchant's template fails for this customer: this message fails, once, with why
+            m.status, m.last_error, m.lease_until = MessageStatus.failed, exc.record(), None
+            session.commit()  # now: the batch's settling may have nothing else to write, and must not undo it
+            log.warning("okaeri.outbox.template-failed", extra={"shop_id": m.shop_id, "message_id": m.id, "kind": exc.kind})
             continue
         ready.append((m, mail))
     return ready

@@ -13,6 +13,7 @@ from scenarios import Scenario
 __all__ = ["PREVIEW_UNSUBSCRIBE", "preview_unsubscribe_url", "unsubscribe_url", "shop_variables", "draft_for", "channel_for", "render_for"]
 
 
+NAMELESS = {"ja": "お客", "en": "customer"}  # greets a customer the shop has no name for: "お客 様", "Dear customer"
 PREVIEW_UNSUBSCRIBE = "preview"  # the unsubscribe "token" of previews and test sends: unsubscribes nobody
 
 
@@ -38,7 +39,8 @@ def draft_for(runtime: Runtime, shop: Shop, scenario: Scenario, message: Message
     """One message's draft: links wrapped for click tracking, the open pixel, the unsubscribe link."""
     if unsubscribe is None:
         unsubscribe = unsubscribe_url(runtime, shop.id or 0, message.customer_id, message.id)
-    variables = {**context, "shop": shop_variables(shop), "customer": {"name": customer_name}, "unsubscribe_url": unsubscribe}
+    greeted = customer_name.strip() or NAMELESS.get(shop.locale, NAMELESS["ja"])
+    variables = {**context, "shop": shop_variables(shop), "customer": {"name": greeted}, "unsubscribe_url": unsubscribe}
     variables.setdefault("items", [])
     variables.setdefault("recommendations", [])
     variables.setdefault("cta_url", shop.domain)

@@ -121,8 +121,8 @@ def _restore_script_tag(runtime: Runtime, data: SandboxData, base_url: str) -> N
     with runtime.sessions() as session:
         shop = session.execute(select(Shop).where(col(Shop.platform) == "colorme")).scalars().first()
     if shop is not None and shop.state == InstallState.active and shop.event_key:
-        data.script_tags.append({"id": 1, "src": f"{base_url}/storefront/colorme.js?key={shop.event_key}",
-                                 "display_scope": "shop"})
+        data.script_tags.append({"id": int(shop.script_tag_id) if shop.script_tag_id.isdigit() else 1, "account_id": data.shop["id"],
+                                 "src": f"{base_url}/storefront/colorme.js?key={shop.event_key}", "display_scope": "shop"})
 
 
 def install_via_browser_flow(browser: httpx.Client) -> httpx.Response:
@@ -131,7 +131,7 @@ def install_via_browser_flow(browser: httpx.Client) -> httpx.Response:
     `browser` follows redirects and keeps cookies, like a browser; it ends logged in.
     """
     consent = browser.post("/sandbox/admin/install")
-    fields = dict(re.findall(r"name='(redirect_uri|state)' value='([^']*)'", consent.text))
+    fields = dict(re.findall(r"name='(redirect_uri|state|scope)' value='([^']*)'", consent.text))
     if "redirect_uri" not in fields:
         raise DemoError(f"sandbox install did not reach the consent page ({consent.status_code})")
     fields = {k: html.unescape(v) for k, v in fields.items()}

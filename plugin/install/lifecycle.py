@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from connectors.base import ShopConnector
-from connectors.errors import ConnectorError
-from connectors.platform import InstallRequested, Platform, Uninstalled
+from connectors.errors import BadResponse, ConnectorError
+from connectors.platform import ForeignGrant, InstallRequested, Platform, Uninstalled
 from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop, WebhookReceipt
 from plugin.storage.upsert import insert_ignore, table_of
@@ -61,12 +61,21 @@ def claim_oauth_state(runtime: Runtime, platform: Platform[Any], state: str) -> 
 
 
 def complete_install(runtime: Runtime, platform: Platform[Any], account: str, code: str) -> Shop:
-    """OAuth callback: exchange the code, check the account, store the token, start the first sync."""
+    """OAuth callback: exchange the code, check the account, store the token, start the first sync.
+
+    Raises:
+      ForeignGrant: If the code was for another account; its token is revoked where the platform
+        allows, and never stored.
+    """
     grant = platform.exchange_code(code, callback_url(runtime, platform))
     connector = platform.open_connector(grant.access_token, runtime.clock.now())
     try:
         info, address = connector.shop_with_address()
-        platform.check_grant(info, account)
+        try:
+            platform.check_grant(info, account)
+        except ForeignGrant as exc:
+            _discard_foreign(runtime, platform, grant.access_token, exc)
+            raise
         with runtime.sessions() as session:
             shop = _find(session, platform.name, account)
             if shop is None:
@@ -77,7 +86,7 @@ def complete_install(runtime: Runtime, platform: Platform[Any], account: str, co
             shop.scopes, shop.state, shop.state_message = grant.scope, InstallState.active, ""
             shop.installed_at, shop.uninstalled_at = runtime.clock.now(), None
             shop.event_key = shop.event_key or secrets.token_urlsafe(24)
-            _register_script(runtime, platform, connector, shop)
+            _place_script(runtime, platform, connector, shop)
             session.add(shop)
             session.commit()
     finally:
@@ -85,6 +94,24 @@ def complete_install(runtime: Runtime, platform: Platform[Any], account: str, co
     runtime.tasks.sync_shop(shop.id or 0, full=True)
     log.info("okaeri.install.active", extra={"shop_id": shop.id, "platform": platform.name})
     return shop
+
+
+def _discard_foreign(runtime: Runtime, platform: Platform[Any], token: str, exc: ForeignGrant) -> None:
+    """Drop a token issued for another account: revoke it where the platform can, unless it is the
+    live token of that account's own install (platforms such as Shopify hand the same token out again)."""
+    with runtime.sessions() as session:
+        other = _find(session, platform.name, exc.granted)
+    if other is not None and other.access_token_encrypted and \
+            runtime.cipher.decrypt(other.access_token_encrypted) == token:
+        revoked = False
+    else:
+        try:
+            revoked = platform.revoke_token(token)
+        except ConnectorError as failure:  # still refused and never stored; the log says so
+            log.warning("okaeri.install.revoke-failed", extra={"platform": platform.name, "error": str(failure)})
+            revoked = False
+    log.info("okaeri.install.foreign-grant", extra={
+        "platform": platform.name, "expected": exc.expected, "granted": exc.granted, "revoked": revoked})
 
 
 def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> bool:
@@ -99,7 +126,8 @@ def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> b
             session.commit()
             return False
         shop.state, shop.state_message = InstallState.uninstalled, f"uninstalled ({hook.reason})"
-        shop.access_token_encrypted, shop.uninstalled_at = "", now
+        # The platform deletes the app's script tags on uninstall (ColorMe does): none is left to update.
+        shop.access_token_encrypted, shop.uninstalled_at, shop.script_tag_id = "", now, ""
         session.add(shop)
         session.execute(
             update(Message).where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending)
@@ -108,14 +136,38 @@ def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> b
         return True
 
 
-def _register_script(runtime: Runtime, platform: Platform[Any], connector: ShopConnector, shop: Shop) -> None:
-    """Install the storefront script; a failure leaves the install active with a visible note."""
+def _place_script(runtime: Runtime, platform: Platform[Any], connector: ShopConnector, shop: Shop) -> None:
+    """Give the shop exactly one storefront script registration, pointing at its current URL; a
+    failure leaves the install active with a visible note."""
     if platform.script_body() is None:
         return
+    src = script_url(runtime, platform, shop.event_key)
     try:
-        platform.register_script(connector, script_url(runtime, platform, shop.event_key))
+        shop.script_tag_id = _placed(platform, connector, shop.script_tag_id, src,
+                                     ours=script_url(runtime, platform, ""))
     except ConnectorError as exc:  # the install itself succeeded; the settings page shows this
         shop.state_message = f"storefront script not registered: {exc}"
+
+
+def _placed(platform: Platform[Any], connector: ShopConnector, known: str, src: str, ours: str) -> str:
+    """The id of the one registration left pointing at `src`: the stored one updated in place, else
+    ours found on the platform (extra copies from earlier authorisations removed), else a new one."""
+    if known:
+        try:
+            platform.update_script(connector, known, src)
+            return known
+        except BadResponse as exc:
+            if exc.status != 404:  # only a registration that is gone is replaced
+                raise
+    found = sorted((i for i, s in (platform.list_scripts(connector) or {}).items() if s.startswith(ours)),
+                   key=lambda i: (len(i), i))
+    if not found:
+        return platform.register_script(connector, src)
+    keep, *extra = found
+    platform.update_script(connector, keep, src)
+    for script_id in extra:
+        platform.remove_script(connector, script_id)
+    return keep
 
 
 def _find(session: Session, platform: str, external_id: str) -> Shop | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from functools import lru_cache
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import and_, select
 from sqlmodel import Session, col
@@ -16,10 +16,16 @@ from plugin.storage.models import Conversion, Message, MessageEvent, Order
 from plugin.storage.upsert import insert_ignore, table_of
 
 __all__ = ["click_url", "valid_click", "open_url", "valid_open", "unsubscribe_token", "read_unsubscribe_token",
-           "attribute_orders", "ATTRIBUTION_WINDOW"]
+           "visitor_proof", "read_visitor_proof", "with_visitor_proof", "attribute_orders",
+           "ATTRIBUTION_WINDOW", "VISITOR_PROOF_PARAM", "VISITOR_PROOF_TTL"]
 
 ATTRIBUTION_WINDOW = timedelta(days=5)  # after a click (Klaviyo's default, last touch)
 _UNSUBSCRIBE = re.compile(r"(\d+)\.(\d+)\.(\d+)\.([A-Za-z0-9_-]{22})")
+# A click on Okaeri's own mail link proves to the shop's storefront script who the visitor is; the
+# proof rides on the landing URL (the script stores it first-party and sends it with its events).
+VISITOR_PROOF_PARAM = "okaeri_proof"
+VISITOR_PROOF_TTL = timedelta(hours=1)
+_VISITOR_PROOF = re.compile(r"v1\.(\d{1,18})\.(\d{1,18})\.(\d{1,12})\.([A-Za-z0-9_-]{22})")
 
 
 @lru_cache(maxsize=4096)
@@ -74,6 +80,33 @@ def read_unsubscribe_token(runtime: Runtime, token: str) -> dict[str, int | None
     if not isinstance(value, dict) or not all(isinstance(value.get(k), int) for k in ("s", "c")):
         return None
     return {"s": value["s"], "c": value["c"], "m": value["m"] if isinstance(value.get("m"), int) else None}
+
+
+def visitor_proof(runtime: Runtime, shop_id: int, customer_id: int, now: datetime) -> str:
+    """`v1.shop.customer.expires.tag`: a short-lived, signed "this visitor came from this
+    customer's mail"; only Okaeri can make one."""
+    body = f"v1.{shop_id}.{customer_id}.{int((now + VISITOR_PROOF_TTL).timestamp())}"
+    return f"{body}.{runtime.signer.mac(body, 'visitor')}"
+
+
+def read_visitor_proof(runtime: Runtime, token: str, shop_id: int, now: datetime) -> int | None:
+    """The customer id a valid, unexpired proof for this shop names, else None."""
+    match = _VISITOR_PROOF.fullmatch(token)
+    if match is None:
+        return None
+    shop, customer, expires, tag = match.groups()
+    if not runtime.signer.verify_mac(f"v1.{shop}.{customer}.{expires}", tag, "visitor"):
+        return None
+    if int(shop) != shop_id or int(expires) < now.timestamp():
+        return None
+    return int(customer)
+
+
+def with_visitor_proof(url: str, proof: str) -> str:
+    """`url` with the proof appended to its query; the rest of the URL is kept byte for byte."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=f"{query}{VISITOR_PROOF_PARAM}={quote(proof, safe='')}"))
 
 
 def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: timedelta = timedelta(days=30)) -> int:

@@ -1,4 +1,11 @@
-"""Storefront events (basket changes, product views), as a platform's event parser yields them."""
+"""Storefront events (basket changes, product views), as a platform's event parser yields them.
+
+An event is a stranger's bytes: it may only point at the shop's own synced data. What it changes
+depends on who it speaks for (`plugin.sync.visitors`): nothing when its visitor speaks for nobody;
+a visitor the page alone vouched for changes only the cart it wrote itself; a visitor proven by
+Okaeri's signed link keeps the customer's storefront cart. Carts the platform itself reports
+(`source="platform"`) are never changed by events. Prices and the cart's link are the shop's own.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -7,17 +14,15 @@ from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
 from connectors.storefront import StorefrontEvent
-from plugin.storage.models import BrowseEvent, Cart, CartLine, Customer, Product, Shop
+from plugin.storage.models import BrowseEvent, Cart, CartLine, Product, Proof, Shop
 from plugin.storage.upsert import table_of, upsert
+from plugin.sync.visitors import Speaker, speaker_for
 
-__all__ = ["record_event", "UnknownReference"]
+__all__ = ["record_event", "STOREFRONT"]
 
+STOREFRONT = "storefront"  # Cart.source of carts kept from basket events
 # Beacons may be queued by the browser; older or future stamps are clamped into this window.
 MAX_EVENT_AGE = timedelta(days=7)
-
-
-class UnknownReference(LookupError):
-    """The event names a customer or product Okaeri has not synced (yet)."""
 
 
 def _when(event: StorefrontEvent, now: datetime) -> datetime:
@@ -26,49 +31,63 @@ def _when(event: StorefrontEvent, now: datetime) -> datetime:
     return min(max(event.occurred_at, now - MAX_EVENT_AGE), now)
 
 
-def record_event(session: Session, shop: Shop, event: StorefrontEvent, now: datetime) -> str:
-    """Store one event; returns what was done. Raises UnknownReference for unsynced ids."""
-    customer_id = session.execute(select(col(Customer.id)).where(
-        col(Customer.shop_id) == shop.id, col(Customer.external_id) == event.customer_id)).scalar_one_or_none()
-    if customer_id is None:
-        raise UnknownReference(f"customer {event.customer_id} is not known (not synced yet?)")
+def record_event(session: Session, shop: Shop, event: StorefrontEvent, now: datetime, *, cart_url: str,
+                 proven_customer_id: int | None = None) -> str:
+    """Store what this event may change; return what was done (for logs, never for the answer).
+
+    Parameters:
+      cart_url: the shop's cart link, from the platform and the shop's synced URL.
+      proven_customer_id: the customer a valid signed proof in the event names, if any.
+    """
+    speaker = speaker_for(session, shop, event, proven_customer_id, now)
+    if speaker is None:
+        return "ignored: speaks for nobody"
     when = _when(event, now)
     if event.kind == "product_view":
-        product_id = _product_ids(session, shop, [event.product_id or ""]).get(event.product_id or "")
-        if product_id is None:
-            raise UnknownReference(f"product {event.product_id} is not known (not synced yet?)")
-        session.add(BrowseEvent(shop_id=shop.id or 0, customer_id=customer_id, product_id=product_id, occurred_at=when))
+        product = _products(session, shop, [event.product_id or ""]).get(event.product_id or "")
+        if product is None:
+            return "ignored: unknown product"
+        session.add(BrowseEvent(shop_id=shop.id or 0, customer_id=speaker.customer_id, product_id=product[0], occurred_at=when))
         return "view recorded"
-    return _replace_basket(session, shop, customer_id, event, when)
+    return _record_basket(session, shop, speaker, event, when, cart_url)
 
 
-def _product_ids(session: Session, shop: Shop, external_ids: list[str]) -> dict[str, int]:
-    return dict(session.execute(select(col(Product.external_id), col(Product.id)).where(
-        col(Product.shop_id) == shop.id, col(Product.external_id).in_(external_ids))).all())
+def _products(session: Session, shop: Shop, external_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Synced products by external id: (id, current price)."""
+    rows = session.execute(select(col(Product.external_id), col(Product.id), col(Product.price)).where(
+        col(Product.shop_id) == shop.id, col(Product.external_id).in_(external_ids))).all()
+    return {external: (pid, price) for external, pid, price in rows}
 
 
-def _replace_basket(session: Session, shop: Shop, customer_id: int, event: StorefrontEvent, when: datetime) -> str:
-    key = f"customer:{event.customer_id}"
+def _record_basket(session: Session, shop: Shop, speaker: Speaker, event: StorefrontEvent, when: datetime,
+                   cart_url: str) -> str:
+    key = f"customer:{speaker.external_id}"
     cart = session.execute(select(Cart).where(col(Cart.shop_id) == shop.id, col(Cart.external_key) == key)
                            ).scalar_one_or_none()
-    wanted = sorted((i.product_id, i.quantity) for i in event.items)
-    if cart is not None:
-        current = sorted(tuple(r) for r in session.execute(select(col(CartLine.product_external_id), col(CartLine.quantity))
-                                         .where(col(CartLine.cart_id) == cart.id)).all())
-        if current == wanted:
-            return "basket unchanged"  # a page view with the same basket is not new activity
-    total = sum(i.price * i.quantity for i in event.items)
+    if cart is not None and cart.source != STOREFRONT:
+        return "ignored: the platform's own cart"
+    if cart is not None and speaker.proof == Proof.page and cart.visitor_id != event.visitor_id:
+        return "ignored: another visitor's cart"
+    products = _products(session, shop, [i.product_id for i in event.items])
+    wanted = sorted((i.product_id, i.quantity) for i in event.items if i.product_id in products)
+    if event.items and not wanted:
+        return "ignored: no synced product"  # not an empty basket: items Okaeri does not know (yet)
+    current = [] if cart is None else sorted(tuple(r) for r in session.execute(
+        select(col(CartLine.product_external_id), col(CartLine.quantity)).where(col(CartLine.cart_id) == cart.id)).all())
+    if current == wanted:
+        return "basket unchanged"  # a page view with the same basket is not new activity
     carts = table_of(Cart)
     upsert(session, carts, [{
-        "shop_id": shop.id, "external_key": key, "customer_id": customer_id, "recovery_url": event.cart_url,
-        "total": total, "currency": shop.currency, "created_at": when, "updated_at": when, "revision": 1}],
-        ["shop_id", "external_key"], ["recovery_url", "total", "updated_at"],
+        "shop_id": shop.id, "external_key": key, "customer_id": speaker.customer_id, "recovery_url": cart_url,
+        "total": sum(products[pid][1] * quantity for pid, quantity in wanted), "currency": shop.currency,
+        "source": STOREFRONT, "visitor_id": event.visitor_id, "created_at": when, "updated_at": when, "revision": 1}],
+        ["shop_id", "external_key"], ["recovery_url", "total", "visitor_id", "updated_at"],
         extra={"revision": carts.c.revision + 1})
     cart_id = session.execute(select(col(Cart.id)).where(col(Cart.shop_id) == shop.id, col(Cart.external_key) == key)
                               ).scalar_one()
     session.execute(delete(CartLine).where(col(CartLine.cart_id) == cart_id))
-    products = _product_ids(session, shop, [i.product_id for i in event.items])
-    for item in event.items:
-        session.add(CartLine(shop_id=shop.id or 0, cart_id=cart_id, product_id=products.get(item.product_id),
-                             product_external_id=item.product_id, quantity=item.quantity, unit_price=item.price))
-    return "basket emptied" if not event.items else "basket recorded"
+    for pid, quantity in wanted:
+        product_id, price = products[pid]
+        session.add(CartLine(shop_id=shop.id or 0, cart_id=cart_id, product_id=product_id, product_external_id=pid,
+                             quantity=quantity, unit_price=price))
+    return "basket emptied" if not wanted else "basket recorded"

@@ -27,12 +27,11 @@ from connectors.errors import BadResponse, BadSignature, ConnectorError
 from connectors.payloads import UnreadableJson
 from connectors.storefront import InvalidEvent
 from plugin.channels.base import PermanentFailure, TemporaryFailure
-from plugin.channels.layout import CopyError
+from plugin.channels.copy_errors import CopyError
 from plugin.console.forms import SettingError
 from plugin.crypto import BadSignature as BadLinkSignature
 from plugin.platforms import UnknownPlatform
 from plugin.sync.run import UnknownShop
-from plugin.sync.storefront_events import UnknownReference
 from plugin.web.i18n import error_text, request_lang, status_text
 from plugin.web.templating import render_page
 
@@ -117,7 +116,6 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     SettingError: (422, "setting_refused"),
     CopyError: (422, "template_error"),
     InvalidEvent: (422, "invalid_event"),
-    UnknownReference: (422, "unknown_reference"),
     UnreadableJson: (400, "unreadable_json"),
     BadLinkSignature: (400, "invalid_link"),
     UnknownPlatform: (404, "unknown_platform"),

@@ -18,6 +18,10 @@ TEXT: dict[str, dict[str, str]] = {
         "unsubscribed": "配信を停止しました。今後 {shop} からのお知らせメールは届きません。",
         "preview_unsubscribe": "これはプレビュー・テスト送信用のリンクです。配信停止は行われていません。",
         "invalid_link": "このリンクは無効です。", "note": "お知らせ", "control": "効果測定用(非配信)",
+        "install_failed": "インストールを完了できませんでした",
+        "foreign_account": "{platform} のアカウント {granted} で許可されましたが、インストール中のショップは {expected} です。"
+                           "{expected} のショップにログインし直してから、もう一度インストールしてください。"
+                           "このとき発行されたアクセス権は使わず、保存もしていません。",
         "preview": "プレビュー", "tune": "詳細設定", "delay": "配信までの待ち時間(分)", "holdout": "効果測定用に配信しない割合(%)",
         "subject": "件名", "body": "本文の冒頭", "save": "保存", "test_send": "自分宛てにテスト送信",
         "reports": "効果レポート(JSON)",
@@ -39,6 +43,10 @@ TEXT: dict[str, dict[str, str]] = {
         "unsubscribed": "You are unsubscribed. {shop} will not send you marketing email any more.",
         "preview_unsubscribe": "This link belongs to a preview or test message: nobody was unsubscribed.",
         "invalid_link": "This link is not valid.", "note": "Note", "control": "Control (not sent)",
+        "install_failed": "The install could not be completed",
+        "foreign_account": "Access was granted by the {platform} account {granted}, but the shop being installed is "
+                           "{expected}. Log in to {expected}'s shop and install again. The access granted this time "
+                           "was not used and has not been stored.",
         "preview": "Preview", "tune": "Tune", "delay": "Delay (minutes)", "holdout": "Holdout (%)",
         "subject": "Subject", "body": "Opening text", "save": "Save", "test_send": "Send me a test",
         "reports": "Reports (JSON)",
@@ -103,7 +111,6 @@ ERRORS: dict[str, dict[str, str]] = {
         "no_script": "{platform} にはストアフロント用のスクリプトがありません。",
         "rate_limited": "アクセスが集中しています。{seconds} 秒ほどおいてから、もう一度お試しください。",
         "invalid_event": "ストアフロントのイベントを読み取れませんでした。",
-        "unknown_reference": "イベントが指す商品や顧客が見つかりません。",
         "unreadable_json": "送信された JSON を読み取れませんでした。",
         "invalid_link": "このリンクは無効です。",
         "template_error": "テンプレートを表示できませんでした。内容をご確認ください。",
@@ -135,7 +142,6 @@ ERRORS: dict[str, dict[str, str]] = {
         "no_script": "{platform} has no storefront script",
         "rate_limited": "Too many requests; please try again in about {seconds} seconds.",
         "invalid_event": "invalid event: {reason}",
-        "unknown_reference": "{reason}",
         "unreadable_json": "{reason}",
         "invalid_link": "This link is not valid.",
         "template_error": "template error: {reason}",

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from connectors.signatures import hmac_sha256_b64
+from plugin.demo.sandbox.images import product_png
 from plugin.demo.sandbox.seed import SandboxData
 from plugin.demo.sandbox.visitors import restock, sold_out_wanted
 
@@ -24,6 +25,8 @@ __all__ = ["SandboxConfig", "create_sandbox_app"]
 
 JST = ZoneInfo("Asia/Tokyo")
 LIMITS = {"sales": (10, 100), "customers": (10, 100), "products": (10, 50)}
+OTHER_ACCOUNT = "PA99999999"  # a second shop the merchant may be logged in to when authorising
+APPLICATION_ID = 4242  # the sandbox's id for the Okaeri OAuth application (script tags carry it)
 
 
 @dataclass
@@ -33,7 +36,10 @@ class SandboxConfig:
     client_secret: str
     webhook_secret: str
     codes: dict[str, tuple[str, float]] = field(default_factory=dict)  # code → (redirect_uri, expiry)
-    tokens: set[str] = field(default_factory=set)
+    tokens: set[str] = field(default_factory=set)  # tokens of the sandbox shop's own account
+    code_accounts: dict[str, str] = field(default_factory=dict)  # code → another account it was issued for
+    code_scopes: dict[str, str] = field(default_factory=dict)  # code → the scopes the merchant approved
+    other_tokens: dict[str, str] = field(default_factory=dict)  # token → another account (not kept across restarts)
     state_file: Path | None = None  # the demo keeps issued tokens across restarts
 
     def load(self) -> None:
@@ -79,7 +85,7 @@ def create_sandbox_app(data: SandboxData, config: SandboxConfig) -> FastAPI:
     app.state.data, app.state.config = data, config
     _admin_routes(app, data, config)
     _store_routes(app, data)
-    _oauth_routes(app, config)
+    _oauth_routes(app, data, config)
     _api_routes(app, data, config)
     return app
 
@@ -136,32 +142,49 @@ def _store_routes(app: FastAPI, data: SandboxData) -> None:
             return _page(data.shop["title"], f"<h1>{html.escape(data.shop['title'])}</h1><ul>{items}</ul>")
         stock = "在庫あり" if product["stocks"] or not product["stock_managed"] else "売り切れ"
         return _page(product["name"], f"<h1>{html.escape(product['name'])}</h1>"
+                     f"<img src='{html.escape(product['image_url'], quote=True)}' width='160' alt=''>"
                      f"<p>{product['sales_price']:,}円（{stock}）</p>")
+
+    @app.get("/store/images/{product_id}.png")
+    def product_image(product_id: int) -> Response:
+        product = next((p for p in data.products if p["id"] == product_id), None)
+        if product is None:
+            return Response(status_code=404)
+        return Response(product_png(product_id, product["category"]["id_big"]), media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/store/cart/", response_class=HTMLResponse)
     def cart() -> HTMLResponse:
         return _page("カート", "<h1>ショッピングカート</h1><p>サンドボックスのカートです。</p>")
 
 
-def _oauth_routes(app: FastAPI, config: SandboxConfig) -> None:
+def _oauth_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
     @app.get("/oauth/authorize", response_class=HTMLResponse)
     def authorize(client_id: str = "", redirect_uri: str = "", response_type: str = "",
                   scope: str = "", state: str = "") -> HTMLResponse:
         if client_id != config.client_id or response_type != "code" or not redirect_uri:
             return _page("エラー", "<p>invalid_request: client_id / redirect_uri / response_type</p>")
         hidden = "".join(f"<input type='hidden' name='{k}' value='{html.escape(v, quote=True)}'>"
-                         for k, v in {"redirect_uri": redirect_uri, "state": state}.items())
+                         for k, v in {"redirect_uri": redirect_uri, "state": state, "scope": scope}.items())
+        accounts = (f"<p><label>ログイン中のショップ <select name='account'><option value='{data.shop['id']}'>"
+                    f"{data.shop['id']}（{html.escape(data.shop['title'])}）</option>"
+                    f"<option value='{OTHER_ACCOUNT}'>{OTHER_ACCOUNT}（別のショップ）</option></select></label></p>")
         return _page("アプリの許可", f"<h1>Okaeri にアクセスを許可しますか？</h1><p>権限: {html.escape(scope)}</p>"
-                     f"<form method='post'>{hidden}<button id='approve' name='decision' value='allow'>許可する</button>"
+                     f"<form method='post'>{hidden}{accounts}"
+                     "<button id='approve' name='decision' value='allow'>許可する</button>"
                      "<button name='decision' value='deny'>拒否する</button></form>")
 
     @app.post("/oauth/authorize")
-    def approve(redirect_uri: str = Form(...), state: str = Form(""), decision: str = Form("allow")) -> RedirectResponse:
+    def approve(redirect_uri: str = Form(...), state: str = Form(""), decision: str = Form("allow"),
+                account: str = Form(""), scope: str = Form("")) -> RedirectResponse:
         if decision != "allow":
             query = urlencode({"error": "access_denied", "error_description": "利用者が拒否しました", "state": state})
             return RedirectResponse(f"{redirect_uri}?{query}", status_code=303)
         code = secrets.token_hex(32)
         config.codes[code] = (redirect_uri, time.time() + 600)
+        config.code_scopes[code] = scope
+        if account and account != data.shop["id"]:
+            config.code_accounts[code] = account
         return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", status_code=303)
 
     @app.post("/oauth/token")
@@ -173,16 +196,27 @@ def _oauth_routes(app: FastAPI, config: SandboxConfig) -> None:
         if grant_type != "authorization_code" or not issued or issued[0] != redirect_uri or issued[1] < time.time():
             return JSONResponse({"error": "invalid_grant", "error_description": "認可コードが無効です"}, 400)
         access_token = secrets.token_hex(32)
-        config.tokens.add(access_token)
-        config.save()
+        other = config.code_accounts.pop(code, None)
+        if other:
+            config.other_tokens[access_token] = other
+        else:
+            config.tokens.add(access_token)
+            config.save()
         return JSONResponse({"access_token": access_token, "token_type": "Bearer",
-                             "scope": "read_products read_sales write_shop_script_tags", "created_at": int(time.time())})
+                             "scope": config.code_scopes.pop(code, ""), "created_at": int(time.time())})
 
 
 def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
-    def authorised(request: Request) -> bool:
+    def account_of(request: Request) -> str | None:
+        """The account a bearer token was issued for, or None for an unknown token."""
         header = request.headers.get("authorization", "")
-        return header.startswith("Bearer ") and header[7:] in config.tokens
+        token = header[7:] if header.startswith("Bearer ") else ""
+        if token in config.tokens:
+            return str(data.shop["id"])
+        return config.other_tokens.get(token)
+
+    def foreign(request: Request) -> bool:
+        return request.state.account != data.shop["id"]
 
     def listing(request: Request, key: str, records: list[dict[str, Any]]) -> JSONResponse:
         default, maximum = LIMITS[key]
@@ -195,12 +229,16 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Any:
         api = request.url.path.startswith(("/v1/", "/appstore/"))
-        if api and not authorised(request):
+        request.state.account = account_of(request)
+        if api and request.state.account is None:
             return _error(401, 401010, "認証に失敗しました")
         return await call_next(request)
 
     @app.get("/v1/shop.json")
-    def shop() -> dict[str, Any]:
+    def shop(request: Request) -> dict[str, Any]:
+        if foreign(request):  # another merchant's shop: its own id and name, nothing of the sandbox shop's data
+            return {"shop": {**data.shop, "id": request.state.account, "title": "別のショップ", "title_short": "別のショップ",
+                             "login_id": "other-shop", "url": f"{data.shop['url']}-other"}}
         return {"shop": data.shop}
 
     @app.get("/v1/categories.json")
@@ -209,12 +247,12 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
 
     @app.get("/v1/customers.json")
     def customers(request: Request) -> JSONResponse:
-        rows = _updated_since(data.customers, request.query_params.get("update_date_min"))
+        rows = [] if foreign(request) else _updated_since(data.customers, request.query_params.get("update_date_min"))
         return listing(request, "customers", rows)
 
     @app.get("/v1/products.json")
     def products(request: Request) -> JSONResponse:
-        rows = _updated_since(data.products, request.query_params.get("update_date_min"))
+        rows = [] if foreign(request) else _updated_since(data.products, request.query_params.get("update_date_min"))
         return listing(request, "products", rows)
 
     @app.get("/v1/sales.json")
@@ -225,46 +263,69 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
         if after is None:  # documented gotcha: without dates only the last 7 days come back
             after = int((datetime.fromtimestamp(before, JST) - timedelta(days=7)).replace(
                 hour=0, minute=0, second=0).timestamp())
-        rows = [s for s in data.sales if after <= s["make_date"] <= before]
+        rows = [] if foreign(request) else [s for s in data.sales if after <= s["make_date"] <= before]
         return listing(request, "sales", _updated_since(rows, query.get("update_date_min")))
+
+    def own_tag(request: Request, tag_id: int) -> dict[str, Any] | None:
+        return next((t for t in data.script_tags
+                     if t["id"] == tag_id and t.get("account_id", data.shop["id"]) == request.state.account), None)
 
     @app.post("/appstore/v1/script_tags.json")
     async def create_script_tag(request: Request) -> JSONResponse:
-        tag = await _script_tag(request)
-        if not str(tag.get("src", "")).startswith(("https://", "http://")):
+        tag = _script_tag_body(await _json_body(request))
+        if tag is None:
             return _error(422, 422007, "src は必須です")
-        record = {"id": len(data.script_tags) + 1, "src": tag["src"],
-                  "display_scope": tag.get("display_scope", "shop"), "integrity": tag.get("integrity")}
+        now = int(time.time())
+        record = {"id": max((t["id"] for t in data.script_tags), default=0) + 1, "account_id": request.state.account,
+                  "oauth_application_id": APPLICATION_ID, "src": tag["src"],
+                  "display_scope": tag.get("display_scope", "shop"), "integrity": tag.get("integrity"),
+                  "make_date": now, "update_date": now}
         data.script_tags.append(record)
-        return JSONResponse({"script_tag": record}, 201)
+        return JSONResponse({"script_tag": record})  # the App Store API documents 200 for a create
 
     @app.get("/appstore/v1/script_tags.json")
-    def list_script_tags() -> dict[str, Any]:
-        return {"script_tags": data.script_tags}
+    def list_script_tags(request: Request) -> dict[str, Any]:
+        return {"script_tags": [t for t in data.script_tags if t.get("account_id", data.shop["id"]) == request.state.account]}
+
+    @app.get("/appstore/v1/script_tags/{tag_id}.json")
+    def get_script_tag(tag_id: int, request: Request) -> JSONResponse:
+        record = own_tag(request, tag_id)
+        return JSONResponse({"script_tag": record}) if record else _error(404, 404100, "スクリプトタグが見つかりません")
 
     @app.put("/appstore/v1/script_tags/{tag_id}.json")
     async def update_script_tag(tag_id: int, request: Request) -> JSONResponse:
-        tag = await _script_tag(request)
-        record = next((t for t in data.script_tags if t["id"] == tag_id), None)
+        tag = _script_tag_body(await _json_body(request))
+        record = own_tag(request, tag_id)
         if record is None:
-            return _error(404, 404001, "スクリプトタグが見つかりません")
+            return _error(404, 404100, "スクリプトタグが見つかりません")
+        if tag is None:
+            return _error(422, 422007, "src は必須です")
         record.update({k: tag[k] for k in ("src", "display_scope", "integrity") if k in tag})
+        record["update_date"] = int(time.time())
         return JSONResponse({"script_tag": record})
 
     @app.delete("/appstore/v1/script_tags/{tag_id}.json")
-    def delete_script_tag(tag_id: int) -> Response:
-        data.script_tags[:] = [t for t in data.script_tags if t["id"] != tag_id]
+    def delete_script_tag(tag_id: int, request: Request) -> Response:
+        record = own_tag(request, tag_id)
+        if record is None:
+            return _error(404, 404100, "スクリプトタグが見つかりません")
+        data.script_tags.remove(record)
         return Response(status_code=204)
 
 
-async def _script_tag(request: Request) -> dict[str, Any]:
-    """The body's `script_tag` object; {} for a body that is not JSON or not of that shape."""
+async def _json_body(request: Request) -> Any:
     try:
-        body = await request.json()
+        return await request.json()
     except ValueError:
-        return {}
+        return None
+
+
+def _script_tag_body(body: Any) -> dict[str, Any] | None:
+    """The `script_tag` object of a create or update, or None without an http(s) `src`."""
     tag = body.get("script_tag") if isinstance(body, dict) else None
-    return tag if isinstance(tag, dict) else {}
+    if not isinstance(tag, dict) or not str(tag.get("src", "")).startswith(("https://", "http://")):
+        return None
+    return tag
 
 
 def _int(value: str | None, default: int) -> int:

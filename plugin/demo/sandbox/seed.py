@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["SandboxData", "generate"]
+__all__ = ["SandboxData", "generate", "image_path"]
 
 FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
           "吉田", "山田", "佐々木", "山口", "松本", "井上", "木村", "林", "清水", "斎藤"]
@@ -44,7 +44,7 @@ def generate(seed: int, now: datetime, store_url: str, *, customers: int = 600, 
     rng = random.Random(seed)
     shop = _shop(store_url, now)
     cats = [{"id_big": k, "id_small": 0, "name": v[0], "children": []} for k, v in CATEGORIES.items()]
-    prods = [_product(rng, i, now) for i in range(1, products + 1)]
+    prods = [_product(rng, i, now, store_url) for i in range(1, products + 1)]
     seen: dict[str, int] = {}
     for p in prods:  # a shop does not list two products under one name
         seen[p["name"]] = seen.get(p["name"], 0) + 1
@@ -65,7 +65,12 @@ def _shop(store_url: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _product(rng: random.Random, index: int, now: datetime) -> dict[str, Any]:
+def image_path(product_id: int) -> str:
+    """Where the sandbox store serves a product's picture, under the store's URL."""
+    return f"/images/{product_id}.png"
+
+
+def _product(rng: random.Random, index: int, now: datetime, store_url: str) -> dict[str, Any]:
     cat = rng.choice(list(CATEGORIES))
     cat_name, nouns, (low, high), consumable = CATEGORIES[cat]
     price = round(rng.randint(low, high), -1)
@@ -78,7 +83,8 @@ def _product(rng: random.Random, index: int, now: datetime) -> dict[str, Any]:
         "few_num": 2, "model_number": f"{cat:02d}-{index:04d}", "category": {"id_big": cat, "id_small": 0},
         "group_ids": [], "display_state": "showing" if rng.random() > 0.03 else "hidden",
         "sales_price": price, "price": price, "members_price": None,
-        "image_url": f"https://img.example.com/okaeri-sandbox/{index}.jpg",
+        "image_url": f"{store_url}{image_path(100000 + index)}",
+        "thumbnail_image_url": f"{store_url}{image_path(100000 + index)}",
         "make_date": _unix(made), "update_date": _unix(made + timedelta(days=rng.randint(0, 29))),
         "_consumable": consumable,
     }
@@ -118,7 +124,8 @@ def _sale(rng: random.Random, number: int, cust: dict[str, Any], by_cat: dict[in
     made = now - timedelta(days=rng.uniform(0.2, 365))
     details = []
     for line_no in range(rng.choice([1, 1, 1, 2, 2, 3])):
-        cat = cust["_taste"] if rng.random() < 0.7 else rng.choice(list(by_cat))
+        # (a small shop may have no product in the customer's favourite category)
+        cat = cust["_taste"] if rng.random() < 0.7 and cust["_taste"] in by_cat else rng.choice(list(by_cat))
         product = rng.choices(by_cat[cat], weights=weights[cat])[0]
         qty = rng.choice([1, 1, 1, 2])
         details.append({

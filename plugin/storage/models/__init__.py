@@ -27,6 +27,7 @@ from plugin.storage.models.shop import (
     SyncState,
     WebhookReceipt,
 )
+from plugin.storage.models.visitors import Proof, VisitorBinding
 
 __all__ = [
     "FEW_LEFT",
@@ -38,6 +39,7 @@ __all__ = [
     "Customer",
     "InstallState",
     "Lease",
+    "Proof",
     "Message",
     "MessageEvent",
     "MessageStatus",
@@ -53,6 +55,7 @@ __all__ = [
     "Suppression",
     "SyncState",
     "Trigger",
+    "VisitorBinding",
     "WebhookReceipt",
     "idempotency_key",
     "rfc_message_id",

@@ -21,7 +21,11 @@ class Cart(SQLModel, table=True):
     shop_id: int = Field(foreign_key="shops.id")
     external_key: str = Field(max_length=255)
     customer_id: int = Field(foreign_key="customers.id")
-    recovery_url: str = Field(default="", max_length=1000)
+    recovery_url: str = Field(default="", max_length=1000)  # built from the shop's URL, never from an event
+    # "storefront": kept from the visitor's own basket events; "platform": the platform's own cart or
+    # checkout (synced), which storefront events never change.
+    source: str = Field(default="storefront", max_length=16, sa_column_kwargs={"server_default": "storefront"})
+    visitor_id: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})  # who wrote it last
     revision: int = 1  # bumped on every change of items: a new revision is a new reminder trigger
     total: int = 0
     currency: str = Field(default="JPY", max_length=3)

@@ -36,6 +36,8 @@ class Shop(SQLModel, table=True):
     access_token_encrypted: str = Field(default="")
     scopes: str = Field(default="", max_length=500)
     event_key: str = Field(default="", max_length=64, index=True)  # public key of the storefront script
+    # The platform's id of the shop's one storefront script registration: re-authorisation updates it in place.
+    script_tag_id: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     recommendation_set_id: int | None = None  # the served set; swapped in one UPDATE
     # Shop rules every scenario obeys (plugin.gates): no message lands from quiet_start_hour to
     # quiet_end_hour shop time (equal hours: no quiet hours); at most cap_count scenario messages

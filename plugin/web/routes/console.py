@@ -9,12 +9,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
 
 from connectors.signatures import same_secret
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.email import EmailChannel
 from plugin.console.forms import SettingError
-from plugin.console.scenarios import preview, scenario_overview, set_scenario, set_standard_scenarios
+from plugin.console.scenarios import TemplateRefused, preview, scenario_overview, set_scenario, set_standard_scenarios
 from plugin.console.shop_rules import set_shop_rules
 from plugin.delivery.drafts import preview_unsubscribe_url
 from plugin.measurement.reports import scenario_report
@@ -22,6 +23,8 @@ from plugin.storage.models import SyncState
 from plugin.sync.store import RESOURCES, held_counts
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
 from plugin.web.errors import AppError, in_language
+from plugin.web.i18n import texts
+from plugin.web.rendering import off_loop
 from plugin.web.templating import render_page
 from scenarios import SCENARIOS
 
@@ -51,7 +54,7 @@ def settings_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, l
 
 
 def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: str, *, error: str = "",
-              rules_error: str = "", status: int = 200) -> HTMLResponse:
+              rules_error: str = "", scenario_error: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
     scenarios = scenario_overview(session, shop, lang)
     states = {s.resource: s for s in session.execute(
         select(SyncState).where(col(SyncState.shop_id) == shop.id)).scalars()}
@@ -59,7 +62,8 @@ def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang:
     sync = [{"resource": r, "count": held[r], "last_run_at": states[r].last_run_at if r in states else None}
             for r in RESOURCES]
     return render_page("settings.html", lang, status, shop=shop, scenarios=scenarios, sync=sync, error=error,
-                       rules_error=rules_error, standard_on=any(s["enabled"] for s in scenarios),
+                       rules_error=rules_error, scenario_error=scenario_error or {},
+                       standard_on=any(s["enabled"] for s in scenarios),
                        csrf=_csrf(runtime, shop.id or 0))
 
 
@@ -76,13 +80,21 @@ def switch_standard(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
     return RedirectResponse("/app/settings", status_code=303)
 
 
-@router.post("/settings/scenarios/{key}")
+@router.post("/settings/scenarios/{key}", response_model=None)
 async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: SessionDep,
-                        runtime: RuntimeDep) -> RedirectResponse:
+                        runtime: RuntimeDep, lang: Lang) -> RedirectResponse | HTMLResponse:
+    """Save one preset's tuning; a template that fails for a sample customer comes back on the
+    settings page, at that preset, saying which customer and why, with nothing saved."""
     form = {k: str(v) for k, v in (await request.form()).items()}
     _check_csrf(runtime, shop.id or 0, form.get("csrf", ""))
-    try:
-        set_scenario(session, shop, _known(key), form, runtime.clock.now())
+    try:  # the save check renders the merchant's templates: never on the event loop
+        await off_loop(set_scenario, session, shop, _known(key), form, runtime.clock.now(), runtime)
+    except TemplateRefused as exc:
+        session.rollback()
+        session.refresh(shop)
+        typed = {field: form.get(field, "") for field in ("subject_template", "body_template")}  # shown again to fix
+        return _settings(shop, session, runtime, lang, scenario_error={"key": key, "message": exc.explain(lang), **typed},
+                         status=422)
     except SettingError as exc:
         session.rollback()
         raise AppError(422, "setting_refused", reason=in_language(str(exc))) from None
@@ -114,11 +126,13 @@ def _in(lang: str, text: str) -> str:
 
 
 @router.get("/settings/scenarios/{key}/preview", response_class=HTMLResponse)
-def preview_scenario(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
-                     customer: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-                     part: str = "html") -> HTMLResponse:
+async def preview_scenario(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
+                           customer: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+                           part: str = "html") -> HTMLResponse:
     try:
-        who, subject, text, html = preview(runtime, session, shop, _known(key), customer)
+        who, subject, text, html = await off_loop(preview, runtime, session, shop, _known(key), customer)
+    except TemplateRefused as exc:
+        return render_page("message.html", lang, 422, title=texts(lang)["preview"], message=exc.explain(lang))
     except SettingError as exc:
         raise AppError(404, "setting_refused", reason=in_language(str(exc))) from None
     if part == "text":
@@ -126,20 +140,23 @@ def preview_scenario(key: str, shop: CurrentShop, session: SessionDep, runtime: 
     return HTMLResponse(html, headers={"X-Preview-Customer": str(who.id), "Content-Security-Policy": "script-src 'none'"})
 
 
-@router.post("/settings/scenarios/{key}/test-send")
-def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
-              csrf: Annotated[str, Form()]) -> JSONResponse:
-    """Send the preview to the merchant's own address (not recorded as a scenario message)."""
+@router.post("/settings/scenarios/{key}/test-send", response_model=None)
+async def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
+                    csrf: Annotated[str, Form()]) -> JSONResponse | HTMLResponse:
+    """Send the preview to the merchant's own address (not recorded as a scenario message); a
+    template that fails is a page saying why, and nothing is sent."""
     _check_csrf(runtime, shop.id or 0, csrf)
     if not shop.owner_email:
         raise AppError(422, "no_owner_email")
     try:
-        _, subject, text, html = preview(runtime, session, shop, _known(key))
+        _, subject, text, html = await off_loop(preview, runtime, session, shop, _known(key))
         # the merchant's contact is an email address, whatever channel the preset sends on
-        runtime.channels[EmailChannel.name].send(OutgoingMessage(
+        await run_in_threadpool(runtime.channels[EmailChannel.name].send, OutgoingMessage(
             message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email, to_name=shop.name,
             from_name=shop.name, subject=f"[テスト送信] {subject}", body_text=text, body_html=html,
             unsubscribe_url=preview_unsubscribe_url(runtime)))
+    except TemplateRefused as exc:
+        return render_page("message.html", lang, 422, title=texts(lang)["test_send"], message=exc.explain(lang))
     except SettingError as exc:
         raise AppError(404, "setting_refused", reason=in_language(str(exc))) from None
     except (TemporaryFailure, PermanentFailure) as exc:

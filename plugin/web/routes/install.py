@@ -4,10 +4,10 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from connectors.errors import BadResponse, ConnectorError
-from connectors.platform import InstallRequested
+from connectors.platform import ForeignGrant, InstallRequested
 from connectors.signatures import same_secret
 from plugin.crypto import BadSignature
 from plugin.install.lifecycle import (
@@ -18,8 +18,10 @@ from plugin.install.lifecycle import (
     oauth_start_url,
     uninstall,
 )
-from plugin.web.deps import SESSION_COOKIE, PlatformDep, RuntimeDep, session_cookie
+from plugin.web.deps import SESSION_COOKIE, Lang, PlatformDep, RuntimeDep, session_cookie
 from plugin.web.errors import AppError
+from plugin.web.i18n import texts
+from plugin.web.templating import render_page
 
 router = APIRouter(prefix="/{platform}")
 STATE_COOKIE = "okaeri_oauth"
@@ -58,8 +60,8 @@ def oauth_start(account_id: str, platform: PlatformDep, runtime: RuntimeDep) -> 
 
 
 @router.get("/oauth/callback")
-def oauth_callback(request: Request, platform: PlatformDep, runtime: RuntimeDep, code: str = "", state: str = "",
-                   error: str = "", error_description: str = "") -> RedirectResponse:
+def oauth_callback(request: Request, platform: PlatformDep, runtime: RuntimeDep, lang: Lang, code: str = "",
+                   state: str = "", error: str = "", error_description: str = "") -> Response:
     try:
         bound = runtime.signer.loads_timed(request.cookies.get(STATE_COOKIE, ""), "oauth", 600)
     except BadSignature:
@@ -73,6 +75,12 @@ def oauth_callback(request: Request, platform: PlatformDep, runtime: RuntimeDep,
         raise AppError(400, "oauth_used")
     try:
         shop = complete_install(runtime, platform, str(bound["account"]), code)
+    except ForeignGrant as exc:  # the merchant authorised from another shop's login: say which, in their language
+        t = texts(lang)
+        refused = render_page("message.html", lang, 400, title=t["install_failed"], message=t["foreign_account"].format(
+            platform=platform.title, granted=exc.granted, expected=exc.expected))
+        refused.delete_cookie(STATE_COOKIE)
+        return refused
     except ConnectorError as exc:
         raise AppError(502 if exc.status is None or exc.status >= 500 else 400, "install_failed",
                        platform=platform.title, reason=str(exc)) from exc

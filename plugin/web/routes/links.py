@@ -9,13 +9,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from plugin.channels.email import EmailChannel
 from plugin.delivery.drafts import PREVIEW_UNSUBSCRIBE
-from plugin.measurement.links import read_unsubscribe_token, valid_click, valid_open
+from plugin.measurement.links import (
+    read_unsubscribe_token,
+    valid_click,
+    valid_open,
+    visitor_proof,
+    with_visitor_proof,
+)
 from plugin.storage.consent import suppress
 from plugin.storage.models import Customer, Message, MessageEvent, Shop
 from plugin.web.deps import Lang, RuntimeDep, SessionDep
 from plugin.web.i18n import texts
 from plugin.web.ratelimit import TrackingLimit, UnsubscribeLimit
 from plugin.web.templating import render_page
+from scenarios.base import same_site
 
 router = APIRouter()
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -86,4 +93,14 @@ def clicked(message_id: int, tag: str, runtime: RuntimeDep, session: SessionDep,
         t = texts(lang)
         return render_page("message.html", lang, 400, title="Okaeri", message=t["invalid_link"])
     _event(session, runtime, message_id, "click", u)
-    return RedirectResponse(u, status_code=302)
+    return RedirectResponse(_landing(session, runtime, message_id, u), status_code=302)
+
+
+def _landing(session: SessionDep, runtime: RuntimeDep, message_id: int, url: str) -> str:
+    """A link back to the shop carries the signed visitor proof for the shop's storefront script;
+    a link anywhere else never does (the proof is only the shop's to read)."""
+    message = session.get(Message, message_id)
+    shop = session.get(Shop, message.shop_id) if message is not None else None
+    if message is None or shop is None or not same_site(url, shop.domain):
+        return url
+    return with_visitor_proof(url, visitor_proof(runtime, shop.id or 0, message.customer_id, runtime.clock.now()))

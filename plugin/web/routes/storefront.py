@@ -1,14 +1,17 @@
 """Storefront tracking: each platform's script and the endpoint its beacons post to (CORS, any origin)."""
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlmodel import col
 
 from connectors.storefront import InvalidEvent
+from plugin.measurement.links import read_visitor_proof
 from plugin.storage.models import InstallState, Shop
-from plugin.sync.storefront_events import UnknownReference, record_event
+from plugin.sync.storefront_events import record_event
 from plugin.web.deps import PlatformDep, RuntimeDep, SessionDep
 from plugin.web.errors import AppError
 from plugin.web.ratelimit import StorefrontEventLimit
@@ -17,6 +20,8 @@ router = APIRouter()
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"}
 MAX_BODY = 64 * 1024
+ACCEPTED = {"ok": True}  # the one answer to every well-formed event
+log = logging.getLogger("okaeri.storefront")
 
 
 @router.get("/storefront/{platform}.js")
@@ -36,7 +41,11 @@ def preflight(event_key: str, platform: PlatformDep) -> Response:
 @router.post("/events/{platform}/{event_key}", dependencies=[Depends(StorefrontEventLimit(headers=CORS))])
 async def storefront_event(event_key: str, platform: PlatformDep, request: Request, runtime: RuntimeDep,
                            session: SessionDep) -> JSONResponse:
-    """Beacons are sent as text/plain to avoid preflight, so the platform parses the raw body."""
+    """Beacons are sent as text/plain to avoid preflight, so the platform parses the raw body.
+
+    Every well-formed event gets the same answer, whatever it names and whatever it changed: the
+    answer never says which customers or products exist.
+    """
     body = await request.body()
     if len(body) > MAX_BODY:
         raise AppError(413, "too_large", kib=str(MAX_BODY // 1024), headers=CORS)
@@ -48,9 +57,9 @@ async def storefront_event(event_key: str, platform: PlatformDep, request: Reque
         select(Shop).where(col(Shop.event_key) == event_key, col(Shop.platform) == platform.name)).scalar_one_or_none()
     if shop is None or shop.state != InstallState.active or not event_key:
         return JSONResponse({"error": "unknown shop key"}, 404, headers=CORS)
-    try:
-        outcome = record_event(session, shop, event, runtime.clock.now())
-    except UnknownReference as exc:
-        return JSONResponse({"error": str(exc)}, 422, headers=CORS)
+    now = runtime.clock.now()
+    proven = read_visitor_proof(runtime, event.proof, shop.id or 0, now) if event.proof else None
+    outcome = record_event(session, shop, event, now, cart_url=platform.cart_url(shop.domain), proven_customer_id=proven)
     session.commit()
-    return JSONResponse({"ok": True, "result": outcome}, 202, headers=CORS)
+    log.info("okaeri.storefront.event", extra={"shop_id": shop.id, "kind": event.kind, "outcome": outcome})
+    return JSONResponse(ACCEPTED, 202, headers=CORS)
