@@ -44,3 +44,22 @@ def test_every_product_picture_is_served_by_the_sandbox_itself() -> None:
         assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
         assert answer.content.startswith(b"\x89PNG") and len(answer.content) < 4096
     assert client.get("/store/images/1.png").status_code == 404
+
+
+def test_the_mounted_sandbox_api_answers_only_with_a_token() -> None:
+    """As the demo mounts it under /sandbox, the shop's customers are not readable by a stranger."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from plugin.demo.sandbox.app import SandboxConfig, create_sandbox_app
+
+    data = generate(42, NOW, "http://127.0.0.1:8000/sandbox/store")
+    config = SandboxConfig("http://okaeri.test", "cid", "cs", "wh", tokens={"good-token"})
+    app = FastAPI()
+    app.mount("/sandbox", create_sandbox_app(data, config))
+    client = TestClient(app)
+    for path in ("/sandbox/v1/customers.json", "/sandbox/v1/sales.json", "/sandbox/appstore/v1/script_tags.json"):
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    answer = client.get("/sandbox/v1/customers.json", headers={"Authorization": "Bearer good-token"})
+    assert answer.status_code == 200 and answer.json()["customers"]

@@ -228,7 +228,9 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
 
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Any:
-        api = request.url.path.startswith(("/v1/", "/appstore/"))
+        # Mounted under /sandbox, the path carries the mount's prefix: look at what follows it.
+        path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+        api = path.startswith(("/v1/", "/appstore/"))
         request.state.account = account_of(request)
         if api and request.state.account is None:
             return _error(401, 401010, "認証に失敗しました")
