@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 
 from plugin.clock import as_utc
 from plugin.gates.decisions import Wait, current_wait, explain_wait
+from plugin.gates.frequency_cap import LIVE
 from plugin.gates.rules import ShopRules
 from plugin.storage.models import Conversion, Customer, Message, MessageEvent, MessageStatus, Shop
 from plugin.storage.models.messages import status_is
@@ -127,11 +128,11 @@ def queue_total(session: Session, shop: Shop, key: str) -> int:
 def queue_page(session: Session, shop: Shop, key: str, now: datetime, lang: str, page: int = 1) -> list[Waiting]:
     """One page of pending messages, soonest first, each with why it waits."""
     blocker = aliased(Message)
-    blocker_when = func.coalesce(blocker.sent_at, blocker.scheduled_at)
-    holder = (select(blocker.id).where(  # the latest live message of the customer before this one's due time
-        blocker.shop_id == col(Message.shop_id), blocker.customer_id == col(Message.customer_id), blocker.id != col(Message.id),
-        blocker.status.in_((MessageStatus.pending, MessageStatus.sending, MessageStatus.sent)),
-        blocker_when < col(Message.scheduled_at)).order_by(blocker_when.desc()).limit(1).scalar_subquery())
+    blocker_when = func.coalesce(col(blocker.sent_at), col(blocker.scheduled_at))
+    holder = (select(col(blocker.id)).where(  # the latest live message of the customer before this one's due time
+        col(blocker.shop_id) == col(Message.shop_id), col(blocker.customer_id) == col(Message.customer_id),
+        col(blocker.id) != col(Message.id), col(blocker.status).in_(LIVE), blocker_when < col(Message.scheduled_at))
+        .order_by(blocker_when.desc()).limit(1).scalar_subquery())
     rows = session.execute(
         select(col(Message.id), col(Message.customer_id), col(Customer.name), col(Message.to_address), col(Message.scheduled_at),
                _step_of(key), col(Message.decision), col(Message.attempts), col(Message.last_error), holder.label("holder"))
@@ -201,15 +202,17 @@ def _like(text: str) -> str:
 
 
 def find_customers(session: Session, shop: Shop, query: str, limit: int = FOUND) -> list[Customer]:
-    """Customers with an email address matching an id, the start of an email, or part of a name."""
+    """Customers with an email address matching an id (the shop's or the platform's), the start of an
+    email, or part of a name (a query of digits is an id)."""
     query = query.strip()[:MAX_QUERY]
     if not query:
         return []
     match: list[ColumnElement[bool]] = [col(Customer.email).like(f"{_like(query)}%", escape="\\"),
-                                        col(Customer.name).like(f"%{_like(query)}%", escape="\\"),
                                         col(Customer.external_id) == query]
-    if query.isdigit() and len(query) < 19:
-        match.append(col(Customer.id) == int(query))
+    if query.isdigit():  # an id, not part of a name
+        match += [col(Customer.id) == int(query)] if len(query) < 19 else []
+    else:
+        match.append(col(Customer.name).like(f"%{_like(query)}%", escape="\\"))
     return list(session.execute(select(Customer).where(col(Customer.shop_id) == shop.id, col(Customer.email) != "", or_(*match))
                                 .order_by(col(Customer.id)).limit(limit)).scalars())
 
