@@ -33,7 +33,8 @@ def test_merchant_installs_from_the_shop_admin_and_turns_scenarios_on(page, sett
         page.goto(f"{stack.base_url}/sandbox/")
         page.click("#install")
         page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/settings")
+        page.wait_for_url(f"{stack.base_url}/app/")
+        page.goto(f"{stack.base_url}/app/settings")
         assert page.locator("#standard-state").inner_text() == "OFF"
         assert wait_until(lambda: synced(stack), timeout=120)
         # When they press the one switch
