@@ -59,8 +59,11 @@ def _group(product: Any) -> ColumnElement[str]:
 def _new_groups(order: Any, earliest: datetime | None = None) -> tuple[Any, Any, ColumnElement[bool]]:
     """(line, product, condition): the order's lines whose group the customer had not bought from
     in the CONTINUES_MONTHS before the order (earlier orders first; ties by id)."""
-    line, product = aliased(OrderLine), aliased(Product)
-    prior, prior_line, prior_product = aliased(Order), aliased(OrderLine), aliased(Product)
+    line: Any = aliased(OrderLine)
+    product: Any = aliased(Product)
+    prior: Any = aliased(Order)
+    prior_line: Any = aliased(OrderLine)
+    prior_product: Any = aliased(Product)
     earlier = or_(prior.ordered_at < order.ordered_at, and_(prior.ordered_at == order.ordered_at, prior.id < order.id))
     bought_before = exists().where(
         prior.shop_id == order.shop_id, prior.customer_id == order.customer_id, prior.canceled.is_(False), earlier,
@@ -74,7 +77,7 @@ def _new_groups(order: Any, earliest: datetime | None = None) -> tuple[Any, Any,
 def starts_sequence(order: Any, earliest: datetime | None = None) -> ColumnElement[bool]:
     """True for an order that starts the steps of at least one product group (see the module)."""
     line, product, new = _new_groups(order, earliest)
-    known = aliased(OrderLine), aliased(Product)
+    known: tuple[Any, Any] = aliased(OrderLine), aliased(Product)
     has_products = exists().where(known[0].order_id == order.id, known[1].id == known[0].product_id)
     return or_(exists().where(new), not_(has_products))
 
@@ -98,7 +101,7 @@ class PostPurchase(Scenario):
         selects = []
         for step, days in STEPS.items():
             due = now - (delay if days == 0 else timedelta(days=days))
-            order = aliased(Order)
+            order: Any = aliased(Order)
             selects.append(select(order.customer_id.label("customer_id"), *trigger("post", order.id, step))
                            .where(order.shop_id == shop.id, order.customer_id.is_not(None),
                                   order.canceled.is_(False), order.ordered_at <= due,
@@ -128,7 +131,7 @@ class PostPurchase(Scenario):
     @staticmethod
     def _started_groups(session: Session, order_ids: set[int]) -> dict[int, set[str]]:
         """Per anchor order, the product groups whose steps it started."""
-        order = aliased(Order)
+        order: Any = aliased(Order)
         line, product, new = _new_groups(order)
         rows = session.execute(select(order.id, _group(product)).where(order.id.in_(order_ids), new)).all()
         started: dict[int, set[str]] = defaultdict(set)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, not_, select
@@ -92,7 +92,8 @@ def _products(session: Session, shop: Shop, decided: Any, group: Any) -> tuple[i
 
 def rule_previews(session: Session, shop: Shop) -> list[RulePreview]:
     """Each rule of the shop with the products it decides: a count and the first PREVIEW_ROWS."""
-    previews, taken = [], []
+    previews: list[RulePreview] = []
+    taken: list[Any] = []
     for rule in shop_rules(session, shop.id or 0):
         condition = matches(rule.codes)
         total, products = _products(session, shop, and_(condition, *[not_(t) for t in taken]), grouped_as(rule))
@@ -104,6 +105,7 @@ def rule_previews(session: Session, shop: Shop) -> list[RulePreview]:
 def preview_codes(session: Session, shop: Shop, form: dict[str, str]) -> RulePreview:
     """What a rule not yet saved would match (before the shop's rules: nothing is taken away)."""
     action, codes, group = _checked(form)
-    draft = GroupingRule(shop_id=shop.id or 0, action=action, codes=codes, group_name=group, created_at=datetime.now())
+    draft = GroupingRule(shop_id=shop.id or 0, action=action, codes=codes, group_name=group,
+                         created_at=datetime.fromtimestamp(0, UTC))  # never saved
     total, products = _products(session, shop, matches(codes), grouped_as(draft))
     return RulePreview(None, rule_codes(codes), total, products)

@@ -1,4 +1,5 @@
 """The words of the shop rules page (/app/rules), in Japanese and English."""
+# ruff: noqa: E501 (sentences read better unwrapped)
 from __future__ import annotations
 
 __all__ = ["rules_texts", "DONE"]

@@ -4,9 +4,9 @@ back to the page saying what it did; a refusal is said on the page, in the merch
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
@@ -20,6 +20,8 @@ from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
 from plugin.web.routes.console import MAX_ROW_ID, _check_csrf, _csrf
 from plugin.web.rules_texts import DONE, rules_texts
 from plugin.web.templating import render_page
+
+__all__ = ["router", "rules_page"]
 
 router = APIRouter(prefix="/app")
 Setter = Callable[[Session, Shop, dict[str, str]], Shop]
@@ -130,5 +132,3 @@ async def delete_group_rule(request: Request, shop: CurrentShop, session: Sessio
     session.commit()
     return RedirectResponse(f"/app/rules?done={'group_removed' if removed else 'group_missing'}#groups", status_code=303)
 
-
-__all__: list[Any] = ["router", "rules_page"]
