@@ -46,7 +46,7 @@ def draft_for(runtime: Runtime, shop: Shop, scenario: Scenario, message: Message
     variables.setdefault("cta_url", shop.domain)
     message_id = message.id or 0
     return Draft(message_id=rfc_message_id(message), to_address=message.to_address, to_name=customer_name,
-                 from_name=shop.name, copy=scenario.copy["ja" if shop.locale == "ja" else "en"], locale=shop.locale,
+                 from_name=shop.sender_name or shop.name, copy=scenario.copy["ja" if shop.locale == "ja" else "en"], locale=shop.locale,
                  variables=variables, subject_template=setting.subject_template if setting else None,
                  intro_template=setting.body_template if setting else None,
                  link=lambda url: click_url(runtime, message_id, url), pixel_url=open_url(runtime, message_id),

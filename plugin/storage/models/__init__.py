@@ -1,7 +1,7 @@
 """Storage tables. Every row that belongs to a shop carries shop_id; times are timezone-aware UTC."""
 from __future__ import annotations
 
-from plugin.storage.models.catalog import FEW_LEFT, Product, ProductGroupRule
+from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
 from plugin.storage.models.messages import (
     ConsentRecord,
@@ -37,6 +37,7 @@ __all__ = [
     "ConsentRecord",
     "Conversion",
     "Customer",
+    "GroupingRule",
     "InstallState",
     "Lease",
     "Proof",
@@ -46,7 +47,6 @@ __all__ = [
     "Order",
     "OrderLine",
     "Product",
-    "ProductGroupRule",
     "Recommendation",
     "RecommendationSet",
     "ScenarioRun",

@@ -12,7 +12,6 @@ from sqlmodel import col
 from connectors.signatures import same_secret
 from plugin.console.forms import SettingError
 from plugin.console.scenarios import TemplateRefused, scenario_overview, set_scenario, set_standard_scenarios
-from plugin.console.shop_rules import set_shop_rules
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
 from plugin.sync.store import RESOURCES, held_counts
@@ -48,7 +47,7 @@ def settings_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, l
 
 
 def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: str, *, error: str = "",
-              rules_error: str = "", scenario_error: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
+              scenario_error: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
     scenarios = scenario_overview(session, shop, lang)
     states = {s.resource: s for s in session.execute(
         select(SyncState).where(col(SyncState.shop_id) == shop.id)).scalars()}
@@ -56,7 +55,7 @@ def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang:
     sync = [{"resource": r, "count": held[r], "last_run_at": states[r].last_run_at if r in states else None}
             for r in RESOURCES]
     return render_page("settings.html", lang, status, shop=shop, scenarios=scenarios, sync=sync, error=error,
-                       rules_error=rules_error, scenario_error=scenario_error or {},
+                       scenario_error=scenario_error or {},
                        standard_on=any(s["enabled"] for s in scenarios),
                        csrf=_csrf(runtime, shop.id or 0))
 
@@ -98,27 +97,6 @@ async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: 
     return RedirectResponse(f"/app/settings#{key}", status_code=303)
 
 
-@router.post("/settings/rules", response_model=None)
-async def shop_rules(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
-                     lang: Lang) -> RedirectResponse | HTMLResponse:
-    """Quiet hours and the frequency cap, for every scenario of the shop. A refused value comes
-    back on the settings page, in the merchant's language, with nothing saved."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    _check_csrf(runtime, shop.id or 0, form.get("csrf", ""))
-    try:
-        set_shop_rules(session, shop, form)
-    except SettingError as exc:
-        session.rollback()
-        session.refresh(shop)
-        return _settings(shop, session, runtime, lang, rules_error=_in(lang, str(exc)), status=422)
-    session.commit()
-    return RedirectResponse("/app/settings#rules", status_code=303)
-
-
-def _in(lang: str, text: str) -> str:
-    """The part of a "日本語 / English" message in the page's language."""
-    japanese, _, english = text.partition(" / ")
-    return english if lang == "en" and english else japanese
 
 
 @router.get("/reports")

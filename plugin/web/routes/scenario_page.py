@@ -115,7 +115,7 @@ async def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: R
         # the merchant's contact is an email address, whatever channel the preset sends on
         await run_in_threadpool(runtime.channels[EmailChannel.name].send, OutgoingMessage(
             message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email, to_name=shop.name,
-            from_name=shop.name, subject=f"{TEST_PREFIX}{subject}", body_text=text, body_html=html,
+            from_name=shop.sender_name or shop.name, subject=f"{TEST_PREFIX}{subject}", body_text=text, body_html=html,
             unsubscribe_url=preview_unsubscribe_url(runtime)))
     except TemplateRefused as exc:
         return await _page(runtime, session, shop, key, lang, status=422, customer=customer, test_error=exc.explain(lang))
