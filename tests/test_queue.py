@@ -53,3 +53,13 @@ def test_reminders_are_delivered_through_rabbitmq(settings, engine, session, clo
         worker.stop()
         runtime.close()
     assert sorted(m["To"].addresses[0].addr_spec for m in catcher.snapshot()) == sorted(p.email for p in people)
+
+
+def test_redis_gives_a_dead_workers_unacked_messages_back_well_within_a_minute() -> None:
+    # Dramatiq requeues a dead worker's prefetched and delayed messages once its heartbeat is
+    # `heartbeat_timeout` old, in a maintenance pass that a command runs with this chance in a
+    # million: at tens of commands a second, it comes within seconds of the timeout.
+    broker = build_broker("redis://127.0.0.1:6379/0", namespace="okaeri-test-settings")  # connects lazily
+    assert broker.heartbeat_timeout <= 20_000  # type: ignore[attr-defined]
+    commands_until_maintenance = 1_000_000 / broker.maintenance_chance  # type: ignore[attr-defined]
+    assert commands_until_maintenance <= 100
