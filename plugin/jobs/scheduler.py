@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import col
 
+from plugin.jobs.broker import requeue_from_dead_workers
 from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import InstallState, RecommendationSet, ScenarioSetting, Shop, SyncState
+from plugin.tasks import DELIVER_MESSAGES
 
 __all__ = ["Scheduler"]
 
@@ -29,6 +31,7 @@ SYNC_EVERY = timedelta(minutes=15)
 TRAIN_EVERY = timedelta(hours=24)
 LEASE = timedelta(seconds=30)
 HEARTBEAT = 10.0  # seconds
+DEAD_WORKER_MARGIN = timedelta(seconds=2)
 
 
 class Scheduler:
@@ -67,6 +70,10 @@ class Scheduler:
         """Between rounds: renew the lease and hand over what fell due (a dead worker's claims)."""
         if not self.holds_lease():
             return False
+        # Silent for longer than a lease: the dead worker's claims are free again when a living
+        # worker takes the requeued batch, first in the queue.
+        requeue_from_dead_workers(self.runtime.broker, [DELIVER_MESSAGES.queue_name],
+                                  dead_for=(outbox.LEASE + DEAD_WORKER_MARGIN).total_seconds())
         now = self.runtime.clock.now()
         with self.runtime.sessions() as session:
             due = outbox.due_for_enqueue(session, now)
