@@ -21,7 +21,7 @@ from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import InstallState, RecommendationSet, ScenarioSetting, Shop, SyncState
-from plugin.tasks import DELIVER_MESSAGES
+from plugin.tasks import DELIVER_MESSAGES, REDELIVER_MESSAGES
 
 __all__ = ["Scheduler"]
 
@@ -30,8 +30,8 @@ LEASE_NAME = "scheduler"
 SYNC_EVERY = timedelta(minutes=15)
 TRAIN_EVERY = timedelta(hours=24)
 LEASE = timedelta(seconds=30)
-HEARTBEAT = 10.0  # seconds
-DEAD_WORKER_MARGIN = timedelta(seconds=2)
+HEARTBEAT = 5.0  # seconds
+DEAD_WORKER_AFTER = timedelta(seconds=10)  # a Redis worker this silent is dead: living ones poll several times a second
 
 
 class Scheduler:
@@ -70,14 +70,15 @@ class Scheduler:
         """Between rounds: renew the lease and hand over what fell due (a dead worker's claims)."""
         if not self.holds_lease():
             return False
-        # Silent for longer than a lease: the dead worker's claims are free again when a living
-        # worker takes the requeued batch, first in the queue.
-        requeue_from_dead_workers(self.runtime.broker, [DELIVER_MESSAGES.queue_name],
-                                  dead_for=(outbox.LEASE + DEAD_WORKER_MARGIN).total_seconds())
+        # A dead worker's prefetched hand-offs, first in line again (its claims follow below, once
+        # their leases ran out; a false alarm costs nothing: the claim is what guards a send).
+        requeue_from_dead_workers(self.runtime.broker, [DELIVER_MESSAGES.queue_name, REDELIVER_MESSAGES.queue_name],
+                                  dead_for=DEAD_WORKER_AFTER.total_seconds())
         now = self.runtime.clock.now()
         with self.runtime.sessions() as session:
-            due = outbox.due_for_enqueue(session, now)
-        self.runtime.tasks.deliver(due, now)
+            expired, lost = outbox.handovers(session, now)
+        self.runtime.tasks.redeliver([message_id for message_id, _ in expired])
+        self.runtime.tasks.deliver(lost, now)
         return True
 
     def run_forever(self) -> None:

@@ -46,10 +46,11 @@ def sweep_outbox(runtime: Runtime) -> None:
     """Hand over what fell due or whose hand-off was lost; attribute orders to clicked messages."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        due = outbox.due_for_enqueue(session, now)
+        expired, lost = outbox.handovers(session, now)
         for shop_id in _shops_with_clicks(session):
             attribute_orders(session, shop_id, now)
-    runtime.tasks.deliver(due, now)
+    runtime.tasks.redeliver([message_id for message_id, _ in expired])
+    runtime.tasks.deliver(lost, now)
 
 
 def hand_over_queued(runtime: Runtime) -> int:

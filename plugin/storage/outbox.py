@@ -30,7 +30,7 @@ from plugin.storage.models import Message, MessageStatus
 from plugin.storage.models.messages import status_is
 from plugin.storage.upsert import table_of
 
-__all__ = ["claim_many", "settle_many", "renew_leases", "SentMarks", "due_for_enqueue", "due_within_horizon",
+__all__ = ["claim_many", "settle_many", "renew_leases", "SentMarks", "due_for_enqueue", "handovers", "due_within_horizon",
            "high_water", "analyze_if_grown", "LEASE", "RENEW_EVERY", "MAX_ATTEMPTS", "backoff", "ANALYZE_AFTER",
            "HANDOFF_HORIZON"]
 
@@ -156,7 +156,13 @@ def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...]) -> TextClause
 
 
 def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
-    """Sends whose lease expired, and pending rows whose broker hand-off may be lost; marked enqueued.
+    """Sends whose lease expired, then pending rows whose broker hand-off may be lost; marked enqueued."""
+    expired, lost = handovers(session, now, limit)
+    return [*expired, *lost]
+
+
+def handovers(session: Session, now: datetime, limit: int = 5000) -> tuple[list[tuple[int, datetime]], list[tuple[int, datetime]]]:
+    """(claims whose lease expired, pending rows whose hand-off may be lost), marked enqueued.
 
     Two queries, each in the order of its partial index (oldest first), rather than one OR:
     with ORDER BY id over both, SQLite chose a scan of the whole outbox. Expired leases come
@@ -164,21 +170,20 @@ def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[
     lost hand-offs larger than `limit` must not keep them waiting sweep after sweep.
     """
     stale = now - STALE_ENQUEUE
-    expired = session.execute(
+    expired = [(r[0], r[1]) for r in session.execute(
         select(col(Message.id), col(Message.scheduled_at))
         .where(status_is(MessageStatus.sending), col(Message.lease_until) < now)
-        .order_by(col(Message.lease_until)).limit(limit)).all()
-    lost = session.execute(
+        .order_by(col(Message.lease_until)).limit(limit)).all()]
+    lost = [(r[0], r[1]) for r in session.execute(
         select(col(Message.id), col(Message.scheduled_at))
         .where(status_is(MessageStatus.pending), col(Message.scheduled_at) <= now,
                or_(col(Message.enqueued_at).is_(None), col(Message.enqueued_at) < stale))
-        .order_by(col(Message.scheduled_at)).limit(max(limit - len(expired), 0))).all()
-    rows = [(r[0], r[1]) for r in [*expired, *lost]]
-    ids = [r[0] for r in rows]
+        .order_by(col(Message.scheduled_at)).limit(max(limit - len(expired), 0))).all()]
+    ids = [r[0] for r in [*expired, *lost]]
     if ids:
         session.execute(update(Message).where(col(Message.id).in_(ids)).values(enqueued_at=now))
         session.commit()
-    return rows
+    return expired, lost
 
 
 def due_within_horizon(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
