@@ -17,8 +17,9 @@ def test_merchant_groups_product_codes_and_sees_the_products_the_rule_takes(page
         page.goto(f"{stack.base_url}/sandbox/")
         page.click("#install")
         page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/settings")
+        page.wait_for_url(f"{stack.base_url}/app/")  # installing lands on the dashboard
         assert wait_until(lambda: synced(stack), timeout=120)
+        page.goto(f"{stack.base_url}/app/settings")
         # When they open the rules page and describe one product's codes
         page.click("#rules-link")
         assert "まだルールはありません" in page.locator("#no-rules").inner_text()

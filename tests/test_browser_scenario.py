@@ -61,7 +61,7 @@ def test_a_merchant_reads_the_queue_previews_a_customer_and_test_sends(page, set
         page.goto(f"{stack.base_url}/sandbox/")
         page.click("#install")
         page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/settings")
+        page.wait_for_url(f"{stack.base_url}/app/")  # installing lands on the dashboard
         assert wait_until(lambda: synced(stack), timeout=120)
         customer = _queue_a_night_message_and_a_capped_one(stack)
         # When the merchant opens the post-purchase scenario from the settings page
