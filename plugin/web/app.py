@@ -12,6 +12,7 @@ from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
 from plugin.web.routes import console, install, links, storefront
+from plugin.web.routes import surveys as survey_routes
 
 __all__ = ["create_app", "SCHEMA_URL"]
 
@@ -26,6 +27,7 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app.state.rate_limits = RateLimits(runtime.settings)
     for module in (install, storefront, console, links):
         app.include_router(module.router)
+    app.include_router(survey_routes.router)
     install_error_handlers(app)
     if expose_schema:
         app.openapi = lambda: _schema_with_mounts(app)  # type: ignore[method-assign]
