@@ -7,7 +7,8 @@ __all__ = ["SURVEY_TEXT", "survey_texts"]
 SURVEY_TEXT: dict[str, dict[str, str]] = {
     "ja": {
         "answer_title": "アンケートへのご回答", "thanks": "ご回答ありがとうございました。",
-        "your_score": "あなたの回答: {score}", "already": "このアンケートにはすでに {score} とご回答いただいています。変更する場合は下のフォームから送信してください。",
+        "your_score": "あなたの回答: {score}",
+        "already": "このアンケートにはすでに {score} とご回答いただいています。変更する場合は下のフォームから送信してください。",
         "question": "このショップを友人や知人にすすめる可能性は、どのくらいありますか？",
         "comment_label": "よろしければ、理由やご感想をお聞かせください(任意)", "send": "送信する",
         "comment_help": "数字を選び直すこともできます。送信すると回答が確定します。",
@@ -34,7 +35,8 @@ SURVEY_TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "answer_title": "Your answer", "thanks": "Thank you for your answer.",
-        "your_score": "Your answer: {score}", "already": "You already answered {score}. To change it, send the form below.",
+        "your_score": "Your answer: {score}",
+        "already": "You already answered {score}. To change it, send the form below.",
         "question": "How likely are you to recommend us to a friend or colleague?",
         "comment_label": "Tell us why, if you like (optional)", "send": "Send",
         "comment_help": "You can pick another number too. Sending makes your answer final.",
