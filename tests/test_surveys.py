@@ -209,3 +209,13 @@ def test_csv_export_has_a_bom_every_answer_and_no_formulas(runtime, session, clo
     assert row[0] == "2026-11-20 12:00" and row[1] == str(person.id) and row[4] == order.external_id
     assert (row[5], row[6], row[7]) == ("6", "批判者", "'=HYPERLINK(\"http://evil\")")
     assert row[8] == " / ".join(sorted((item.name for item in items), key=lambda n: n))
+
+
+def test_the_answer_pages_speak_the_mails_language_and_switch_on_request(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    shop, _, _, _, links = _one_mail(runtime, session, clock, catcher)
+    client = TestClient(create_app(runtime), headers={"accept-language": "en-US,en"})
+    assert "ご回答ありがとうございました" in client.get(links[7]).text  # the mail was Japanese
+    page = client.get(links[7] + "?lang=en")
+    assert "Thank you for your answer" in page.text and "?lang=en" in page.text
+    done = client.post(links[7].rsplit("/", 1)[0] + "?lang=en", data={"score": "7", "comment": "Nice"})
+    assert "Your answer is recorded" in done.text

@@ -33,6 +33,7 @@ __all__ = ["SCORES", "MAX_COMMENT", "SurveyLink", "survey_token", "read_survey_t
 
 SCORES = range(11)
 MAX_COMMENT = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # PostgreSQL refuses NUL in text; none belongs in a comment
 _TOKEN = re.compile(r"s1\.(\d{1,18})\.(\d{1,18})\.(\d{1,18})\.(\d{1,18})\.([A-Za-z0-9_-]{22})")
 
 
@@ -108,7 +109,7 @@ def record_click(session: Session, link: SurveyLink, score: int, now: datetime) 
 
 def record_form(session: Session, link: SurveyLink, score: int, comment: str, now: datetime) -> SurveyAnswer:
     """The thank-you page's form: the score (as chosen there) and the comment, confirmed."""
-    comment = comment.strip()[:MAX_COMMENT]
+    comment = _CONTROL.sub("", comment).strip()[:MAX_COMMENT]
     if not _insert_answer(session, link, score, now, confirmed=True, comment=comment):
         values: dict[str, object] = {"score": score, "updated_at": now, "confirmed_at": now}
         if comment:

@@ -49,6 +49,12 @@ def _checked(runtime: RuntimeDep, session: SessionDep, token: str) -> tuple[Surv
     return link, session.get(Shop, link.shop_id)
 
 
+def _customer_lang(request: Request, shop: Shop) -> str:
+    """The language of the mail (the shop's), unless the page's language switch asked for another."""
+    asked = request.query_params.get("lang", "")
+    return asked if asked in ("ja", "en") else shop.locale if shop.locale in ("ja", "en") else "ja"
+
+
 def _score(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 2 and int(text) in SCORES else None
 
@@ -59,7 +65,7 @@ def answer(token: str, score: str, request: Request, runtime: RuntimeDep, sessio
     link, shop = _checked(runtime, session, token)
     if link is None or shop is None:
         return _refused(lang, 400, "invalid")
-    lang = shop.locale if shop.locale in ("ja", "en") else "ja"  # the customer reads the mail's language
+    lang = _customer_lang(request, shop)
     chosen = _score(score)
     if chosen is None:
         return _refused(lang, 400, "invalid_score")
@@ -75,13 +81,13 @@ def answer(token: str, score: str, request: Request, runtime: RuntimeDep, sessio
 
 
 @router.post("/s/{token}", response_class=HTMLResponse, dependencies=[TrackingLimit])
-def comment(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang,
+def comment(token: str, request: Request, runtime: RuntimeDep, session: SessionDep, lang: Lang,
             score: Annotated[str, Form()] = "", comment: Annotated[str, Form()] = "") -> HTMLResponse:
     """The thank-you page's form: the score as chosen there and an optional comment; confirms the answer."""
     link, shop = _checked(runtime, session, token)
     if link is None or shop is None:
         return _refused(lang, 400, "invalid")
-    lang = shop.locale if shop.locale in ("ja", "en") else "ja"
+    lang = _customer_lang(request, shop)
     s, chosen = survey_texts(lang), _score(score.strip())
     error = s["invalid_score"] if chosen is None else s["too_long"].format(limit=MAX_COMMENT) \
         if len(comment.strip()) > MAX_COMMENT else ""
