@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from plugin.delivery.batch import deliver_batch
 from plugin.engine.tick import run_shop_tick
 from plugin.measurement.nps import nps, nps_by_group, nps_over_time
-from plugin.measurement.surveys import nps_summary
+from plugin.measurement.surveys import nps_summary, survey_links
 from plugin.storage.models import Message, SurveyAnswer, SurveyAnswerGroup
 from plugin.web.app import create_app
 from plugin.web.deps import SESSION_COOKIE, session_cookie
@@ -107,8 +107,8 @@ def test_a_prefetched_link_does_not_overwrite_a_posted_answer(runtime, session, 
     (answer,) = _answers(session)
     assert answer.score == 4 and answer.confirmed_at is not None
     assert "すでに 4 とご回答" in page.text
-    # while a HEAD request never records anything
-    client.head(links[10])
+    # while a HEAD request (some scanners only ask for headers) is not even answered
+    assert client.head(links[10]).status_code == 405
     assert _answers(session)[0].score == 4
 
 
@@ -219,3 +219,23 @@ def test_the_answer_pages_speak_the_mails_language_and_switch_on_request(runtime
     assert "Thank you for your answer" in page.text and "?lang=en" in page.text
     done = client.post(links[7].rsplit("/", 1)[0] + "?lang=en", data={"score": "7", "comment": "Nice"})
     assert "Your answer is recorded" in done.text
+
+
+def test_the_survey_links_are_rate_limited_like_the_tracking_links(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    *_, links = _one_mail(runtime, session, clock, catcher)
+    runtime.settings = runtime.settings.model_copy(update={"rate_limit_tracking": "2/minute"})
+    client = TestClient(create_app(runtime), headers={"accept": "text/html"})
+    assert [client.get(links[n]).status_code for n in (1, 2)] == [200, 200]
+    refused = client.get(links[3])
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert _answers(session)[0].score == 2
+
+
+def test_a_preview_mails_survey_link_records_nothing(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    shop = make_shop(session, clock.now())
+    person = make_customer(session, shop, clock.now())
+    preview = Message(shop_id=shop.id, customer_id=person.id, scenario_key="post_purchase")  # never stored: no id
+    (link, *_) = survey_links(runtime, shop.id, preview)
+    page = TestClient(create_app(runtime)).get(str(link["url"]).removeprefix("http://okaeri.test"))
+    assert page.status_code == 200 and "プレビュー" in page.text
+    assert _answers(session) == []

@@ -29,7 +29,7 @@ from plugin.storage.models import Customer, Message, Order, OrderLine, Shop, Sur
 from plugin.storage.upsert import insert_ignore, table_of
 
 __all__ = ["SCORES", "MAX_COMMENT", "SurveyLink", "survey_token", "read_survey_token", "survey_links", "group_of",
-           "record_click", "record_form", "answer_for", "nps_summary"]
+           "record_click", "record_form", "answer_for", "belongs", "nps_summary"]
 
 SCORES = range(11)
 MAX_COMMENT = 2000

@@ -19,7 +19,6 @@ from plugin.measurement.surveys import (
     MAX_COMMENT,
     SCORES,
     SurveyLink,
-    answer_for,
     belongs,
     read_survey_token,
     record_click,
@@ -59,7 +58,7 @@ def _score(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 2 and int(text) in SCORES else None
 
 
-@router.api_route("/s/{token}/{score}", methods=["GET", "HEAD"], response_class=HTMLResponse, dependencies=[TrackingLimit])
+@router.get("/s/{token}/{score}", response_class=HTMLResponse, dependencies=[TrackingLimit])
 def answer(token: str, score: str, request: Request, runtime: RuntimeDep, session: SessionDep, lang: Lang) -> HTMLResponse:
     """One click on a score in the survey mail: stores it (until confirmed) and asks for a comment."""
     link, shop = _checked(runtime, session, token)
@@ -71,8 +70,7 @@ def answer(token: str, score: str, request: Request, runtime: RuntimeDep, sessio
         return _refused(lang, 400, "invalid_score")
     if not link.message_id:
         return _refused(lang, 200, "preview")
-    now = runtime.clock.now()
-    stored = record_click(session, link, chosen, now) if request.method == "GET" else answer_for(session, link)
+    stored = record_click(session, link, chosen, runtime.clock.now())
     s = survey_texts(lang)
     shown = stored.score if stored is not None else chosen
     already = s["already"].format(score=shown) if stored is not None and stored.confirmed_at and stored.score != chosen else ""
