@@ -32,7 +32,7 @@ from plugin.storage.point_expiry import months_after
 from scenarios.base import Audience, Copy, Scenario, in_stock_views
 from scenarios.sql import trigger
 
-__all__ = ["PostPurchase", "STEPS", "CONTINUES_MONTHS", "starts_sequence"]
+__all__ = ["PostPurchase", "STEPS", "CONTINUES_MONTHS", "starts_sequence", "SURVEY_COPY"]
 
 # step → days after the order; the thanks step waits the preset's delay (default 1 h)
 STEPS = {"thanks": 0, "survey": 7, "d30": 30, "d90": 90, "d240": 240, "d365": 365}
@@ -48,6 +48,13 @@ STEP_COPY = {
     "en": {"thanks": ("Thank you for your order", "thank you for your order."),
            "survey": ("How is it going?", "how do you like what you bought? Tell us."),
            "follow": ("Time for more?", "a note about what you bought before.")},
+}
+# The survey step's 0–10 question; delivery adds the eleven signed answer links (survey.links).
+SURVEY_COPY = {
+    "ja": {"question": "このショップを友人や知人にすすめる可能性は、どのくらいありますか？",
+           "low": "0 = まったくない", "high": "10 = 非常に高い", "hint": "数字をひとつ押すだけで回答できます。"},
+    "en": {"question": "How likely are you to recommend us to a friend or colleague?",
+           "low": "0 = not at all likely", "high": "10 = extremely likely", "hint": "One click on a number is your answer."},
 }
 
 
@@ -126,6 +133,8 @@ class PostPurchase(Scenario):
                      for g in groups if any(p in stocked for p in bought.get(g, []))]  # one product per group
             out[m.id or 0] = {"step": {"name": step, "title": title, "intro": intro},
                               "items": items, "groups": groups, "cta_url": shop.domain}
+            if step == "survey":
+                out[m.id or 0]["survey"] = SURVEY_COPY[lang]
         return out
 
     @staticmethod

@@ -14,6 +14,7 @@ from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
 from plugin.web.routes import console, dashboard, install, links, rules, scenario_page, storefront
+from plugin.web.routes import surveys as survey_routes
 
 __all__ = ["create_app", "SCHEMA_URL"]
 
@@ -28,6 +29,7 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app.state.rate_limits = RateLimits(runtime.settings)
     for module in (install, storefront, console, dashboard, scenario_page, rules, links):
         app.include_router(module.router)
+    app.include_router(survey_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
     install_error_handlers(app)
     if expose_schema:

@@ -27,6 +27,7 @@ from plugin.storage.models.shop import (
     SyncState,
     WebhookReceipt,
 )
+from plugin.storage.models.surveys import SurveyAnswer, SurveyAnswerGroup
 from plugin.storage.models.visitors import Proof, VisitorBinding
 
 __all__ = [
@@ -53,6 +54,8 @@ __all__ = [
     "ScenarioSetting",
     "Shop",
     "Suppression",
+    "SurveyAnswer",
+    "SurveyAnswerGroup",
     "SyncState",
     "Trigger",
     "VisitorBinding",
