@@ -11,7 +11,7 @@ from starlette.routing import Mount
 from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
-from plugin.web.routes import console, install, links, storefront
+from plugin.web.routes import console, customers, install, links, storefront
 
 __all__ = ["create_app", "SCHEMA_URL"]
 
@@ -24,7 +24,7 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None, openapi_url=SCHEMA_URL if expose_schema else None)
     app.state.runtime = runtime
     app.state.rate_limits = RateLimits(runtime.settings)
-    for module in (install, storefront, console, links):
+    for module in (install, storefront, console, customers, links):
         app.include_router(module.router)
     install_error_handlers(app)
     if expose_schema:
