@@ -93,8 +93,9 @@ class TimelineRow:
     created: str
     scheduled: str
     sent: str
-    reasons: list[str]
-    error: str
+    outcome: str  # why it ended as it did (held back, cancelled, failed), in the merchant's language
+    reasons: list[str]  # each gate's decision, in gate order
+    error: str  # the recorded error as written, where the outcome does not already say it
     opens: str = ""
     clicks: str = ""
     conversions: list[str] = field(default_factory=list)
@@ -243,14 +244,13 @@ def _row(m: Message, shop: Shop, lang: str) -> TimelineRow:
     state = _state(m)
     reasons = explain(m.decision, lang, shop.timezone) if m.decision else []
     recorded = reason_text(m.last_error, lang) if m.last_error else None
-    if recorded:
-        reasons.append(recorded)
+    error = m.last_error if state in ("failed", "retrying") or not recorded else ""
     scenario = SCENARIOS.get(m.scenario_key)
     name = (scenario.name_en if lang == "en" else scenario.name_ja) if scenario else m.scenario_key
     return TimelineRow(id=m.id or 0, scenario=name, step=m.trigger_step or "", channel=m.channel, state=state,
                        state_label=STATES["en" if lang == "en" else "ja"][state], created=_local(m.created_at, shop.timezone),
                        scheduled=_local(m.scheduled_at, shop.timezone), sent=_local(m.sent_at, shop.timezone),
-                       reasons=reasons, error=m.last_error if state in ("failed", "retrying") or not recorded else "")
+                       outcome=recorded or "", reasons=reasons, error=error)
 
 
 def _state(m: Message) -> str:
