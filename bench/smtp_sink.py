@@ -1,25 +1,38 @@
-"""A local SMTP server in its own process that accepts and discards mail, counting it.
+"""A local SMTP server in its own process that accepts and discards mail, counting it; given a
+log file, it also appends one line per accepted message: the time it accepted it and its Message-ID.
 
-    python -m bench.smtp_sink PORT    # prints "ready" once listening; runs until killed
+    python -m bench.smtp_sink PORT [LOG]    # prints "ready" once listening; runs until killed
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
-from typing import Any
+import time
+from typing import IO, Any
 
 from aiosmtpd.controller import Controller
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
 
 class Sink:
     count = 0
+    log: IO[str] | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         Sink.count += 1
+        if Sink.log is not None:
+            head = envelope.content[:envelope.content.find(b"\r\n\r\n")]
+            found = _MESSAGE_ID.search(head)
+            Sink.log.write(f"{time.time():.3f} {found.group(1).decode() if found else '-'}\n")
+            Sink.log.flush()  # the sink is killed at the end: every line must already be written
         return "250 OK"
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        Sink.log = open(sys.argv[2], "a", encoding="ascii")  # noqa: SIM115 - open for the process's life
     controller = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
     controller.start()
     print("ready", flush=True)

@@ -119,7 +119,7 @@ def scheduler(interval: float) -> None:
     sched = Scheduler(runtime, interval)
     thread = threading.Thread(target=sched.run_forever, daemon=True)
     thread.start()
-    _run_until_interrupt(lambda: sched.stopping.set, runtime)
+    _run_until_interrupt(lambda: sched.stop, runtime)
 
 
 def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -> None:

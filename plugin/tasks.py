@@ -16,7 +16,7 @@ import dramatiq
 from plugin.storage.outbox import HANDOFF_HORIZON
 
 __all__ = ["Job", "Tasks", "JOBS", "SYNC_SHOP", "SCENARIO_TICK", "DELIVER_MESSAGES", "SWEEP_OUTBOX",
-           "TRAIN_RECOMMENDER", "DELIVERY_BATCH"]
+           "TRAIN_RECOMMENDER", "REDELIVER_MESSAGES", "DELIVERY_BATCH"]
 
 DELIVERY_BATCH = 50  # messages per delivery job: one claim, one SMTP session and one settle for all
 
@@ -34,7 +34,8 @@ SCENARIO_TICK = Job("scenario_tick", "scenarios")
 DELIVER_MESSAGES = Job("deliver_message", "delivery")
 SWEEP_OUTBOX = Job("sweep_outbox", "scenarios")
 TRAIN_RECOMMENDER = Job("train_recommender", "training")
-JOBS = (SYNC_SHOP, SCENARIO_TICK, DELIVER_MESSAGES, SWEEP_OUTBOX, TRAIN_RECOMMENDER)
+REDELIVER_MESSAGES = Job("redeliver_message", "redelivery")  # a dead worker's claims: a queue no backlog fills
+JOBS = (SYNC_SHOP, SCENARIO_TICK, DELIVER_MESSAGES, SWEEP_OUTBOX, TRAIN_RECOMMENDER, REDELIVER_MESSAGES)
 
 
 class Tasks:
@@ -68,6 +69,11 @@ class Tasks:
             delay_ms = int((due - now).total_seconds() * 1000)
             for start in range(0, len(ids), DELIVERY_BATCH):
                 self._send(DELIVER_MESSAGES, ids[start:start + DELIVERY_BATCH], delay_ms=delay_ms or None)
+
+    def redeliver(self, message_ids: list[int]) -> None:
+        """Hand a dead worker's claims over again at once, ahead of whatever the delivery queue holds."""
+        for start in range(0, len(message_ids), DELIVERY_BATCH):
+            self._send(REDELIVER_MESSAGES, message_ids[start:start + DELIVERY_BATCH])
 
     def sweep_outbox(self) -> None:
         """Hand over what fell due or whose hand-off was lost, and attribute new orders."""

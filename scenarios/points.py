@@ -1,4 +1,10 @@
-"""ポイント有効期限のお知らせ and ポイント明細: balances that expire soon, and a monthly statement."""
+"""ポイント有効期限のお知らせ and ポイント明細: balances that expire soon, and a monthly statement.
+
+Both read `Customer.points_expire_at`. Where the platform's data carries the date, it is that
+date; where it does not (ColorMe), it is the shop's rule — `Shop.points_expiry_months` after the
+customer's last order (default 12, set on /app/rules) — kept by sync and recomputed at once when
+the merchant changes it (plugin.storage.point_expiry).
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,5 +1,21 @@
 """購入後ステップ配信: after an order — thanks; a "how is it?" survey at +7 days; follow-ups at
-30/90/240/365 days. Items are shown per product group (merchant rules merge product codes)."""
+30/90/240/365 days — run per **product group**, not per order.
+
+A product's group is `Product.group_code`: the platform's, or the one the merchant's grouping
+rules give it (plugin.storage.product_groups; a sample, the regular item, a subscription and a set
+of one product can be one group). The rule the steps follow:
+
+- A purchase **starts** a group's steps when the customer had not bought from that group in the
+  12 months before it. The order that starts them is the sequence's anchor: every step is counted
+  from it, and its trigger is (post, that order, step), one message per step even when the order
+  starts several groups.
+- A later purchase from the same group within those 12 months **continues** the running
+  sequence: it starts nothing, so there is no second thanks or survey for the same product, and
+  the follow-ups come on the first purchase's schedule.
+- The mail shows one in-stock product per group the anchor started: the one the customer bought
+  most recently in that group (after a sample and then the regular item, the regular item).
+- An order none of whose lines is a known product starts a sequence of its own.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -7,18 +23,22 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import ColumnElement, String, and_, case, cast, exists, not_, or_, select, union_all
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Order, OrderLine, Product, Shop, Trigger
+from plugin.storage.point_expiry import months_after
 from scenarios.base import Audience, Copy, Scenario, in_stock_views
 from scenarios.sql import trigger
 
-__all__ = ["PostPurchase", "STEPS"]
+__all__ = ["PostPurchase", "STEPS", "CONTINUES_MONTHS", "starts_sequence", "SURVEY_COPY"]
 
 # step → days after the order; the thanks step waits the preset's delay (default 1 h)
 STEPS = {"thanks": 0, "survey": 7, "d30": 30, "d90": 90, "d240": 240, "d365": 365}
 CATCH_UP = timedelta(days=3)
+CONTINUES_MONTHS = 12  # a purchase this soon after one from the same group continues its sequence
+LOOK_BACK = timedelta(days=31 * CONTINUES_MONTHS + 1)  # a bound the index can use; months_after is exact
 STEP_COPY = {
     # Plain text: a step's words reach the mail as a variable, so a template tag here would be
     # printed as it stands; the customer's name is in the preset's copy around it.
@@ -29,6 +49,44 @@ STEP_COPY = {
            "survey": ("How is it going?", "how do you like what you bought? Tell us."),
            "follow": ("Time for more?", "a note about what you bought before.")},
 }
+# The survey step's 0–10 question; delivery adds the eleven signed answer links (survey.links).
+SURVEY_COPY = {
+    "ja": {"question": "このショップを友人や知人にすすめる可能性は、どのくらいありますか？",
+           "low": "0 = まったくない", "high": "10 = 非常に高い", "hint": "数字をひとつ押すだけで回答できます。"},
+    "en": {"question": "How likely are you to recommend us to a friend or colleague?",
+           "low": "0 = not at all likely", "high": "10 = extremely likely", "hint": "One click on a number is your answer."},
+}
+
+
+def _group(product: Any) -> ColumnElement[str]:
+    """A product's group; a product without one is a group of its own."""
+    return case((product.group_code == "", cast(product.id, String)), else_=product.group_code)
+
+
+def _new_groups(order: Any, earliest: datetime | None = None) -> tuple[Any, Any, ColumnElement[bool]]:
+    """(line, product, condition): the order's lines whose group the customer had not bought from
+    in the CONTINUES_MONTHS before the order (earlier orders first; ties by id)."""
+    line: Any = aliased(OrderLine)
+    product: Any = aliased(Product)
+    prior: Any = aliased(Order)
+    prior_line: Any = aliased(OrderLine)
+    prior_product: Any = aliased(Product)
+    earlier = or_(prior.ordered_at < order.ordered_at, and_(prior.ordered_at == order.ordered_at, prior.id < order.id))
+    bought_before = exists().where(
+        prior.shop_id == order.shop_id, prior.customer_id == order.customer_id, prior.canceled.is_(False), earlier,
+        *([prior.ordered_at >= earliest] if earliest is not None else []),
+        months_after(prior.ordered_at, CONTINUES_MONTHS) > order.ordered_at,
+        prior_line.order_id == prior.id, prior_product.id == prior_line.product_id,
+        _group(prior_product) == _group(product)).correlate_except(prior, prior_line, prior_product)
+    return line, product, and_(line.order_id == order.id, product.id == line.product_id, not_(bought_before))
+
+
+def starts_sequence(order: Any, earliest: datetime | None = None) -> ColumnElement[bool]:
+    """True for an order that starts the steps of at least one product group (see the module)."""
+    line, product, new = _new_groups(order, earliest)
+    known: tuple[Any, Any] = aliased(OrderLine), aliased(Product)
+    has_products = exists().where(known[0].order_id == order.id, known[1].id == known[0].product_id)
+    return or_(exists().where(new), not_(has_products))
 
 
 class PostPurchase(Scenario):
@@ -50,32 +108,61 @@ class PostPurchase(Scenario):
         selects = []
         for step, days in STEPS.items():
             due = now - (delay if days == 0 else timedelta(days=days))
-            selects.append(select(col(Order.customer_id).label("customer_id"), *trigger("post", col(Order.id), step))
-                           .where(col(Order.shop_id) == shop.id, col(Order.customer_id).is_not(None),
-                                  col(Order.canceled).is_(False), col(Order.ordered_at) <= due,
-                                  col(Order.ordered_at) > due - CATCH_UP))
+            order: Any = aliased(Order)
+            selects.append(select(order.customer_id.label("customer_id"), *trigger("post", order.id, step))
+                           .where(order.shop_id == shop.id, order.customer_id.is_not(None),
+                                  order.canceled.is_(False), order.ordered_at <= due,
+                                  order.ordered_at > due - CATCH_UP,
+                                  starts_sequence(order, due - CATCH_UP - LOOK_BACK)))
         return union_all(*selects)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
-        orders = {m.id or 0: m.trigger_ref or 0 for m in messages}
-        rows = session.execute(select(col(OrderLine.order_id), col(OrderLine.product_id), col(Product.group_code))
-                               .join(Product, col(Product.id) == col(OrderLine.product_id))
-                               .where(col(OrderLine.order_id).in_(set(orders.values())))).all()
-        stocked = in_stock_views(session, shop.id or 0, [p for _, p, _ in rows if p])
-        groups: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        for order_id, product_id, group in rows:
-            if product_id in stocked:
-                groups[order_id][group or str(product_id)].append(stocked[product_id])
+        started = self._started_groups(session, {m.trigger_ref or 0 for m in messages})
+        latest = self._latest_bought(session, shop, {m.customer_id for m in messages},
+                                     {g for groups in started.values() for g in groups})
+        stocked = in_stock_views(session, shop.id or 0, [p for by_group in latest.values() for ps in by_group.values()
+                                                         for p in ps])
         lang = "ja" if shop.locale == "ja" else "en"
         out = {}
         for m in messages:
             step = m.trigger_step or "thanks"
             title, intro = STEP_COPY[lang][step if step in ("thanks", "survey") else "follow"]
-            by_group = groups.get(orders[m.id or 0], {})
+            groups = sorted(started.get(m.trigger_ref or 0, set()))
+            bought = latest.get(m.customer_id, {})
+            items = [next(stocked[p] for p in bought[g] if p in stocked)
+                     for g in groups if any(p in stocked for p in bought.get(g, []))]  # one product per group
             out[m.id or 0] = {"step": {"name": step, "title": title, "intro": intro},
-                              "items": [items[0] for items in by_group.values()],  # one product per group
-                              "groups": sorted(by_group), "cta_url": shop.domain}
+                              "items": items, "groups": groups, "cta_url": shop.domain}
+            if step == "survey":
+                out[m.id or 0]["survey"] = SURVEY_COPY[lang]
         return out
+
+    @staticmethod
+    def _started_groups(session: Session, order_ids: set[int]) -> dict[int, set[str]]:
+        """Per anchor order, the product groups whose steps it started."""
+        order: Any = aliased(Order)
+        line, product, new = _new_groups(order)
+        rows = session.execute(select(order.id, _group(product)).where(order.id.in_(order_ids), new)).all()
+        started: dict[int, set[str]] = defaultdict(set)
+        for order_id, group in rows:
+            started[order_id].add(group)
+        return started
+
+    @staticmethod
+    def _latest_bought(session: Session, shop: Shop, customer_ids: set[int],
+                       groups: set[str]) -> dict[int, dict[str, list[int]]]:
+        """Per customer and group, the products they bought from it, the most recent first."""
+        rows = session.execute(
+            select(col(Order.customer_id), _group(Product), col(Product.id))
+            .join(OrderLine, col(OrderLine.order_id) == col(Order.id)).join(Product, col(Product.id) == col(OrderLine.product_id))
+            .where(col(Order.shop_id) == shop.id, col(Order.customer_id).in_(customer_ids), col(Order.canceled).is_(False),
+                   _group(Product).in_(groups))
+            .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())).all()
+        latest: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for customer_id, group, product_id in rows:
+            if product_id not in latest[customer_id][group]:
+                latest[customer_id][group].append(product_id)
+        return latest
 
     def sample_trigger(self, session: Session, shop: Shop, customer: Customer) -> Trigger:
         order = session.execute(select(col(Order.id)).where(col(Order.customer_id) == customer.id)

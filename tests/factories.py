@@ -41,6 +41,7 @@ def make_product(session: Session, shop: Shop, now: datetime, **fields: Any) -> 
     values = {"shop_id": shop.id, "external_id": str(100000 + n), "code": f"P-{n}", "group_code": f"P-{n}",
               "name": f"商品{n}", "price": 1200, "stock": 10, "category": "コーヒー豆",
               "url": f"https://test.shop-pro.jp/?pid={100000 + n}", "updated_at": now}
+    values["platform_group_code"] = fields.get("group_code", values["group_code"])  # the platform's, before any rule
     return _save(session, Product(**{**values, **fields}))
 
 

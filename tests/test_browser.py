@@ -33,7 +33,8 @@ def test_merchant_installs_from_the_shop_admin_and_turns_scenarios_on(page, sett
         page.goto(f"{stack.base_url}/sandbox/")
         page.click("#install")
         page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/settings")
+        page.wait_for_url(f"{stack.base_url}/app/")
+        page.goto(f"{stack.base_url}/app/settings")
         assert page.locator("#standard-state").inner_text() == "OFF"
         assert wait_until(lambda: synced(stack), timeout=120)
         # When they press the one switch
@@ -42,12 +43,14 @@ def test_merchant_installs_from_the_shop_admin_and_turns_scenarios_on(page, sett
         assert page.locator("#standard-state").inner_text() == "ON"
         assert page.locator("tr[data-scenario=cart_recovery] td").first.inner_text() == "カゴ落ちリマインド"
         # And the sending rules are the shop's own: quiet hours from 22:00, two messages a day
+        page.click("#rules-link")
         page.fill("input[name=quiet_start_hour]", "22")
         page.fill("input[name=cap_count]", "2")
         page.click("#rules button")
         page.wait_for_load_state()
         assert page.locator("input[name=quiet_start_hour]").input_value() == "22"
         assert page.locator("input[name=cap_count]").input_value() == "2"
+        page.goto(f"{stack.base_url}/app/settings")
         page.screenshot(path=str(tmp_path / "settings.png"), full_page=True)
         # and English is one click away
         page.click("text=English")

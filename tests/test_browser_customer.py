@@ -26,8 +26,9 @@ def test_merchant_finds_a_customer_and_reads_why_a_message_was_held_back(page, s
         page.goto(f"{stack.base_url}/sandbox/")
         page.click("#install")
         page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/settings")
+        page.wait_for_url(f"{stack.base_url}/app/")  # installing lands on the dashboard
         assert wait_until(lambda: synced(stack), timeout=120)
+        page.goto(f"{stack.base_url}/app/settings")
         page.click("#standard-switch")
         assert wait_until(lambda: _pending(stack), timeout=120)
         # and a customer with a message waiting who then unsubscribed
@@ -40,7 +41,8 @@ def test_merchant_finds_a_customer_and_reads_why_a_message_was_held_back(page, s
                      stack.runtime.clock.now(), source="unsubscribe link")
             session.commit()
         # When the merchant searches for the customer by email and opens them
-        page.goto(f"{stack.base_url}/app/customers")
+        page.click("a[data-nav=customers]")
+        page.wait_for_url(f"{stack.base_url}/app/customers")
         assert "メールアドレス、お名前" in page.locator("#search-empty").inner_text()
         page.fill("#q", customer.email)
         page.click("#search-button")

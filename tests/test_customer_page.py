@@ -165,8 +165,13 @@ def test_points_show_their_expiry_and_where_it_comes_from(merchant, session, clo
     assert "ショップのルール: 最終購入日(2026-10-21)から12か月後" in page
     english = html.unescape(client.get(f"/app/customers/{customer.id}", params={"lang": "en"}).text)
     assert "The shop's rule: 12 months after the last order (2026-10-21)" in english
+    # And the rule is the shop's own: 6 months says 6 months
+    shop.points_expiry_months = 6
+    session.add(shop)
+    session.commit()
+    assert "最終購入日(2026-10-21)から6か月後" in client.get(f"/app/customers/{customer.id}", params={"lang": "ja"}).text
     # And on a platform whose data carries the expiry, the page says it is the platform's
-    profile = customer_profile(session, shop, customer.id, lang="ja", channels={}, points_expire_after=None,
+    profile = customer_profile(session, shop, customer.id, lang="ja", channels={}, expiry_from_platform=True,
                                platform_title="Shopify")
     assert profile is not None and profile.points_source == "Shopify のデータ(同期した有効期限)"
 

@@ -187,7 +187,7 @@ def _install(client: TestClient) -> None:
     assert start.status_code == 303 and start.headers["location"].startswith("https://toy.example/authorize")
     state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
     callback = client.get(f"/toy/oauth/callback?code=good-code&state={state}", follow_redirects=False)
-    assert callback.status_code == 303 and callback.headers["location"] == "/app/settings"
+    assert callback.status_code == 303 and callback.headers["location"] == "/app/"
 
 
 def test_a_toy_platform_goes_from_install_hook_to_a_delivered_mail(toy_runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]

@@ -172,16 +172,15 @@ def test_stock_trigger_restock_and_few_left_for_interested_customers(runtime, se
 
 
 def test_product_group_rules_merge_codes(session, clock) -> None:  # type: ignore[no-untyped-def]
-    from plugin.storage.models import Product, ProductGroupRule
-    from plugin.sync.store import _apply_group_rules
+    from plugin.storage.models import GroupingRule, Product
+    from plugin.storage.product_groups import apply_grouping_rules
 
     shop = make_shop(session, clock.now())
     sample = make_product(session, shop, clock.now(), code="TEA-S")
     regular = make_product(session, shop, clock.now(), code="TEA-R")
-    for code in ("TEA-S", "TEA-R"):
-        session.add(ProductGroupRule(shop_id=shop.id, product_code=code, group_code="TEA"))
+    session.add(GroupingRule(shop_id=shop.id, codes="TEA-S\nTEA-R", group_name="TEA", created_at=clock.now()))
     session.commit()
-    _apply_group_rules(session, shop.id)
+    apply_grouping_rules(session, shop.id)
     session.commit()
     session.expire_all()
     assert {session.get(Product, p.id).group_code for p in (sample, regular)} == {"TEA"}

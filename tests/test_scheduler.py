@@ -3,8 +3,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from plugin.jobs.scheduler import Scheduler
+from sqlalchemy import select
+
+from plugin.engine.tick import run_shop_tick
+from plugin.jobs.scheduler import HEARTBEAT, Scheduler
+from plugin.jobs.scheduler import LEASE as SCHEDULER_LEASE
+from plugin.storage import outbox
 from plugin.storage.leases import acquire_lease
+from plugin.storage.models import Message
 from tests.factories import idle_cart_shop
 
 
@@ -37,3 +43,50 @@ def test_round_enqueues_a_tick_for_each_shop_with_scenarios_on(runtime, session,
     queued = _queued(runtime)
     if queued:  # the in-process broker can be inspected; Redis queues are checked by delivery tests
         assert queued["scenarios"] == 3  # two ticks and one sweep
+
+
+def test_a_dead_scheduler_is_replaced_within_a_minute(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    # Given a scheduler holding the lease, and a standby
+    idle_cart_shop(session, clock.now())
+    first, standby = Scheduler(runtime, interval=60), Scheduler(runtime, interval=60)
+    assert first.run_once() is True
+    # When the first dies (it renews nothing more) and less than a minute passes
+    clock.advance(seconds=SCHEDULER_LEASE.total_seconds() + 1)
+    # Then the standby has taken over, well within the minute
+    assert SCHEDULER_LEASE + timedelta(seconds=HEARTBEAT) < timedelta(seconds=60)
+    assert standby.run_once() is True
+    assert first.run_once() is False
+
+
+def test_a_living_scheduler_keeps_its_lease_with_its_heartbeat(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    first, standby = Scheduler(runtime, interval=600), Scheduler(runtime, interval=600)
+    assert first.run_once() is True
+    for _ in range(6):  # a minute and a half of heartbeats, no full round
+        clock.advance(seconds=HEARTBEAT)
+        assert first.beat() is True
+        assert standby.beat() is False
+
+
+def test_a_scheduler_that_stops_hands_its_lease_over_at_once(runtime) -> None:  # type: ignore[no-untyped-def]
+    first, standby = Scheduler(runtime, interval=60), Scheduler(runtime, interval=60)
+    assert first.run_once() is True
+    first.stop()
+    assert standby.run_once() is True
+
+
+def test_the_heartbeat_hands_a_dead_workers_claims_over(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    # Given reminders claimed by a worker that died
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=2)
+    ids = [message_id for message_id, _ in run_shop_tick(runtime, shop.id)]
+    outbox.claim_many(session, ids, clock.now())
+    scheduler = Scheduler(runtime, interval=600)
+    assert scheduler.run_once() is True
+    # When their leases have run out and the scheduler's heartbeat comes (long before its next round)
+    clock.advance(seconds=outbox.LEASE.total_seconds() + 1)
+    assert scheduler.beat() is True
+    # Then they are handed to delivery again, on the queue no backlog fills
+    with runtime.sessions() as fresh:
+        enqueued = set(fresh.execute(select(Message.enqueued_at).where(Message.id.in_(ids))).scalars())  # type: ignore[union-attr]
+    assert enqueued == {clock.now().replace(tzinfo=None)} or enqueued == {clock.now()}
+    if _queued(runtime):
+        assert _queued(runtime)["redelivery"] == 1

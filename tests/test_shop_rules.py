@@ -114,13 +114,14 @@ def merchant(runtime, session, clock):  # type: ignore[no-untyped-def]
     return client, shop, csrf
 
 
-def test_the_merchant_sets_quiet_hours_and_the_cap_on_the_settings_page(merchant, session) -> None:  # type: ignore[no-untyped-def]
+def test_the_merchant_sets_quiet_hours_and_the_cap_on_the_rules_page(merchant, session) -> None:  # type: ignore[no-untyped-def]
     client, shop, csrf = merchant
-    page = client.get("/app/settings")
+    page = client.get("/app/rules")
     assert "配信しない時間帯" in page.text and 'name="quiet_start_hour" min="0" max="23" value="21"' in page.text
     saved = client.post("/app/settings/rules", data={"csrf": csrf, "quiet_start_hour": "22", "quiet_end_hour": "7",
                                                      "cap_window_hours": "48", "cap_count": "2"})
-    assert saved.status_code == 200
+    assert saved.status_code == 200 and saved.url.path == "/app/rules"
+    assert "配信しない時間帯と頻度上限を保存しました" in saved.text  # the page says what the form did
     session.expire_all()
     stored = session.get(Shop, shop.id)
     assert (stored.quiet_start_hour, stored.quiet_end_hour, stored.cap_window_hours, stored.cap_count) == (22, 7, 48, 2)
@@ -132,7 +133,7 @@ def test_a_rule_out_of_range_is_refused_with_a_reason_and_changes_nothing(mercha
     form = {"csrf": csrf, "quiet_start_hour": "21", "quiet_end_hour": "8", "cap_window_hours": "24", "cap_count": "1"}
     refused = client.post("/app/settings/rules", data={**form, field: value})
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
-    assert "範囲" in refused.text or "整数" in refused.text  # said on the settings page, in Japanese
+    assert "範囲" in refused.text or "整数" in refused.text  # said on the rules page, in Japanese
     assert "must be" not in refused.text
     session.expire_all()
     assert session.get(Shop, shop.id).cap_count == 1

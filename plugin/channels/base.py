@@ -8,7 +8,12 @@ the scenario's context, and delivers it. It knows nothing of scenarios, platform
     Channel.consented()      SQL: the customer opted in and has an address
     Channel.accepts(c)       the same rule for one loaded customer, re-checked at delivery
     Channel.render(draft)    the channel's own rendering of a scenario's copy and variables
-    Channel.send(message)    deliver; raises TemporaryFailure (retry) or PermanentFailure (suppress)
+    Channel.send(message)    deliver; raises TemporaryFailure (retry) or PermanentFailure (fail,
+                             and suppress the address when the failure says it is bad)
+
+`send` must not return until the channel has accepted the message, and must not retry a
+transfer whose outcome it cannot know (a connection lost after the body went out): delivery
+records each accepted message before the next one, so an unknown outcome is retried later, once.
 """
 from __future__ import annotations
 
@@ -74,11 +79,27 @@ class Draft:
 
 
 class TemporaryFailure(Exception):
-    """The channel may accept the message later: retry with backoff."""
+    """The channel may accept the message later: retry with backoff.
+
+    `relay_down`: the channel cannot be reached at all (no connection), so the rest of a batch
+    would fail the same way and is retried later without being tried now.
+    """
+
+    def __init__(self, reason: str, *, relay_down: bool = False) -> None:
+        super().__init__(reason)
+        self.relay_down = relay_down
 
 
 class PermanentFailure(Exception):
-    """The channel will never accept it (bad address, rejected): suppress the address and stop."""
+    """The channel will never accept it: fail the message.
+
+    `bad_address` (the default): the address itself is refused (no such mailbox, blocked), so it
+    goes on the suppression list; False when the refusal is about this message (content, policy).
+    """
+
+    def __init__(self, reason: str, *, bad_address: bool = True) -> None:
+        super().__init__(reason)
+        self.bad_address = bad_address
 
 
 class Channel:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import re
 import smtplib
 from dataclasses import dataclass
 from email.header import Header
@@ -111,24 +112,46 @@ class EmailChannel(Channel):
             self._slots.put(None)
 
     def _send_raw(self, raw: bytes, to_address: str) -> None:
-        for attempt in range(2):  # a reused connection may have been closed by the server
+        """Envelope, then the body once: a transfer cut off after the body went out may have been
+        accepted, so it is never repeated here (delivery retries it later, with the same Message-ID)."""
+        connection = self._envelope(to_address)
+        try:
+            code, reply = connection.data(raw)
+        except smtplib.SMTPResponseException as exc:  # DATA itself refused: nothing was transferred
+            self._discard(connection)
+            raise _failure(exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._discard(connection)
+            raise TemporaryFailure(f"SMTP connection lost during DATA (outcome unknown): {exc}") from exc
+        if code != 250:
+            self._discard(connection)
+            raise _failure(code, reply)
+        self._checkin(connection)
+
+    def _envelope(self, to_address: str) -> smtplib.SMTP:
+        """MAIL FROM and RCPT TO on a pooled connection; a reused one the server has closed in the
+        meantime is replaced once (nothing of this message was sent on it)."""
+        for attempt in range(2):
             connection = self._checkout()
             try:
-                connection.sendmail(self.config.mail_from, [to_address], raw)
-            except smtplib.SMTPRecipientsRefused as exc:
-                self._checkin(connection)
-                code, text = next(iter(exc.recipients.values()))
-                raise _failure(code, text) from exc
-            except smtplib.SMTPResponseException as exc:
+                connection.ehlo_or_helo_if_needed()
+                code, reply = connection.mail(self.config.mail_from)
+                if code == 421 and not attempt:  # an idle connection the server is closing
+                    self._discard(connection)
+                    continue
+                if code != 250:
+                    self._discard(connection)
+                    raise _failure(code, reply)
+                code, reply = connection.rcpt(to_address)
+                if code not in (250, 251):
+                    self._reset(connection)
+                    raise _failure(code, reply, recipient=True)
+                return connection
+            except (smtplib.SMTPServerDisconnected, OSError, smtplib.SMTPResponseException) as exc:
                 self._discard(connection)
-                raise _failure(exc.smtp_code, exc.smtp_error) from exc
-            except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                self._discard(connection)
-                if attempt:
+                if attempt or isinstance(exc, smtplib.SMTPResponseException):
                     raise TemporaryFailure(f"SMTP connection failed: {exc}") from exc
-                continue
-            self._checkin(connection)
-            return
+        raise AssertionError("unreachable")
 
     def _checkout(self) -> smtplib.SMTP:
         try:
@@ -145,8 +168,17 @@ class EmailChannel(Channel):
             if cfg.user:
                 connection.login(cfg.user, cfg.password)
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}") from exc
+            raise TemporaryFailure(f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", relay_down=True) from exc
         return connection
+
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        """After a refused recipient the connection stays usable once RSET."""
+        try:
+            connection.rset()
+        except (OSError, smtplib.SMTPException):
+            self._discard(connection)
+            return
+        self._checkin(connection)
 
     def _checkin(self, connection: smtplib.SMTP) -> None:
         self._idle.put(connection)
@@ -169,8 +201,21 @@ class EmailChannel(Channel):
                 connection.close()
 
 
-def _failure(code: int, text: bytes | str) -> Exception:
+# Enhanced status codes (RFC 3463) that say the recipient's address is bad: 5.1.x about the
+# destination mailbox or system (not 5.1.7/5.1.8, which are about the sender), 5.2.1 disabled.
+_BAD_ADDRESS = re.compile(r"5\.1\.(0|1|2|3|4|6|10)|5\.2\.1")
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+
+
+def _failure(code: int, text: bytes | str, *, recipient: bool = False) -> Exception:
+    """4xx: try again later; 5xx: fail, and the address is bad when the reply says so (or, with no
+    enhanced code, when RCPT was refused with 550/551/553: "no such user")."""
     detail = text.decode(errors="replace") if isinstance(text, bytes) else text
-    if 500 <= code < 600:
-        return PermanentFailure(f"SMTP {code}: {detail}")
-    return TemporaryFailure(f"SMTP {code}: {detail}")
+    if not 500 <= code < 600:
+        return TemporaryFailure(f"SMTP {code}: {detail}")
+    status = detail.split(None, 1)[0] if detail.strip() else ""
+    if _ENHANCED.fullmatch(status):
+        bad = bool(_BAD_ADDRESS.fullmatch(status))
+    else:
+        bad = recipient and code in (550, 551, 553)
+    return PermanentFailure(f"SMTP {code}: {detail}", bad_address=bad)

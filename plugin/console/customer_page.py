@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
@@ -111,6 +111,7 @@ class Profile:
     points_balance: int
     points_expires: str
     points_source: str
+    points_rule: bool  # the expiry follows the shop's rule (set on the rules page)
     consent: list[ChannelConsent]
     timeline: list[TimelineRow]
     page: int
@@ -172,7 +173,7 @@ def _exact_ids(session: Session, shop_id: int, query: str) -> list[int]:
 
 
 def customer_profile(session: Session, shop: Shop, customer_id: int, *, lang: str, channels: Mapping[str, Channel],
-                     points_expire_after: timedelta | None, platform_title: str, page: int = 1) -> Profile | None:
+                     expiry_from_platform: bool, platform_title: str, page: int = 1) -> Profile | None:
     """Everything the page shows of one customer of this shop; None when the shop has no such customer."""
     customer = session.execute(select(Customer).where(
         col(Customer.shop_id) == shop.id, col(Customer.id) == customer_id)).scalar_one_or_none()
@@ -184,7 +185,8 @@ def customer_profile(session: Session, shop: Shop, customer_id: int, *, lang: st
                    orders=orders, order_count=count, order_total=money(total, shop.currency, lang),
                    points_balance=customer.points_balance,
                    points_expires=_local(customer.points_expire_at, shop.timezone, "%Y-%m-%d"),
-                   points_source=_expiry_source(shop, customer, lang, points_expire_after, platform_title),
+                   points_source=_expiry_source(shop, customer, lang, expiry_from_platform, platform_title),
+                   points_rule=not expiry_from_platform,
                    consent=_consent(session, shop, customer, channels), timeline=timeline, page=page, has_next=has_next)
 
 
@@ -206,14 +208,13 @@ def _orders(session: Session, shop: Shop, customer_id: int, lang: str) -> tuple[
     return views, int(count), int(total)
 
 
-def _expiry_source(shop: Shop, customer: Customer, lang: str, points_expire_after: timedelta | None,
-                   platform_title: str) -> str:
+def _expiry_source(shop: Shop, customer: Customer, lang: str, expiry_from_platform: bool, platform_title: str) -> str:
     """Where the expiry date comes from: the platform's own data, or the shop's rule of N months
-    after the last order (platforms whose data has no expiry; sync applies it)."""
+    after the last order (`Shop.points_expiry_months`, for platforms whose data has no expiry)."""
     words = customer_texts(lang)
-    if points_expire_after is None:
+    if expiry_from_platform:
         return words["from_platform"].format(platform=platform_title)
-    months = max(1, round(points_expire_after.days / 30.4375))
+    months = shop.points_expiry_months
     if customer.last_order_at is None:
         return words["from_rule_no_order"].format(months=months)
     return words["from_rule"].format(months=months, last_order=_local(customer.last_order_at, shop.timezone, "%Y-%m-%d"))

@@ -38,7 +38,8 @@ def set_standard_scenarios(session: Session, shop: Shop, enabled: bool, now: dat
     """
     reasons = {key: s.unsupported_reason(session, shop) for key, s in SCENARIOS.items()}
     rows = [{"shop_id": shop.id, "scenario_key": key, "enabled": enabled and reasons[key] is None,
-             "channel": SCENARIOS[key].channels[0], "holdout_percent": 10, "note": reasons[key] or "", "updated_at": now}
+             "channel": SCENARIOS[key].channels[0], "holdout_percent": shop.default_holdout_percent,  # the shop's rule
+             "note": reasons[key] or "", "updated_at": now}
             for key in SCENARIOS]
     upsert(session, table_of(ScenarioSetting), rows, ["shop_id", "scenario_key"], ["enabled", "note", "updated_at"])
     if not enabled:

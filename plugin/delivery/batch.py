@@ -1,5 +1,5 @@
 """Deliver outbox messages in batches: claim, re-check every gate, render with fresh stock,
-send once on the message's channel, settle in bulk."""
+send once on the message's channel and mark each accepted one sent at once, settle the rest in bulk."""
 from __future__ import annotations
 
 import logging
@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.layout import CopyError
 from plugin.delivery.drafts import draft_for, unsubscribe_url
+from plugin.delivery.heartbeat import LeaseHeartbeat
 from plugin.gates import pipeline as gates
 from plugin.gates.base import Batch, Cancel
 from plugin.gates.decisions import delivery_deferred
@@ -37,41 +38,80 @@ def deliver(runtime: Runtime, message_id: int) -> Outcome:
 
 
 def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, Outcome]:
-    """Deliver what can be claimed of these messages; the rest belongs to someone else."""
+    """Deliver what can be claimed of these messages; the rest belongs to someone else.
+
+    Each message the channel accepts is marked sent before the next is sent; the leases are
+    renewed while the batch runs, and it stops sending once it cannot be sure they are still its own.
+    """
     now = runtime.clock.now()
     with runtime.sessions() as session:
         claimed = outbox.claim_many(session, message_ids, now)
         if not claimed:
             return {}
-        outgoing, outcomes, settle = prepare_batch(runtime, session, claimed)
-        for message, mail in outgoing:
-            outcomes[message.id or 0] = _send(runtime, session, message, mail, settle)
-        outbox.settle_many(session, settle)
+        marks = outbox.SentMarks(runtime.engine)
+        with LeaseHeartbeat(runtime.engine, runtime.clock, [m.id or 0 for m in claimed], now + outbox.LEASE) as lease:
+            try:
+                outgoing, outcomes, settle = prepare_batch(runtime, session, claimed)
+                session.commit()  # no write of this session may be open while marks commit on their own connection
+                outcomes.update(_send_all(runtime, session, outgoing, settle, marks, lease))
+            finally:
+                marks.close()
+            if lease.held():  # else another worker may hold them by now: they are its to settle
+                outbox.settle_many(session, settle)
+    return outcomes
+
+
+def _send_all(runtime: Runtime, session: Session, outgoing: list[tuple[Message, OutgoingMessage]],
+              settle: list[dict[str, Any]], marks: outbox.SentMarks, lease: LeaseHeartbeat) -> dict[int, Outcome]:
+    outcomes: dict[int, Outcome] = {}
+    for position, (message, mail) in enumerate(outgoing):
+        if not lease.held():
+            log.warning("okaeri.outbox.lease-lost", extra={"message_id": message.id})
+            break
+        try:
+            outcomes[message.id or 0] = _send(runtime, session, message, mail, settle, marks)
+        except TemporaryFailure as exc:  # the relay cannot be reached: the rest would fail alike
+            outcomes[message.id or 0] = _retry(runtime, message, str(exc), settle)
+            for later, _ in outgoing[position + 1:]:
+                outcomes[later.id or 0] = _retry(runtime, later, f"not tried: {exc}", settle)
+            break
+        lease.release(message.id or 0)
     return outcomes
 
 
 def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMessage,
-          settle: list[dict[str, Any]]) -> Outcome:
+          settle: list[dict[str, Any]], marks: outbox.SentMarks) -> Outcome:
+    """Send one message; sent ones are marked at once, other outcomes go to `settle`.
+    Raises TemporaryFailure when the relay is down (see `_send_all`)."""
     channel = runtime.channels[message.channel]  # the consent gate cancelled messages of unknown channels
     try:
         channel.send(mail)
     except TemporaryFailure as exc:
-        if message.attempts >= outbox.MAX_ATTEMPTS:
-            settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": f"gave up: {exc}"[:1000]})
-            return "failed", None
-        retry_at = runtime.clock.now() + outbox.backoff(message.attempts)
-        settle.append({"id": message.id, "status": MessageStatus.pending, "scheduled_at": retry_at,
-                       "last_error": str(exc)[:1000], "enqueued_at": None})  # handed over again when due
-        return "retry", retry_at
+        if exc.relay_down:
+            raise
+        return _retry(runtime, message, str(exc), settle)
     except PermanentFailure as exc:
         settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": str(exc)[:1000]})
-        suppress(session, message.shop_id, message.channel, message.to_address, channel.suppression_reason,
-                 runtime.clock.now(), source=f"{channel.name} permanent failure")
+        if exc.bad_address:
+            suppress(session, message.shop_id, message.channel, message.to_address, channel.suppression_reason,
+                     runtime.clock.now(), source=f"{channel.name} permanent failure")
+            session.commit()  # now: the marks' connection must not wait behind this write (SQLite)
         return "failed", None
-    settle.append({"id": message.id, "status": MessageStatus.sent, "sent_at": runtime.clock.now(), "last_error": "",
-                   "subject": mail.subject})  # bodies are not kept (nothing read them): subject, context and decision remain
+    # bodies are not kept (nothing read them): subject, context and decision remain
+    marks.record(message.id or 0, mail.subject, runtime.clock.now())
     log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message.id})
     return "sent", None
+
+
+def _retry(runtime: Runtime, message: Message, error: str, settle: list[dict[str, Any]]) -> Outcome:
+    """Back to pending with backoff, or failed once its attempts are used up."""
+    if message.attempts >= outbox.MAX_ATTEMPTS:
+        settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": f"gave up: {error}"[:1000]})
+        return "failed", None
+    retry_at = runtime.clock.now() + outbox.backoff(message.attempts)
+    settle.append({"id": message.id, "status": MessageStatus.pending, "scheduled_at": retry_at,
+                   "last_error": error[:1000], "enqueued_at": None})  # handed over again when due
+    return "retry", retry_at
 
 
 def prepare_batch(runtime: Runtime, session: Session, claimed: list[Message]) -> tuple[

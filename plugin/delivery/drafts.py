@@ -6,6 +6,7 @@ from typing import Any
 
 from plugin.channels.base import Channel, Draft
 from plugin.measurement.links import click_url, open_url, unsubscribe_token
+from plugin.measurement.surveys import survey_links
 from plugin.runtime import Runtime
 from plugin.storage.models import Message, ScenarioSetting, Shop, rfc_message_id
 from scenarios import Scenario
@@ -44,9 +45,11 @@ def draft_for(runtime: Runtime, shop: Shop, scenario: Scenario, message: Message
     variables.setdefault("items", [])
     variables.setdefault("recommendations", [])
     variables.setdefault("cta_url", shop.domain)
+    if "survey" in context:  # a survey mail: the signed one-click answer links (plugin.measurement.surveys)
+        variables["survey"] = {**context["survey"], "links": survey_links(runtime, shop.id or 0, message)}
     message_id = message.id or 0
     return Draft(message_id=rfc_message_id(message), to_address=message.to_address, to_name=customer_name,
-                 from_name=shop.name, copy=scenario.copy["ja" if shop.locale == "ja" else "en"], locale=shop.locale,
+                 from_name=shop.sender_name or shop.name, copy=scenario.copy["ja" if shop.locale == "ja" else "en"], locale=shop.locale,
                  variables=variables, subject_template=setting.subject_template if setting else None,
                  intro_template=setting.body_template if setting else None,
                  link=lambda url: click_url(runtime, message_id, url), pixel_url=open_url(runtime, message_id),

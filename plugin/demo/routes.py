@@ -1,23 +1,31 @@
-"""Demo-only pages: log in as the sandbox merchant, read the emails the catcher received."""
+"""Demo-only pages: log in as the sandbox merchant, read the emails the catcher received. They
+share the console's look (its base template and stylesheet) and show times in the shop's zone."""
 from __future__ import annotations
 
-import html
 import re
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from sqlalchemy import func, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from plugin.clock import as_utc
 from plugin.demo.mailcatcher import MailCatcher
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop
 from plugin.web.deps import SESSION_COOKIE, RuntimeDep, SessionDep, session_cookie
+from plugin.web.i18n import request_lang, texts
 
-__all__ = ["demo_router"]
+__all__ = ["demo_router", "OPEN_PIXEL"]
 
 OPEN_PIXEL = re.compile(r"<img [^>]*src=\"[^\"]*/t/o/[^\"]*\"[^>]*>")
+DEFAULT_ZONE = "Asia/Tokyo"
 
 
 def demo_router(catcher: MailCatcher) -> APIRouter:
@@ -28,49 +36,73 @@ def demo_router(catcher: MailCatcher) -> APIRouter:
         shop = session.execute(select(Shop).where(col(Shop.state) == InstallState.active)).scalars().first()
         if shop is None:
             raise HTTPException(409, "the sandbox shop is still being installed; retry in a few seconds")
-        response = RedirectResponse("/app/settings", status_code=303)
+        response = RedirectResponse("/app/", status_code=303)  # the dashboard, as after an install
         response.set_cookie(SESSION_COOKIE, session_cookie(runtime, shop.id or 0), httponly=True, samesite="lax")
         return response
 
     @router.get("/outbox", response_class=HTMLResponse)
-    def outbox(runtime: RuntimeDep, session: SessionDep) -> HTMLResponse:
-        rows = "".join(
-            f"<tr><td>{html.escape(str(m['Date']))}</td><td>{html.escape(str(m['To']))}</td>"
-            f"<td><a href='/demo/outbox/{i}'>{html.escape(str(m['Subject']))}</a></td></tr>"
-            for i, m in reversed(list(enumerate(catcher.snapshot())))
-        )
-        return HTMLResponse(
-            "<!doctype html><meta charset='utf-8'><title>Okaeri demo outbox</title>"
-            "<body style='font-family:sans-serif;max-width:960px;margin:2rem auto'>"
-            f"<h1>受信したメール / Delivered emails ({len(catcher.snapshot())})</h1>{_waiting(runtime, session)}"
-            f"<table><tr><th>Date</th><th>To</th><th>Subject</th></tr>{rows}</table></body>")
+    def outbox(request: Request, runtime: RuntimeDep, session: SessionDep) -> HTMLResponse:
+        zone = _zone(session)
+        mails = [{"index": i, "date": _local(m, zone), "to": str(m["To"] or ""), "subject": str(m["Subject"] or "")}
+                 for i, m in reversed(list(enumerate(catcher.snapshot())))]
+        return _page(request, "outbox.html", mails=mails, waiting=_waiting(runtime, session, zone), zone=zone)
 
     @router.get("/outbox/{index}", response_class=HTMLResponse)
-    def message(index: int) -> HTMLResponse:
+    def message(index: int, request: Request) -> HTMLResponse:
         messages = catcher.snapshot()
         if not 0 <= index < len(messages):
             raise HTTPException(404, "no such message")
-        part = messages[index].get_body(("html", "plain"))
+        mail = messages[index]
+        part = mail.get_body(("html", "plain"))
         body = part.get_content() if part is not None else ""
-        if part is None or part.get_content_subtype() != "html":
-            return HTMLResponse(f"<pre>{html.escape(body)}</pre>")
+        html_body = part is not None and part.get_content_subtype() == "html"
+        runtime = getattr(request.app.state, "runtime", None)
+        zone = DEFAULT_ZONE
+        if runtime is not None:
+            with runtime.sessions() as session:
+                zone = _zone(session)
         # The merchant reading their own demo mail is not the customer opening it: no open pixel.
-        return HTMLResponse(OPEN_PIXEL.sub("", body))
+        return _page(request, "mail.html", index=index, subject=str(mail["Subject"] or ""), to=str(mail["To"] or ""),
+                     date=_local(mail, zone), zone=zone, html_body=html_body,
+                     body=('<base target="_blank">' + OPEN_PIXEL.sub("", body)) if html_body else body)
 
     return router
 
 
-def _waiting(runtime: RuntimeDep, session: SessionDep) -> str:
-    """Say what is held back and until when, so a quiet demo at night is not a mystery."""
+@cache
+def _env() -> Environment:
+    loader = ChoiceLoader([PackageLoader("plugin.demo", "templates"), PackageLoader("plugin.web", "templates")])
+    return Environment(loader=loader, autoescape=select_autoescape(default=True))
+
+
+def _page(request: Request, name: str, **variables: Any) -> HTMLResponse:
+    lang = request_lang(request)
+    return HTMLResponse(_env().get_template(name).render(t=texts(lang), lang=lang, **variables))
+
+
+def _zone(session: Session) -> str:
+    """The demo shop's time zone (the one installed shop; Tokyo until it is installed)."""
+    zone = session.execute(select(col(Shop.timezone)).order_by(col(Shop.id))).scalars().first()
+    return zone or DEFAULT_ZONE
+
+
+def _local(mail: EmailMessage, zone: str) -> str:
+    """The mail's Date header in the shop's zone."""
+    try:
+        sent: datetime = parsedate_to_datetime(str(mail["Date"]))
+    except (TypeError, ValueError):
+        return ""
+    if sent.tzinfo is None:
+        return sent.strftime("%Y-%m-%d %H:%M")
+    return sent.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _waiting(runtime: RuntimeDep, session: SessionDep, zone: str) -> dict[str, Any] | None:
+    """What is held back and until when, so a quiet demo at night is not a mystery."""
     now = runtime.clock.now()
     count, first = session.execute(select(func.count(), func.min(Message.scheduled_at)).where(
         col(Message.status) == MessageStatus.pending, col(Message.scheduled_at) > now)).one()
     if not count:
-        return ""
-    shop = session.execute(select(Shop)).scalars().first()
-    zone = ZoneInfo(shop.timezone if shop else "Asia/Tokyo")
+        return None
     first = as_utc(first)  # SQLite's min() loses the zone
-    when = first.astimezone(zone).strftime("%m/%d %H:%M")
-    return (f"<p>{count} 通は配信待ちです（深夜 21:00〜8:00 の配信停止、または 24 時間に 1 通の上限による）。"
-            f"次の配信: {when} / {count} messages are waiting for quiet hours (21:00–08:00) or the one-per-24-h cap; "
-            f"next at {when} shop time.</p>")
+    return {"count": count, "when": first.astimezone(ZoneInfo(zone)).strftime("%m/%d %H:%M")}

@@ -180,7 +180,7 @@ def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000, seed
     try:
         server.run()
     finally:
-        scheduler.stopping.set()
+        scheduler.stop()
         worker.stop()
         stack.catcher.stop()
         stack.runtime.close()

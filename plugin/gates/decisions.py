@@ -12,14 +12,20 @@ Consent and suppression are not written: only customers who passed both become r
 not prose, because a large first tick writes a million rows (the English sentences cost ~7 % of
 its time on SQLite) and because the merchant reads them in Japanese or English. A row written
 before the tokens, later deferred at delivery, reads as its old sentences plus the new ones.
+
+A pending row's *current* wait is read from the same tokens (`current_wait`) and said as one
+sentence (`explain_wait`): the console's queue tells the merchant why each message waits.
 """
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from plugin.clock import as_utc
+
 __all__ = ["CAP_OK", "CAP_DEFERRED", "QUIET_OK", "TREATMENT", "cap_deferred", "quiet_deferred", "control",
-           "delivery_deferred", "explain"]
+           "delivery_deferred", "explain", "Wait", "current_wait", "explain_wait"]
 
 CAP_OK = "cap=ok"
 CAP_DEFERRED = "cap=deferred"
@@ -86,3 +92,72 @@ def _local(moment: str, timezone: str) -> str:
         return datetime.fromisoformat(moment).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return moment
+
+
+class Wait(StrEnum):
+    """Why a pending message is not sent yet (the console's queue)."""
+
+    quiet = "quiet"  # quiet hours, until they end
+    cap = "cap"  # the frequency cap: another message holds the customer's window
+    at_delivery = "delivery"  # deferred at delivery: cap or quiet hours again (the caller tells which)
+    retry = "retry"  # a temporary sending failure: tried again later
+    delay = "delay"  # scheduled later than it was written, no gate deferred it
+    due = "due"  # due now: being handed to the channel
+
+
+def current_wait(decision: str, scheduled_at: datetime, now: datetime, retried: bool) -> Wait:
+    """Which of the row's deferrals holds it now. A delivery deferral is appended last and its
+    time is the row's due time while it holds; a retry (`retried`: the last attempt failed
+    temporarily) moves the due time without a token."""
+    parts = [p.strip() for p in decision.split(";") if p.strip()]
+    last_delivery = next((p for p in reversed(parts) if p.startswith("delivery=deferred@")), None)
+    if last_delivery is not None and _same_moment(last_delivery.partition("@")[2], scheduled_at):
+        return Wait.at_delivery
+    if retried:
+        return Wait.retry
+    if any(p.startswith("quiet=deferred@") for p in parts):
+        return Wait.quiet
+    if any(p.partition("@")[0] == CAP_DEFERRED for p in parts):
+        return Wait.cap
+    return Wait.delay if as_utc(scheduled_at) > as_utc(now) else Wait.due
+
+
+_WAITS = {
+    "ja": {Wait.quiet: "配信しない時間帯（{quiet}）のため、{until} まで待っています",
+           Wait.cap: "頻度上限のため、{until} まで待っています",
+           "cap_by": "頻度上限のため、{until} まで待っています（{higher}「{blocker}」を {blocker_at} に{blocker_state}）",
+           "higher": "優先度の高い", "sent": "送信済み", "planned": "送信予定",
+           Wait.retry: "一時的な送信エラーのため、{until} に再送します（{attempts}回目の送信に失敗）",
+           Wait.delay: "このシナリオの待ち時間のため、{until} に送信予定です",
+           Wait.due: "まもなく送信します（送信処理の順番待ち）"},
+    "en": {Wait.quiet: "Waiting until {until}: quiet hours ({quiet})",
+           Wait.cap: "Waiting until {until}: the frequency cap",
+           "cap_by": "Waiting until {until}: the frequency cap is held by {higher}“{blocker}” ({blocker_state} {blocker_at})",
+           "higher": "the higher-priority ", "sent": "sent", "planned": "due",
+           Wait.retry: "A temporary sending error: retrying at {until} (attempt {attempts} failed)",
+           Wait.delay: "Due at {until}: this scenario's delay",
+           Wait.due: "Being sent shortly (waiting its turn)"},
+}
+
+
+def explain_wait(wait: Wait, until: datetime, locale: str = "ja", timezone: str = "Asia/Tokyo", *,
+                 quiet: tuple[int, int] = (21, 8), attempts: int = 0, blocker: str | None = None,
+                 blocker_at: datetime | None = None, blocker_sent: bool = True, blocker_higher: bool = False) -> str:
+    """One sentence for a pending row's wait, times in the shop's zone. `blocker` names the
+    scenario whose message holds the cap (its time and whether it was sent); a delivery
+    deferral must be resolved to `Wait.quiet` or `Wait.cap` by the caller."""
+    words = _WAITS["en" if locale == "en" else "ja"]
+    quiet_text = f"{quiet[0]}:00–{quiet[1]:02d}:00" if locale == "en" else f"{quiet[0]}時〜{quiet[1]}時"
+    fields = {"until": _local(as_utc(until).isoformat(), timezone), "quiet": quiet_text, "attempts": str(attempts)}
+    if wait in (Wait.cap, Wait.at_delivery) and blocker:
+        return words["cap_by"].format(**fields, blocker=blocker, higher=words["higher"] if blocker_higher else "",
+                                      blocker_at=_local(as_utc(blocker_at).isoformat(), timezone) if blocker_at else "",
+                                      blocker_state=words["sent" if blocker_sent else "planned"])
+    return words[Wait.cap if wait == Wait.at_delivery else wait].format(**fields)
+
+
+def _same_moment(text: str, moment: datetime) -> bool:
+    try:
+        return abs((as_utc(datetime.fromisoformat(text)) - as_utc(moment)).total_seconds()) < 1
+    except ValueError:
+        return False

@@ -10,7 +10,7 @@ import dramatiq
 from connectors.errors import ProviderDown, RateLimited, Unauthorized
 from plugin.jobs import work
 from plugin.runtime import Runtime
-from plugin.tasks import DELIVER_MESSAGES, JOBS, SCENARIO_TICK, SWEEP_OUTBOX, SYNC_SHOP, TRAIN_RECOMMENDER, Job
+from plugin.tasks import DELIVER_MESSAGES, JOBS, REDELIVER_MESSAGES, SCENARIO_TICK, SWEEP_OUTBOX, SYNC_SHOP, TRAIN_RECOMMENDER, Job
 
 __all__ = ["register_actors", "OPTIONS"]
 
@@ -22,7 +22,9 @@ OPTIONS: dict[Job, dict[str, int]] = {  # retries and time limits, in millisecon
     DELIVER_MESSAGES: {"max_retries": 3, "min_backoff": 1_000, "max_backoff": 60_000, "time_limit": 120_000},
     SWEEP_OUTBOX: {"max_retries": 0, "time_limit": 300_000},
     TRAIN_RECOMMENDER: {"max_retries": 2, "min_backoff": 60_000, "time_limit": 3_600_000},
+    REDELIVER_MESSAGES: {"max_retries": 3, "min_backoff": 1_000, "max_backoff": 60_000, "time_limit": 120_000},
 }
+PRIORITY: dict[Job, int] = {REDELIVER_MESSAGES: -10}  # lower runs first among what a worker has fetched
 
 
 def register_actors(runtime: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
@@ -52,8 +54,9 @@ def register_actors(runtime: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
 
     bodies: dict[Job, Callable[..., None]] = {
         SYNC_SHOP: sync_shop, SCENARIO_TICK: scenario_tick, DELIVER_MESSAGES: deliver_message,
-        SWEEP_OUTBOX: sweep_outbox, TRAIN_RECOMMENDER: train_recommender,
+        SWEEP_OUTBOX: sweep_outbox, TRAIN_RECOMMENDER: train_recommender, REDELIVER_MESSAGES: deliver_message,
     }
     return {job.actor_name: dramatiq.Actor(bodies[job], broker=runtime.broker, actor_name=job.actor_name,
-                                           queue_name=job.queue_name, priority=0, options=OPTIONS[job])
+                                           queue_name=job.queue_name, priority=PRIORITY.get(job, 0),
+                                           options=OPTIONS[job])
             for job in JOBS}

@@ -1,18 +1,27 @@
-"""The scheduler: enqueues periodic ticks. Safe to run twice: only the lease holder enqueues."""
+"""The scheduler: enqueues periodic ticks. Safe to run twice: only the lease holder enqueues.
+
+Its lease is short and renewed by a heartbeat (every HEARTBEAT, which also hands over the outbox
+rows that fell due or whose worker died); a dead scheduler's standby takes over within
+LEASE + HEARTBEAT, and a scheduler that stops cleanly gives the lease back at once.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlmodel import col
 
+from plugin.jobs.broker import requeue_from_dead_workers
 from plugin.runtime import Runtime
-from plugin.storage.leases import acquire_lease
+from plugin.storage import outbox
+from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import InstallState, RecommendationSet, ScenarioSetting, Shop, SyncState
+from plugin.tasks import DELIVER_MESSAGES, REDELIVER_MESSAGES
 
 __all__ = ["Scheduler"]
 
@@ -20,20 +29,31 @@ log = logging.getLogger("okaeri.scheduler")
 LEASE_NAME = "scheduler"
 SYNC_EVERY = timedelta(minutes=15)
 TRAIN_EVERY = timedelta(hours=24)
+LEASE = timedelta(seconds=30)
+HEARTBEAT = 5.0  # seconds
+DEAD_WORKER_AFTER = timedelta(seconds=10)  # a Redis worker this silent is dead: living ones poll several times a second
 
 
 class Scheduler:
-    """Every `interval` seconds: scenario ticks, due syncs and an outbox sweep."""
+    """Every `interval` seconds: scenario ticks, due syncs and an outbox sweep; every `heartbeat`
+    seconds (at most `interval`): renew the lease and hand over due outbox rows."""
 
-    def __init__(self, runtime: Runtime, interval: float = 60.0) -> None:
+    def __init__(self, runtime: Runtime, interval: float = 60.0, heartbeat: float = HEARTBEAT) -> None:
         self.runtime = runtime
         self.interval = interval
+        self.heartbeat = min(heartbeat, interval)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self.stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._running = False
+
+    def holds_lease(self) -> bool:
+        """Take or renew the scheduler lease; False while another scheduler holds it."""
+        return acquire_lease(self.runtime, LEASE_NAME, self.holder, LEASE)
 
     def run_once(self) -> bool:
         """One round; returns False when another scheduler holds the lease."""
-        if not acquire_lease(self.runtime, LEASE_NAME, self.holder, timedelta(seconds=self.interval * 3)):
+        if not self.holds_lease():
             return False
         now = self.runtime.clock.now()
         tasks = self.runtime.tasks
@@ -46,13 +66,53 @@ class Scheduler:
         tasks.sweep_outbox()
         return True
 
+    def beat(self) -> bool:
+        """Between rounds: renew the lease and hand over what fell due (a dead worker's claims)."""
+        if not self.holds_lease():
+            return False
+        # A dead worker's prefetched hand-offs, first in line again (its claims follow below, once
+        # their leases ran out; a false alarm costs nothing: the claim is what guards a send).
+        requeue_from_dead_workers(self.runtime.broker, [DELIVER_MESSAGES.queue_name, REDELIVER_MESSAGES.queue_name],
+                                  dead_for=DEAD_WORKER_AFTER.total_seconds())
+        now = self.runtime.clock.now()
+        with self.runtime.sessions() as session:
+            expired, lost = outbox.handovers(session, now)
+        self.runtime.tasks.redeliver([message_id for message_id, _ in expired])
+        self.runtime.tasks.deliver(lost, now)
+        return True
+
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:  # a database hiccup must not stop the clock
-                log.exception("okaeri.scheduler.round-failed")
-            self.stopping.wait(self.interval)
+        """Rounds and heartbeats until `stop()`; gives the lease back on the way out."""
+        self._running = True
+        next_round = 0.0
+        try:
+            while not self.stopping.is_set():
+                try:
+                    if time.monotonic() >= next_round:
+                        if self.run_once():
+                            next_round = time.monotonic() + self.interval
+                    else:
+                        self.beat()
+                except Exception:  # a database hiccup must not stop the clock
+                    log.exception("okaeri.scheduler.round-failed")
+                self.stopping.wait(self.heartbeat)
+        finally:
+            self._release()
+            self._stopped.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop and release the lease, so a standby scheduler takes over at once."""
+        self.stopping.set()
+        if self._running:
+            self._stopped.wait(timeout)
+        else:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            release_lease(self.runtime, LEASE_NAME, self.holder)
+        except Exception:  # noqa: BLE001 - the lease then simply runs out
+            log.warning("okaeri.scheduler.release-failed")
 
     def _shops_with_scenarios(self) -> list[int]:
         with self.runtime.sessions() as session:

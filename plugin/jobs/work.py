@@ -13,7 +13,8 @@ from plugin.storage.models import MessageEvent
 from plugin.sync.run import run_sync
 from recommender.serving import train_shop
 
-__all__ = ["sync_shop", "tick_shop", "deliver_messages", "sweep_outbox", "train_recommender"]
+__all__ = ["sync_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_over_queued",
+           "train_recommender"]
 
 
 def sync_shop(runtime: Runtime, shop_id: int, full: bool = False) -> None:
@@ -45,10 +46,25 @@ def sweep_outbox(runtime: Runtime) -> None:
     """Hand over what fell due or whose hand-off was lost; attribute orders to clicked messages."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        due = outbox.due_for_enqueue(session, now)
+        expired, lost = outbox.handovers(session, now)
         for shop_id in _shops_with_clicks(session):
             attribute_orders(session, shop_id, now)
-    runtime.tasks.deliver(due, now)
+    runtime.tasks.redeliver([message_id for message_id, _ in expired])
+    runtime.tasks.deliver(lost, now)
+
+
+def hand_over_queued(runtime: Runtime) -> int:
+    """At the start of a process whose queue is in-process: hand over again every pending row due
+    soon; what the last run had queued died with it."""
+    now = runtime.clock.now()
+    handed = 0
+    while True:
+        with runtime.sessions() as session:
+            rows = outbox.due_within_horizon(session, now)
+        if not rows:
+            return handed
+        runtime.tasks.deliver(rows, now)
+        handed += len(rows)
 
 
 def train_recommender(runtime: Runtime, shop_id: int) -> None:

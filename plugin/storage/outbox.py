@@ -1,19 +1,28 @@
 """The outbox (written by the engine, once per idempotency key): claim with a lease, settle, sweep.
 
-pending ──claim──▶ sending ──▶ sent
-   ▲                  │ ├─────▶ failed   (permanent, or attempts exhausted)
+pending ──claim──▶ sending ──▶ sent       (recorded the moment the channel accepts it, one by one)
+   ▲                  │ ├─────▶ failed    (permanent, or attempts exhausted)
    └──retry/lease─────┘ └─────▶ cancelled (exit condition met, suppressed, shop gone)
+
+A claim's lease is short (LEASE) and renewed every RENEW_EVERY while its worker lives, so what a
+dead worker held is claimable again within LEASE of its death. Each accepted message is marked
+sent (`SentMarks`) before the next is sent: a killed worker leaves at most the one message it was
+transferring in `sending`, to be sent again, with the same Message-ID. The rest of a batch (retries,
+cancellations, deferrals) is settled in bulk.
 """
 from __future__ import annotations
 
+import logging
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, and_, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, TextClause, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
 from plugin.storage.db import refresh_statistics
@@ -21,11 +30,18 @@ from plugin.storage.models import Message, MessageStatus
 from plugin.storage.models.messages import status_is
 from plugin.storage.upsert import table_of
 
-__all__ = ["claim_many", "settle_many", "due_for_enqueue", "high_water", "analyze_if_grown", "LEASE", "MAX_ATTEMPTS",
-           "backoff", "ANALYZE_AFTER", "HANDOFF_HORIZON"]
+__all__ = ["claim_many", "settle_many", "renew_leases", "SentMarks", "due_for_enqueue", "handovers", "due_within_horizon",
+           "high_water", "analyze_if_grown", "LEASE", "RENEW_EVERY", "MAX_ATTEMPTS", "backoff", "ANALYZE_AFTER",
+           "HANDOFF_HORIZON"]
 
-LEASE = timedelta(minutes=5)
+log = logging.getLogger("okaeri.outbox")
+
+LEASE = timedelta(seconds=20)
+RENEW_EVERY = timedelta(seconds=5)  # a living worker's heartbeat: its leases never get near their end
 HANDOFF_HORIZON = timedelta(minutes=5)  # due sooner: to the broker, delayed until due; later: left to the sweeper
+# A hand-off the broker still holds after this long is taken for lost. Not shorter: a legitimate
+# backlog (100,000 queued mails drain in minutes) must not be handed over again and again. A dead
+# worker's prefetched hand-offs come back sooner, through the broker (its heartbeat timeout).
 STALE_ENQUEUE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
 ANALYZE_AFTER = 5_000  # rows a tick may add before the outbox's planner statistics are refreshed
@@ -48,6 +64,75 @@ def claim_many(session: Session, message_ids: Sequence[int], now: datetime) -> l
     ).scalars())
     session.commit()
     return sorted(claimed, key=lambda m: m.id or 0)
+
+
+def renew_leases(connection: Connection, message_ids: Iterable[int], until: datetime) -> int:
+    """Extend the leases of these claimed messages to `until` (committed); how many were still held."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    result = connection.execute(
+        update(Message).where(col(Message.id).in_(ids), col(Message.status) == MessageStatus.sending)
+        .values(lease_until=until).execution_options(synchronize_session=False))
+    connection.commit()
+    return int(result.rowcount)
+
+
+_MARK_SENT = (update(Message).where(col(Message.id) == bindparam("message_id"))
+              .values(status=MessageStatus.sent, sent_at=bindparam("at"), subject=bindparam("mail_subject"),
+                      last_error="", lease_until=None))
+
+
+class SentMarks:
+    """Marks each message the channel accepted as sent, committed before the next send, on a
+    connection of its own (the batch's session may be mid-transaction; on SQLite it must not hold
+    the write lock meanwhile). A lost database connection is replaced and the mark retried a few
+    times; if the database stays away the error propagates and the batch stops sending."""
+
+    TRIES = 3
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+
+    def record(self, message_id: int, subject: str, at: datetime) -> None:
+        """Durably record that `message_id` was accepted (bodies are not kept: subject only)."""
+        params = {"message_id": message_id, "at": at, "mail_subject": subject[:500]}
+        for attempt in range(self.TRIES):
+            try:
+                connection = self._connection = self._connection or self._connect()
+                connection.execute(_MARK_SENT, params)
+                connection.commit()
+                return
+            except DBAPIError:
+                self.close()
+                if attempt == self.TRIES - 1:
+                    raise
+                log.warning("okaeri.outbox.mark-retry", extra={"message_id": message_id})
+                time.sleep(0.2 * (attempt + 1))
+
+    def _connect(self) -> Connection:
+        """On PostgreSQL the marks do not wait for their WAL to reach the disk (synchronous_commit
+        off, for this connection while it marks): a killed worker cannot lose a committed mark, the
+        threat they guard against; a crash of PostgreSQL itself could lose the last ~0.6 s of them
+        (3 x wal_writer_delay), and those mails would go again. One flush per mail is what a
+        committed mark would otherwise wait for."""
+        connection = self.engine.connect()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET synchronous_commit TO off")
+            connection.commit()
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                if self._connection.dialect.name == "postgresql" and not self._connection.invalidated:
+                    self._connection.exec_driver_sql("RESET synchronous_commit")  # back to the pool as it came
+                    self._connection.commit()
+                self._connection.close()
+            except DBAPIError:
+                pass
+            self._connection = None
 
 
 def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -86,7 +171,13 @@ def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...]) -> TextClause
 
 
 def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
-    """Sends whose lease expired, and pending rows whose broker hand-off may be lost; marked enqueued.
+    """Sends whose lease expired, then pending rows whose broker hand-off may be lost; marked enqueued."""
+    expired, lost = handovers(session, now, limit)
+    return [*expired, *lost]
+
+
+def handovers(session: Session, now: datetime, limit: int = 5000) -> tuple[list[tuple[int, datetime]], list[tuple[int, datetime]]]:
+    """(claims whose lease expired, pending rows whose hand-off may be lost), marked enqueued.
 
     Two queries, each in the order of its partial index (oldest first), rather than one OR:
     with ORDER BY id over both, SQLite chose a scan of the whole outbox. Expired leases come
@@ -94,19 +185,35 @@ def due_for_enqueue(session: Session, now: datetime, limit: int = 5000) -> list[
     lost hand-offs larger than `limit` must not keep them waiting sweep after sweep.
     """
     stale = now - STALE_ENQUEUE
-    expired = session.execute(
+    expired = [(r[0], r[1]) for r in session.execute(
         select(col(Message.id), col(Message.scheduled_at))
         .where(status_is(MessageStatus.sending), col(Message.lease_until) < now)
-        .order_by(col(Message.lease_until)).limit(limit)).all()
-    lost = session.execute(
+        .order_by(col(Message.lease_until)).limit(limit)).all()]
+    lost = [(r[0], r[1]) for r in session.execute(
         select(col(Message.id), col(Message.scheduled_at))
         .where(status_is(MessageStatus.pending), col(Message.scheduled_at) <= now,
                or_(col(Message.enqueued_at).is_(None), col(Message.enqueued_at) < stale))
-        .order_by(col(Message.scheduled_at)).limit(max(limit - len(expired), 0))).all()
-    rows = [(r[0], r[1]) for r in [*expired, *lost]]
-    ids = [r[0] for r in rows]
+        .order_by(col(Message.scheduled_at)).limit(max(limit - len(expired), 0))).all()]
+    ids = [r[0] for r in [*expired, *lost]]
     if ids:
         session.execute(update(Message).where(col(Message.id).in_(ids)).values(enqueued_at=now))
+        session.commit()
+    return expired, lost
+
+
+def due_within_horizon(session: Session, now: datetime, limit: int = 5000) -> list[tuple[int, datetime]]:
+    """Pending rows due within HANDOFF_HORIZON not handed over since `now`; marked enqueued.
+
+    For a process whose in-process queue died with it: at its next start every such row's
+    hand-off is lost, whatever `enqueued_at` says. Call repeatedly until it returns nothing.
+    """
+    rows = [(r[0], r[1]) for r in session.execute(
+        select(col(Message.id), col(Message.scheduled_at))
+        .where(status_is(MessageStatus.pending), col(Message.scheduled_at) <= now + HANDOFF_HORIZON,
+               or_(col(Message.enqueued_at).is_(None), col(Message.enqueued_at) < now))
+        .order_by(col(Message.scheduled_at)).limit(limit)).all()]
+    if rows:
+        session.execute(update(Message).where(col(Message.id).in_([r[0] for r in rows])).values(enqueued_at=now))
         session.commit()
     return rows
 

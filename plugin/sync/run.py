@@ -31,10 +31,11 @@ def run_sync(runtime: Runtime, shop_id: int, *, full: bool = False, progress: Pr
         if shop is None or shop.state != InstallState.active:
             raise UnknownShop(f"shop {shop_id} is not installed and active")
         connector = open_connector(runtime, shop)
-        points_expire_after = runtime.platforms.get(shop.platform).points_expire_after
+        # the platform says whether its data lacks expiry dates; the shop says after how many months
+        derived = runtime.platforms.get(shop.platform).points_expire_after is not None
         try:
             counts = sync_shop(session, shop, connector, runtime.clock.now(), full=full, progress=progress,
-                               points_expire_after=points_expire_after)
+                               points_expire_months=shop.points_expiry_months if derived else None)
             if full:  # a first tick usually follows within a minute: plan it for the loaded tables
                 refresh_statistics(session, SYNCED_TABLES)
             return counts

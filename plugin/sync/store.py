@@ -15,7 +15,9 @@ from sqlmodel import Session, col
 from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector
 from connectors.errors import Unauthorized
 from plugin.storage.consent import record_consent
-from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, ProductGroupRule, Shop, SyncState
+from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
+from plugin.storage.point_expiry import refresh_point_expiry
+from plugin.storage.product_groups import apply_grouping_rules
 from plugin.storage.upsert import table_of, upsert
 
 __all__ = ["sync_shop", "held_counts", "RESOURCES", "HISTORY", "Progress"]
@@ -43,18 +45,18 @@ def sync_shop(
     *,
     full: bool = False,
     progress: Progress | None = None,
-    points_expire_after: timedelta | None = None,
+    points_expire_months: int | None = None,
 ) -> dict[str, int]:
     """Sync customers, products and orders of one shop; return counts per resource.
 
-    `points_expire_after` is the platform's rule when its data has no expiry date: points expire
-    that long after a customer's last order. None: the connector's records carry the date.
+    `points_expire_months` is the shop's rule when its platform's data has no expiry date: points
+    expire that many months after a customer's last order. None: the connector's records carry the date.
     """
     counts: dict[str, int] = {}
     try:
         for resource in RESOURCES:
             counts[resource] = _sync_resource(session, shop, connector, resource, now, full, progress,
-                                              points_expire_after)
+                                              points_expire_months)
     except Unauthorized as exc:
         session.rollback()
         shop.state, shop.state_message = InstallState.revoked, f"token refused by platform: {exc}"
@@ -72,14 +74,14 @@ def _sync_resource(
     now: datetime,
     full: bool,
     progress: Progress | None,
-    points_expire_after: timedelta | None,
+    points_expire_months: int | None,
 ) -> int:
     state = session.execute(
         select(SyncState).where(col(SyncState.shop_id) == shop.id, col(SyncState.resource) == resource)
     ).scalar_one_or_none() or SyncState(shop_id=shop.id or 0, resource=resource)
     since = None if full else state.cursor
     total = connector.count(resource, since)
-    records, store = _source(connector, resource, since, now, points_expire_after)
+    records, store = _source(connector, resource, since, now, points_expire_months)
     done, cursor = 0, state.cursor
     for batch in _batches(records):
         store(session, shop.id or 0, batch, now)
@@ -97,15 +99,15 @@ def _sync_resource(
 
 
 def _source(connector: ShopConnector, resource: str, since: datetime | None, now: datetime,
-            points_expire_after: timedelta | None) -> tuple[Iterable[Any], Store]:
+            points_expire_months: int | None) -> tuple[Iterable[Any], Store]:
     """The resource's records from the connector, and how a batch of them is stored."""
     if resource == "customers":
         return (connector.iter_customers(since),
-                partial(_store_customers, expiry_from_platform=points_expire_after is None))
+                partial(_store_customers, expiry_from_platform=points_expire_months is None))
     if resource == "products":
         return connector.iter_products(since), _store_products
     return (connector.iter_orders(since, now - HISTORY),
-            partial(_store_orders, points_expire_after=points_expire_after))
+            partial(_store_orders, points_expire_months=points_expire_months))
 
 
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime, *,
@@ -129,7 +131,7 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
 
 
 def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], now: datetime) -> None:
-    rows = [{**asdict(r), "shop_id": shop_id} for r in batch]
+    rows = [{**asdict(r), "platform_group_code": r.group_code, "shop_id": shop_id} for r in batch]
     update = [k for k in rows[0] if k not in ("shop_id", "external_id")]
     old = table_of(Product).c
 
@@ -141,7 +143,7 @@ def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], 
         return {"restocked_at": restocked, "low_stock_at": low}
 
     upsert(session, table_of(Product), rows, ["shop_id", "external_id"], update, extra=stock_transitions)
-    _apply_group_rules(session, shop_id)
+    apply_grouping_rules(session, shop_id, [r.external_id for r in batch])  # a merchant's rules win
 
 
 def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int,
@@ -157,7 +159,7 @@ def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int
 
 
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
-                  points_expire_after: timedelta | None) -> None:
+                  points_expire_months: int | None) -> None:
     customers = _ids(session, Customer, shop_id, {r.customer_external_id for r in batch if r.customer_external_id})
     products = _ids(session, Product, shop_id, {ln.product_external_id for r in batch for ln in r.lines})
     rows = [
@@ -178,10 +180,10 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
     ]
     if lines:
         session.execute(table_of(OrderLine).insert(), lines)
-    _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_after)
+    _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_months)
 
 
-def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], points_expire_after: timedelta | None) -> None:
+def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], points_expire_months: int | None) -> None:
     """Last order time per customer, and, by the platform's rule if it has one, when their points expire."""
     if not customer_ids:
         return
@@ -190,18 +192,9 @@ def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], poi
         .group_by(col(Order.customer_id))).all()
     if last:
         session.execute(update(Customer), [
-            {"id": cid, "last_order_at": at,
-             **({"points_expire_at": at + points_expire_after} if points_expire_after is not None else {})}
-            for cid, at in last])
-
-
-def _apply_group_rules(session: Session, shop_id: int) -> None:
-    """A merchant's grouping rules win over the platform's codes (one UPDATE per rule set)."""
-    rules = session.execute(select(col(ProductGroupRule.product_code), col(ProductGroupRule.group_code))
-                            .where(col(ProductGroupRule.shop_id) == shop_id)).all()
-    for code, group in rules:
-        session.execute(update(Product).where(col(Product.shop_id) == shop_id, col(Product.code) == code)
-                        .values(group_code=group))
+            {"id": cid, "last_order_at": at} for cid, at in last])
+        if points_expire_months is not None:
+            refresh_point_expiry(session, shop_id, points_expire_months, [cid for cid, _ in last])
 
 
 def held_counts(session: Session, shop_id: int) -> dict[str, int]:

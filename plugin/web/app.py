@@ -2,16 +2,19 @@
 that maps every refusal to a clear 4xx (plugin.web.errors)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
 from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
-from plugin.web.routes import console, customers, install, links, storefront
+from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
+from plugin.web.routes import surveys as survey_routes
 
 __all__ = ["create_app", "SCHEMA_URL"]
 
@@ -24,8 +27,10 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None, openapi_url=SCHEMA_URL if expose_schema else None)
     app.state.runtime = runtime
     app.state.rate_limits = RateLimits(runtime.settings)
-    for module in (install, storefront, console, customers, links):
+    for module in (install, storefront, console, dashboard, scenario_page, rules, customers, links):
         app.include_router(module.router)
+    app.include_router(survey_routes.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
     install_error_handlers(app)
     if expose_schema:
         app.openapi = lambda: _schema_with_mounts(app)  # type: ignore[method-assign]

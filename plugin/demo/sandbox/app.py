@@ -56,10 +56,14 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
 
 
 def _page(title: str, body: str) -> HTMLResponse:
+    """A sandbox page in the console's look (its stylesheet is served by the app the sandbox is mounted in)."""
     return HTMLResponse(
-        f"<!doctype html><html lang='ja'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:40rem;margin:2rem auto}</style></head>"
-        f"<body><p><small>カラーミーショップ サンドボックス</small></p>{body}</body></html>"
+        f"<!doctype html><html lang='ja'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><link rel='stylesheet' href='/static/console.css'></head>"
+        "<body><header class='top'><span class='brand'>カラーミーショップ</span><span class='shop'>サンドボックス</span>"
+        "<nav class='console'><a href='/sandbox/'>ショップ管理画面</a><a href='/sandbox/store/'>ストア</a>"
+        "<a href='/demo/outbox'>受信したメール</a><a href='/demo/login'>Okaeri 管理画面</a></nav></header>"
+        f"<main><section>{body}</section></main></body></html>"
     )
 
 

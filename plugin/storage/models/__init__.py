@@ -1,7 +1,7 @@
 """Storage tables. Every row that belongs to a shop carries shop_id; times are timezone-aware UTC."""
 from __future__ import annotations
 
-from plugin.storage.models.catalog import FEW_LEFT, Product, ProductGroupRule
+from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
 from plugin.storage.models.messages import (
     ConsentRecord,
@@ -27,6 +27,7 @@ from plugin.storage.models.shop import (
     SyncState,
     WebhookReceipt,
 )
+from plugin.storage.models.surveys import SurveyAnswer, SurveyAnswerGroup
 from plugin.storage.models.visitors import Proof, VisitorBinding
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ConsentRecord",
     "Conversion",
     "Customer",
+    "GroupingRule",
     "InstallState",
     "Lease",
     "Proof",
@@ -46,13 +48,14 @@ __all__ = [
     "Order",
     "OrderLine",
     "Product",
-    "ProductGroupRule",
     "Recommendation",
     "RecommendationSet",
     "ScenarioRun",
     "ScenarioSetting",
     "Shop",
     "Suppression",
+    "SurveyAnswer",
+    "SurveyAnswerGroup",
     "SyncState",
     "Trigger",
     "VisitorBinding",

@@ -1,4 +1,5 @@
-"""Products with price, stock and the group code that merges variants of one item."""
+"""Products with price, stock and the group code that merges variants of one item, and the
+merchant's grouping rules."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,7 +23,8 @@ class Product(SQLModel, table=True):
     shop_id: int = Field(foreign_key="shops.id")
     external_id: str = Field(max_length=64)
     code: str = Field(default="", max_length=128)
-    group_code: str = Field(default="", max_length=128)
+    group_code: str = Field(default="", max_length=128)  # the group in use: the platform's, or a merchant rule's
+    platform_group_code: str = Field(default="", max_length=128, sa_column_kwargs={"server_default": ""})
     name: str = Field(default="", max_length=500)
     price: int = 0
     currency: str = Field(default="JPY", max_length=3)
@@ -36,13 +38,18 @@ class Product(SQLModel, table=True):
     updated_at: datetime
 
 
-class ProductGroupRule(SQLModel, table=True):
-    """A merchant's rule: this product code belongs to that group (sample, regular, set → one)."""
+class GroupingRule(SQLModel, table=True):
+    """A merchant's product-code grouping rule (plugin.storage.product_groups): the products whose
+    code matches `codes` (codes and `*` patterns, one per line) join `group_name` ("merge"), or each
+    become a group of its own ("split"). The lowest `position` that matches wins."""
 
-    __tablename__ = "product_group_rules"
-    __table_args__ = (UniqueConstraint("shop_id", "product_code"),)
+    __tablename__ = "grouping_rules"
+    __table_args__ = (Index("ix_grouping_rules_shop", "shop_id", "position"),)
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shops.id")
-    product_code: str = Field(max_length=128)
-    group_code: str = Field(max_length=128)
+    position: int = 0
+    action: str = Field(default="merge", max_length=8)
+    codes: str = Field(max_length=4000)
+    group_name: str = Field(default="", max_length=100)
+    created_at: datetime

@@ -46,6 +46,12 @@ class Shop(SQLModel, table=True):
     quiet_end_hour: int = Field(default=8, sa_column_kwargs={"server_default": "8"})
     cap_window_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
     cap_count: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # The holdout share the one switch gives each preset it writes; the name mail comes from
+    # (empty: the shop's name); for platforms whose data has no point expiry, how many months
+    # after a customer's last order their points expire (plugin.storage.point_expiry).
+    default_holdout_percent: int = Field(default=10, sa_column_kwargs={"server_default": "10"})
+    sender_name: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
+    points_expiry_months: int = Field(default=12, sa_column_kwargs={"server_default": "12"})
     installed_at: datetime | None = None
     uninstalled_at: datetime | None = None
     created_at: datetime

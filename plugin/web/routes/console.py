@@ -1,29 +1,22 @@
-"""The merchant's pages: settings with the one switch, each preset's tuning, preview, test
-send, and the reports (JSON)."""
+"""The merchant's pages: settings with the one switch, each preset's tuning, and the reports
+(JSON). Preview and test send live on the scenario page (plugin.web.routes.scenario_page)."""
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 from sqlmodel import col
-from starlette.concurrency import run_in_threadpool
 
 from connectors.signatures import same_secret
-from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
-from plugin.channels.email import EmailChannel
 from plugin.console.forms import SettingError
-from plugin.console.scenarios import TemplateRefused, preview, scenario_overview, set_scenario, set_standard_scenarios
-from plugin.console.shop_rules import set_shop_rules
-from plugin.delivery.drafts import preview_unsubscribe_url
+from plugin.console.scenarios import TemplateRefused, scenario_overview, set_scenario, set_standard_scenarios
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import SyncState
 from plugin.sync.store import RESOURCES, held_counts
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
 from plugin.web.errors import AppError, in_language
-from plugin.web.i18n import texts
 from plugin.web.rendering import off_loop
 from plugin.web.templating import render_page
 from scenarios import SCENARIOS
@@ -54,7 +47,7 @@ def settings_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, l
 
 
 def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: str, *, error: str = "",
-              rules_error: str = "", scenario_error: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
+              scenario_error: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
     scenarios = scenario_overview(session, shop, lang)
     states = {s.resource: s for s in session.execute(
         select(SyncState).where(col(SyncState.shop_id) == shop.id)).scalars()}
@@ -62,7 +55,7 @@ def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang:
     sync = [{"resource": r, "count": held[r], "last_run_at": states[r].last_run_at if r in states else None}
             for r in RESOURCES]
     return render_page("settings.html", lang, status, shop=shop, scenarios=scenarios, sync=sync, error=error,
-                       rules_error=rules_error, scenario_error=scenario_error or {},
+                       scenario_error=scenario_error or {},
                        standard_on=any(s["enabled"] for s in scenarios),
                        csrf=_csrf(runtime, shop.id or 0))
 
@@ -99,69 +92,11 @@ async def tune_scenario(key: str, request: Request, shop: CurrentShop, session: 
         session.rollback()
         raise AppError(422, "setting_refused", reason=in_language(str(exc))) from None
     session.commit()
+    if request.headers.get("referer", "").split("?")[0].split("#")[0].endswith(f"/app/scenarios/{key}"):
+        return RedirectResponse(f"/app/scenarios/{key}?saved=1#settings", status_code=303)  # back where it came from
     return RedirectResponse(f"/app/settings#{key}", status_code=303)
 
 
-@router.post("/settings/rules", response_model=None)
-async def shop_rules(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
-                     lang: Lang) -> RedirectResponse | HTMLResponse:
-    """Quiet hours and the frequency cap, for every scenario of the shop. A refused value comes
-    back on the settings page, in the merchant's language, with nothing saved."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    _check_csrf(runtime, shop.id or 0, form.get("csrf", ""))
-    try:
-        set_shop_rules(session, shop, form)
-    except SettingError as exc:
-        session.rollback()
-        session.refresh(shop)
-        return _settings(shop, session, runtime, lang, rules_error=_in(lang, str(exc)), status=422)
-    session.commit()
-    return RedirectResponse("/app/settings#rules", status_code=303)
-
-
-def _in(lang: str, text: str) -> str:
-    """The part of a "日本語 / English" message in the page's language."""
-    japanese, _, english = text.partition(" / ")
-    return english if lang == "en" and english else japanese
-
-
-@router.get("/settings/scenarios/{key}/preview", response_class=HTMLResponse)
-async def preview_scenario(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
-                           customer: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-                           part: str = "html") -> HTMLResponse:
-    try:
-        who, subject, text, html = await off_loop(preview, runtime, session, shop, _known(key), customer)
-    except TemplateRefused as exc:
-        return render_page("message.html", lang, 422, title=texts(lang)["preview"], message=exc.explain(lang))
-    except SettingError as exc:
-        raise AppError(404, "setting_refused", reason=in_language(str(exc))) from None
-    if part == "text":
-        return HTMLResponse(f"<pre>{_escape(subject)}\n\n{_escape(text)}</pre>")
-    return HTMLResponse(html, headers={"X-Preview-Customer": str(who.id), "Content-Security-Policy": "script-src 'none'"})
-
-
-@router.post("/settings/scenarios/{key}/test-send", response_model=None)
-async def test_send(key: str, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
-                    csrf: Annotated[str, Form()]) -> JSONResponse | HTMLResponse:
-    """Send the preview to the merchant's own address (not recorded as a scenario message); a
-    template that fails is a page saying why, and nothing is sent."""
-    _check_csrf(runtime, shop.id or 0, csrf)
-    if not shop.owner_email:
-        raise AppError(422, "no_owner_email")
-    try:
-        _, subject, text, html = await off_loop(preview, runtime, session, shop, _known(key))
-        # the merchant's contact is an email address, whatever channel the preset sends on
-        await run_in_threadpool(runtime.channels[EmailChannel.name].send, OutgoingMessage(
-            message_id=f"<test-{uuid.uuid4().hex}@okaeri>", to_address=shop.owner_email, to_name=shop.name,
-            from_name=shop.name, subject=f"[テスト送信] {subject}", body_text=text, body_html=html,
-            unsubscribe_url=preview_unsubscribe_url(runtime)))
-    except TemplateRefused as exc:
-        return render_page("message.html", lang, 422, title=texts(lang)["test_send"], message=exc.explain(lang))
-    except SettingError as exc:
-        raise AppError(404, "setting_refused", reason=in_language(str(exc))) from None
-    except (TemporaryFailure, PermanentFailure) as exc:
-        raise AppError(502, "mail_refused", reason=str(exc)) from None
-    return JSONResponse({"sent_to": shop.owner_email, "subject": f"[テスト送信] {subject}"})
 
 
 @router.get("/reports")
@@ -169,9 +104,3 @@ def reports(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, weeks: 
     if not 1 <= weeks <= 104:
         raise AppError(422, "weeks_range")
     return JSONResponse(scenario_report(session, shop, runtime.clock.now(), weeks))
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)

@@ -36,7 +36,7 @@ def customer_search(shop: CurrentShop, session: SessionDep, lang: Lang,
                     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> HTMLResponse:
     """Search by email, name or id; with nothing typed, the page says what to type."""
     found = search_customers(session, shop, q, page)
-    return render_page("customers.html", lang, shop=shop, found=found, c=customer_texts(lang))
+    return render_page("customers.html", lang, nav_active="customers", shop=shop, found=found, c=customer_texts(lang))
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
@@ -45,11 +45,11 @@ def customer_detail(customer_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], shop
     """One customer of the logged-in shop: orders, points, consent and every message considered."""
     try:
         platform = runtime.platforms.get(shop.platform)
-        expire_after, title = platform.points_expire_after, platform.title
+        from_platform, title = platform.points_expire_after is None, platform.title
     except UnknownPlatform:  # a shop of a platform this process does not serve: its data is still readable
-        expire_after, title = None, shop.platform
+        from_platform, title = True, shop.platform
     profile = customer_profile(session, shop, customer_id, lang=lang, channels=runtime.channels,
-                               points_expire_after=expire_after, platform_title=title, page=page)
+                               expiry_from_platform=from_platform, platform_title=title, page=page)
     if profile is None:
         raise CustomerNotFound()
-    return render_page("customer.html", lang, shop=shop, p=profile, c=customer_texts(lang))
+    return render_page("customer.html", lang, nav_active="customers", shop=shop, p=profile, c=customer_texts(lang))

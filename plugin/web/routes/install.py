@@ -84,7 +84,7 @@ def oauth_callback(request: Request, platform: PlatformDep, runtime: RuntimeDep,
     except ConnectorError as exc:
         raise AppError(502 if exc.status is None or exc.status >= 500 else 400, "install_failed",
                        platform=platform.title, reason=str(exc)) from exc
-    response = RedirectResponse("/app/settings", status_code=303)
+    response = RedirectResponse("/app/", status_code=303)  # the dashboard is the page after login
     response.delete_cookie(STATE_COOKIE)
     response.set_cookie(SESSION_COOKIE, session_cookie(runtime, shop.id or 0), httponly=True, samesite="lax",
                         max_age=7 * 86400)

@@ -1,0 +1,102 @@
+"""A real SMTP server on loopback (aiosmtpd) that misbehaves on request, and records the
+Message-ID of every message it accepts: what the fault tests count sends with."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from plugin.demo.mailcatcher import free_port
+
+__all__ = ["FaultySmtp"]
+
+
+@dataclass
+class FaultySmtp:
+    """Accepts mail on a fixed port (kept across restarts). Faults, each set by a test:
+
+    rcpt_reply / data_reply  address → SMTP reply given instead of 250 (4xx, 5xx)
+    drop_in_data             how many next transfers are cut off after the body, before a reply
+                             (not accepted); `accept_then_drop` does the same after accepting
+    hang_in_data             how many next transfers get no reply at all (the client times out)
+    delay                    seconds each accepted transfer takes (so a batch can be killed mid-way)
+    """
+
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    rcpt_reply: dict[str, str] = field(default_factory=dict)
+    data_reply: dict[str, str] = field(default_factory=dict)
+    drop_in_data: int = 0
+    accept_then_drop: int = 0
+    hang_in_data: int = 0
+    delay: float = 0.0
+    accepted: list[str] = field(default_factory=list)  # Message-IDs, in order of acceptance
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _controller: Controller | None = None
+
+    def start(self) -> FaultySmtp:
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def restart(self) -> None:
+        """What a relay restart looks like to clients: every connection closed, then the same port again."""
+        self.stop()
+        self.start()
+
+    def counts(self) -> Counter[str]:
+        """How many times each Message-ID was accepted."""
+        with self._lock:
+            return Counter(self.accepted)
+
+    def take(self, name: str) -> bool:
+        """Use up one of a counted fault; True when it applies to this transfer."""
+        with self._lock:
+            left: int = getattr(self, name)
+            if left:
+                setattr(self, name, left - 1)
+            return bool(left)
+
+    def record(self, content: bytes) -> None:
+        parsed = message_from_bytes(content, policy=policy.default)
+        with self._lock:
+            self.accepted.append(str(parsed["Message-ID"]))
+
+
+@dataclass
+class _Handler:
+    server: FaultySmtp
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 (aiosmtpd hook)
+                          rcpt_options: list[str]) -> str:
+        if address in self.server.rcpt_reply:
+            return self.server.rcpt_reply[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
+        faults = self.server
+        for address in envelope.rcpt_tos:
+            if address in faults.data_reply:
+                return faults.data_reply[address]
+        if faults.take("hang_in_data"):
+            await asyncio.sleep(3600)  # cancelled when the server stops
+        if faults.take("drop_in_data"):
+            server.transport.close()
+            return "421 closing"  # never reaches the client
+        if faults.delay:
+            await asyncio.sleep(faults.delay)
+        faults.record(envelope.content)
+        if faults.take("accept_then_drop"):
+            server.transport.close()
+        return "250 OK"
