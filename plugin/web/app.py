@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
-from plugin.web.routes import console, dashboard, install, links, rules, scenario_page, storefront
+from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
 from plugin.web.routes import surveys as survey_routes
 
 __all__ = ["create_app", "SCHEMA_URL"]
@@ -27,7 +27,7 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None, openapi_url=SCHEMA_URL if expose_schema else None)
     app.state.runtime = runtime
     app.state.rate_limits = RateLimits(runtime.settings)
-    for module in (install, storefront, console, dashboard, scenario_page, rules, links):
+    for module in (install, storefront, console, dashboard, scenario_page, rules, customers, links):
         app.include_router(module.router)
     app.include_router(survey_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
