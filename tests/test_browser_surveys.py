@@ -88,6 +88,9 @@ def test_a_customer_answers_the_survey_mail_and_the_merchant_sees_it(served, ses
     assert "ご回答を受け付けました" in page.locator("#message").inner_text()
     # And the merchant sees the answer, the NPS and the comment on /app/surveys
     page.goto(f"{base_url}/demo/login")
+    page.goto(f"{base_url}/app/")  # the dashboard shows the period's NPS beside the scenarios' figures
+    assert page.locator("#dashboard-nps").inner_text() == "+100"
+    assert "1 件の回答" in page.locator("#nps-card").inner_text()
     page.goto(f"{base_url}/app/surveys")
     assert page.locator("#answers").inner_text() == "1"
     assert page.locator("#nps").inner_text() == "+100"

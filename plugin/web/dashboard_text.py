@@ -8,7 +8,9 @@ DASHBOARD_TEXT: dict[str, dict[str, str]] = {
         "title": "ダッシュボード", "period": "期間", "last_7": "直近7日", "last_30": "直近30日", "last_90": "直近90日",
         "custom": "期間を指定", "from": "開始日", "to": "終了日", "show": "表示", "by": "グラフの単位",
         "by_day": "日別", "by_week": "週別", "csv": "CSVをダウンロード", "total": "合計", "scenario": "シナリオ",
-        "sent": "送信", "held_back": "保留・除外", "opened": "開封", "clicked": "クリック", "conversions": "コンバージョン",
+        "sent": "送信",
+        "nps": "NPS(アンケート)", "nps_answers": "{n} 件の回答", "nps_none": "回答はまだありません",
+        "held_back": "保留・除外", "opened": "開封", "clicked": "クリック", "conversions": "コンバージョン",
         "revenue": "売上(貢献)", "lift": "ホールドアウト効果(購入率の差)", "interval": "95%信頼区間",
         "not_enough": "まだ十分なデータがありません",
         "not_enough_help": "比較用(非配信)グループと配信グループがそれぞれ{min_arm}通以上になり、95%信頼区間の幅が"
@@ -25,7 +27,9 @@ DASHBOARD_TEXT: dict[str, dict[str, str]] = {
         "title": "Dashboard", "period": "Period", "last_7": "Last 7 days", "last_30": "Last 30 days",
         "last_90": "Last 90 days", "custom": "Custom", "from": "From", "to": "To", "show": "Show", "by": "Chart by",
         "by_day": "Day", "by_week": "Week", "csv": "Download CSV", "total": "Total", "scenario": "Scenario",
-        "sent": "Sent", "held_back": "Held back", "opened": "Opened", "clicked": "Clicked", "conversions": "Conversions",
+        "sent": "Sent",
+        "nps": "NPS (surveys)", "nps_answers": "{n} answers", "nps_none": "no answers yet",
+        "held_back": "Held back", "opened": "Opened", "clicked": "Clicked", "conversions": "Conversions",
         "revenue": "Attributed revenue", "lift": "Holdout lift (purchase rate)", "interval": "95% interval",
         "not_enough": "Not enough data yet",
         "not_enough_help": "The lift is shown once the control group and the sent group each have {min_arm} messages "

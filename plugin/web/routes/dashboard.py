@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from plugin.measurement.links import ATTRIBUTION_WINDOW
+from plugin.measurement.nps import nps_summary
 from plugin.measurement.periods import MAX_DAYS, Period, local_period
 from plugin.measurement.reports import MAX_INTERVAL, MIN_ARM, REASONS, Dashboard, Figures, Lift, dashboard
 from plugin.web.dashboard_text import dashboard_texts
@@ -39,6 +40,7 @@ def dashboard_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, 
                        charts=_charts(series, _reasons_seen(board), dashboard_texts(lang)), lift_text=_lift_text,
                        pct=_pct, money=_money, min_arm=MIN_ARM, max_points=round(MAX_INTERVAL * 100),
                        window_days=ATTRIBUTION_WINDOW.days, nav_active="dashboard",
+                       nps=nps_summary(session, shop.id or 0, chosen.start, chosen.end),
                        query=f"period={period}&from={chosen.first}&to={chosen.last}&by={by}")
 
 
