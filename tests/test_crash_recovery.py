@@ -197,3 +197,40 @@ def test_embedded_demo_killed_mid_delivery_hands_its_queue_over_at_restart(setti
         restarted.close()
     # Then everyone has the reminder, and at most one mail per thread came twice
     _each_once_but(relay, session, people, in_flight=2)
+
+
+def test_embedded_demo_killed_before_settling_settles_what_it_sent_at_restart(settings, session, relay, engine, monkeypatch):  # type: ignore[no-untyped-def]
+    # Given the embedded stack (SQLite, in-process queue) that sent a batch, journaled each mail,
+    # and died before settling it: the rows are left in `sending`
+    from plugin.delivery import batch
+    from plugin.jobs.broker import build_broker
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the journal is SQLite's mark store")
+    shop, people = _daytime_shop(session, customers=3)
+    first = build_runtime(settings.model_copy(update={"smtp_port": relay.port}), broker=build_broker("memory://"),
+                          engine=engine)
+    ids = [message_id for message_id, _ in run_shop_tick(first, shop.id)]
+
+    def killed(*args: object) -> None:
+        raise SystemExit("killed before the settle")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(batch.outbox, "settle_many", killed)
+        with pytest.raises(SystemExit):
+            batch.deliver_batch(first, ids)
+    first.close_channels()
+    assert len(relay.counts()) == 3
+    # When it starts again, well before the dead process's leases run out
+    restarted = build_runtime(settings.model_copy(update={"smtp_port": relay.port}), broker=build_broker("memory://"),
+                              engine=engine)
+    worker = start_worker(restarted, threads=2)
+    try:
+        # Then what it sent is settled at once from the journal, and nobody gets it again
+        session.expire_all()
+        assert {m.status for m in session.execute(select(Message)).scalars()} == {MessageStatus.sent}
+        time.sleep(0.5)
+    finally:
+        worker.stop()
+        restarted.close()
+    _each_once_but(relay, session, people, in_flight=0)

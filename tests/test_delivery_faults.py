@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
+from plugin.delivery import batch as batch_module
 from plugin.delivery.batch import deliver, deliver_batch
 from plugin.demo.mailcatcher import free_port
 from plugin.engine.tick import run_shop_tick
@@ -205,6 +206,13 @@ def _cut_database_connection(engine, times: int, after: int = 0) -> dict[str, in
     return state
 
 
+@pytest.fixture
+def database_marks(monkeypatch):  # type: ignore[no-untyped-def]
+    """Marks in the database row itself (PostgreSQL without Redis): no journal, no Redis marks."""
+    monkeypatch.setattr(batch_module, "_open_store", lambda runtime: None)
+
+
+@pytest.mark.usefixtures("database_marks")
 def test_a_database_connection_lost_mid_batch_is_replaced_and_nothing_repeats(faulty_runtime, session, clock, relay, engine) -> None:  # type: ignore[no-untyped-def]
     # Given a batch of four, and the database connection dropping as the second is marked sent
     _, ids = _reminders(faulty_runtime, session, clock, customers=4)
@@ -218,6 +226,7 @@ def test_a_database_connection_lost_mid_batch_is_replaced_and_nothing_repeats(fa
     assert _statuses(session) == {MessageStatus.sent}
 
 
+@pytest.mark.usefixtures("database_marks")
 def test_a_database_gone_mid_batch_stops_the_batch_and_resends_at_most_the_one_in_flight(  # type: ignore[no-untyped-def]
         faulty_runtime, session, clock, relay, engine) -> None:
     # Given a batch of four and a database that goes away for good as the first is marked sent
@@ -236,6 +245,29 @@ def test_a_database_gone_mid_batch_stops_the_batch_and_resends_at_most_the_one_i
     counts = relay.counts()
     assert set(counts) == set(_message_ids(session, ids))
     assert sum(counts.values()) - len(counts) <= 1  # the one in flight when the database went
+    assert _statuses(session) == {MessageStatus.sent}
+
+
+def test_mails_accepted_before_the_settle_failed_are_settled_at_the_next_claim_not_sent_again(  # type: ignore[no-untyped-def]
+        faulty_runtime, session, clock, relay, engine) -> None:
+    # Given a batch of four, all accepted and marked (journal or Redis), then the database going
+    # away as the batch settles them: the rows are left in `sending`, as a worker killed there leaves them
+    assert batch_module.marks_for(faulty_runtime) is not None
+    _, ids = _reminders(faulty_runtime, session, clock, customers=4)
+    state = _cut_database_connection(engine, 1)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises for a closed connection
+        deliver_batch(faulty_runtime, ids)
+    assert state["cut"] == 1 and sorted(relay.counts().values()) == [1, 1, 1, 1]
+    assert _statuses(session) == {MessageStatus.sending}
+    # When their leases run out and the sweep hands them to another worker
+    clock.advance(seconds=outbox.LEASE.total_seconds() + 1)
+    with faulty_runtime.sessions() as fresh:
+        swept = [message_id for message_id, _ in outbox.due_for_enqueue(fresh, clock.now())]
+    assert sorted(swept) == sorted(ids)
+    outcomes = deliver_batch(faulty_runtime, swept)
+    # Then its claim finds the marks and settles them as sent: nobody gets the mail twice
+    assert [o for o, _ in outcomes.values()] == ["sent"] * 4
+    assert sorted(relay.counts().values()) == [1, 1, 1, 1]
     assert _statuses(session) == {MessageStatus.sent}
 
 

@@ -1,8 +1,15 @@
 """Deliver outbox messages in batches: claim, re-check every gate, render with fresh stock,
-send once on the message's channel and mark each accepted one sent at once, settle the rest in bulk."""
+send once on the message's channel and mark each accepted one at once, settle the batch in bulk.
+
+The mark is the cheapest durable write the runtime has (`plugin.storage.marks`): a line in a
+journal beside a SQLite database, a Redis SET when the broker is Redis, else the row itself marked
+sent in the database. Every claim checks the marks before anything is sent: a message a dead
+worker had sent and marked is settled as sent, not sent again."""
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -21,10 +28,11 @@ from plugin.gates.decisions import delivery_deferred
 from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.consent import suppress
+from plugin.storage.marks import AcceptedMarks, JournalMarks, Mark, MarkUnavailable, RedisMarks
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioSetting, Shop
 from scenarios import Scenario, get_scenario
 
-__all__ = ["deliver", "deliver_batch", "prepare_batch", "Outcome"]
+__all__ = ["deliver", "deliver_batch", "prepare_batch", "marks_for", "settle_journaled", "Outcome"]
 
 log = logging.getLogger("okaeri.outbox")
 Outcome = tuple[str, datetime | None]  # sent/skipped/cancelled/deferred/retry/failed, and when to try again
@@ -40,15 +48,21 @@ def deliver(runtime: Runtime, message_id: int) -> Outcome:
 def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, Outcome]:
     """Deliver what can be claimed of these messages; the rest belongs to someone else.
 
-    Each message the channel accepts is marked sent before the next is sent; the leases are
-    renewed while the batch runs, and it stops sending once it cannot be sure they are still its own.
+    Each message the channel accepts is marked before the next is sent; the leases are renewed
+    while the batch runs, and it stops sending once it cannot be sure they are still its own.
     """
     now = runtime.clock.now()
+    store = marks_for(runtime)
     with runtime.sessions() as session:
         claimed = outbox.claim_many(session, message_ids, now)
         if not claimed:
             return {}
-        marks = outbox.SentMarks(runtime.engine)
+        done = _settle_marked(session, store, claimed)
+        claimed = [m for m in claimed if m.id not in done]
+        settled: dict[int, Outcome] = {message_id: ("sent", None) for message_id in done}
+        if not claimed:
+            return settled
+        marks = _BatchMarks(store, outbox.SentMarks(runtime.engine))
         with LeaseHeartbeat(runtime.engine, runtime.clock, [m.id or 0 for m in claimed], now + outbox.LEASE) as lease:
             try:
                 outgoing, outcomes, settle = prepare_batch(runtime, session, claimed)
@@ -56,13 +70,62 @@ def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, Out
                 outcomes.update(_send_all(runtime, session, outgoing, settle, marks, lease))
             finally:
                 marks.close()
-            if lease.held():  # else another worker may hold them by now: they are its to settle
+            if lease.held():  # else another worker may hold them by now: they are its to settle (marks tell it)
                 outbox.settle_many(session, settle)
-    return outcomes
+                marks.forget()
+    return {**settled, **outcomes}
+
+
+def _settle_marked(session: Session, store: AcceptedMarks | None, claimed: list[Message]) -> dict[int, Mark]:
+    """The claimed messages a channel already accepted (their worker died before settling): settled
+    as sent now, never sent again."""
+    if store is None:
+        return {}
+    done = store.accepted([m.id or 0 for m in claimed])
+    if done:
+        outbox.settle_many(session, [_sent_row(message_id, subject, at) for message_id, (at, subject) in done.items()])
+        store.forget(done)
+        log.info("okaeri.outbox.settled-from-marks", extra={"messages": len(done)})
+    return done
+
+
+def _sent_row(message_id: int, subject: str, at: datetime) -> dict[str, Any]:
+    # bodies are not kept (nothing read them): subject, context and decision remain
+    return {"id": message_id, "status": MessageStatus.sent, "sent_at": at, "last_error": "", "subject": subject[:500]}
+
+
+class _BatchMarks:
+    """A batch's marks: in the runtime's cheap store, the rows settled in bulk afterwards; in the
+    database row itself when there is none, or when the store fails (a Redis restart)."""
+
+    def __init__(self, store: AcceptedMarks | None, database: outbox.SentMarks) -> None:
+        self.store, self.database = store, database
+        self.stored: list[int] = []
+
+    def record(self, message_id: int, subject: str, at: datetime, settle: list[dict[str, Any]]) -> None:
+        if self.store is not None:
+            try:
+                self.store.record(message_id, subject, at)
+                self.stored.append(message_id)
+                settle.append(_sent_row(message_id, subject, at))
+                return
+            except MarkUnavailable:
+                log.warning("okaeri.outbox.mark-store-unavailable", extra={"message_id": message_id})
+        self.database.record(message_id, subject, at)
+
+    def forget(self) -> None:
+        """The batch is settled: its marks are no longer needed."""
+        if self.store is not None and self.stored:
+            self.store.forget(self.stored)
+
+    def close(self) -> None:
+        self.database.close()
 
 
 def _send_all(runtime: Runtime, session: Session, outgoing: list[tuple[Message, OutgoingMessage]],
-              settle: list[dict[str, Any]], marks: outbox.SentMarks, lease: LeaseHeartbeat) -> dict[int, Outcome]:
+              settle: list[dict[str, Any]], marks: _BatchMarks, lease: LeaseHeartbeat) -> dict[int, Outcome]:
+    # No lease is released before the settle: a row whose lease ran out could be claimed and sent
+    # by another worker, then overwritten by this batch's settle.
     outcomes: dict[int, Outcome] = {}
     for position, (message, mail) in enumerate(outgoing):
         if not lease.held():
@@ -75,13 +138,12 @@ def _send_all(runtime: Runtime, session: Session, outgoing: list[tuple[Message, 
             for later, _ in outgoing[position + 1:]:
                 outcomes[later.id or 0] = _retry(runtime, later, f"not tried: {exc}", settle)
             break
-        lease.release(message.id or 0)
     return outcomes
 
 
 def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMessage,
-          settle: list[dict[str, Any]], marks: outbox.SentMarks) -> Outcome:
-    """Send one message; sent ones are marked at once, other outcomes go to `settle`.
+          settle: list[dict[str, Any]], marks: _BatchMarks) -> Outcome:
+    """Send one message; accepted ones are marked at once, other outcomes go to `settle`.
     Raises TemporaryFailure when the relay is down (see `_send_all`)."""
     channel = runtime.channels[message.channel]  # the consent gate cancelled messages of unknown channels
     try:
@@ -97,10 +159,46 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
                      runtime.clock.now(), source=f"{channel.name} permanent failure")
             session.commit()  # now: the marks' connection must not wait behind this write (SQLite)
         return "failed", None
-    # bodies are not kept (nothing read them): subject, context and decision remain
-    marks.record(message.id or 0, mail.subject, runtime.clock.now())
+    marks.record(message.id or 0, mail.subject, runtime.clock.now(), settle)
     log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message.id})
     return "sent", None
+
+
+_STORES: weakref.WeakKeyDictionary[Any, weakref.WeakKeyDictionary[Any, AcceptedMarks | None]] = weakref.WeakKeyDictionary()
+_STORES_LOCK = threading.Lock()
+
+
+def marks_for(runtime: Runtime) -> AcceptedMarks | None:
+    """The runtime's cheap mark store (one per engine and broker), None for marks in the database."""
+    with _STORES_LOCK:
+        by_broker = _STORES.setdefault(runtime.engine, weakref.WeakKeyDictionary())
+        if runtime.broker not in by_broker:
+            by_broker[runtime.broker] = _open_store(runtime)
+        return by_broker[runtime.broker]
+
+
+def _open_store(runtime: Runtime) -> AcceptedMarks | None:
+    client, namespace = getattr(runtime.broker, "client", None), getattr(runtime.broker, "namespace", None)
+    if client is not None and namespace and hasattr(client, "mget"):  # Redis: shared by every worker
+        return RedisMarks(client, namespace)
+    url = runtime.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return JournalMarks(f"{url.database}-accepted")
+    return None  # PostgreSQL without Redis, RabbitMQ: the row itself is the mark
+
+
+def settle_journaled(runtime: Runtime) -> int:
+    """At the start of a process that is its database's one deliverer (the in-process queue): settle
+    every row the journal says was accepted, then empty the journal; how many marks it held."""
+    store = marks_for(runtime)
+    if not isinstance(store, JournalMarks):
+        return 0
+    marks = store.everything()
+    if marks:
+        with runtime.sessions() as session:
+            outbox.settle_many(session, [_sent_row(i, subject, at) for i, (at, subject) in marks.items()])
+    store.truncate()
+    return len(marks)
 
 
 def _retry(runtime: Runtime, message: Message, error: str, settle: list[dict[str, Any]]) -> Outcome:

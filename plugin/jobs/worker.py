@@ -5,6 +5,7 @@ import logging
 
 import dramatiq
 
+from plugin.delivery.batch import settle_journaled
 from plugin.jobs.actors import register_actors
 from plugin.jobs.broker import is_in_process
 from plugin.jobs.work import hand_over_queued
@@ -18,11 +19,15 @@ log = logging.getLogger("okaeri.worker")
 def start_worker(runtime: Runtime, threads: int | None = None) -> dramatiq.Worker:
     """Declare the actors and consume every queue of the runtime's broker in this process; call .stop() to end.
 
-    With the in-process broker the queue starts empty: whatever a previous run of this process had
-    handed to it (and did not deliver before it died) is handed over again before work starts.
+    With the in-process broker the queue starts empty: what a previous run of this process sent
+    and journaled is settled, and whatever it had handed to its queue (and did not deliver before
+    it died) is handed over again before work starts.
     """
     register_actors(runtime)
     if is_in_process(runtime.broker) and not _anything_queued(runtime.broker):
+        settled = settle_journaled(runtime)  # what the last run sent and marked, and could not settle
+        if settled:
+            log.info("okaeri.worker.settled-from-journal", extra={"messages": settled})
         handed = hand_over_queued(runtime)
         if handed:
             log.info("okaeri.worker.requeued", extra={"messages": handed})

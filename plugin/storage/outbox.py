@@ -1,14 +1,15 @@
 """The outbox (written by the engine, once per idempotency key): claim with a lease, settle, sweep.
 
-pending ──claim──▶ sending ──▶ sent       (recorded the moment the channel accepts it, one by one)
+pending ──claim──▶ sending ──▶ sent       (marked the moment the channel accepts it, one by one)
    ▲                  │ ├─────▶ failed    (permanent, or attempts exhausted)
    └──retry/lease─────┘ └─────▶ cancelled (exit condition met, suppressed, shop gone)
 
 A claim's lease is short (LEASE) and renewed every RENEW_EVERY while its worker lives, so what a
 dead worker held is claimable again within LEASE of its death. Each accepted message is marked
-sent (`SentMarks`) before the next is sent: a killed worker leaves at most the one message it was
-transferring in `sending`, to be sent again, with the same Message-ID. The rest of a batch (retries,
-cancellations, deferrals) is settled in bulk.
+before the next is sent — in a cheap store (`plugin.storage.marks`: a journal beside SQLite, Redis)
+whose marks every claim checks, the row then settled in bulk with the rest of its batch; or, with
+neither, in the row itself (`SentMarks`). A killed worker leaves at most the one message it was
+transferring unmarked, to be sent again, with the same Message-ID.
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ _MARK_SENT = (update(Message).where(col(Message.id) == bindparam("message_id"))
 
 
 class SentMarks:
-    """Marks each message the channel accepted as sent, committed before the next send, on a
+    """Marks each message the channel accepted as sent in its row (when there is no cheaper mark
+    store, or it failed), committed before the next send, on a
     connection of its own (the batch's session may be mid-transaction; on SQLite it must not hold
     the write lock meanwhile). A lost database connection is replaced and the mark retried a few
     times; if the database stays away the error propagates and the batch stops sending."""
