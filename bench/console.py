@@ -2,6 +2,7 @@
 through the ASGI app in-process, on SQLite and PostgreSQL.
 
     python -m bench.console [--customers 1000000] [--messages-per 5] [--requests 40] [--databases sqlite,postgresql]
+                            [--only dashboard] [--keep | --reuse sqlite:///… or bench_console_…]
 
 The shop is generated in SQL (INSERT … SELECT over generate_series on PostgreSQL, a recursive CTE
 on SQLite): customers with an order and an order line each, a consent record each, a few
@@ -80,6 +81,12 @@ class Dialect:
             return f"strftime('%Y-%m-%d %H:%M:%S', julianday('{NOW:%Y-%m-%d %H:%M:%S}') - ({days}))"
         return f"(TIMESTAMP '{NOW:%Y-%m-%d %H:%M:%S}' - ({days}) * INTERVAL '1 day')"
 
+    def after(self, column: str, hours: str) -> str:
+        """`column` plus `hours` hours (an SQL expression)."""
+        if self.sqlite:
+            return f"strftime('%Y-%m-%d %H:%M:%S', {column}, '+' || ({hours}) || ' hours')"
+        return f"({column} + ({hours}) * INTERVAL '1 hour')"
+
     def text(self, expr: str) -> str:
         return f"CAST({expr} AS TEXT)"
 
@@ -88,7 +95,6 @@ def generate(engine: Engine, customers: int, messages_per: int) -> tuple[int, di
     """Build the shop in SQL; its id and the row counts."""
     d = Dialect(engine)
     keys = list(SCENARIOS)
-    scenario_case = f"CASE ((c.id + k.g) % {len(keys)}) " + " ".join(f"WHEN {i} THEN '{k}'" for i, k in enumerate(keys)) + " END"
     steps = []
     with engine.begin() as conn:
         shop_id = conn.execute(text(
@@ -113,30 +119,68 @@ def generate(engine: Engine, customers: int, messages_per: int) -> tuple[int, di
     steps.append(("suppressions", "INSERT INTO suppressions (shop_id, channel, address, reason, created_at)"
                   " SELECT :shop, 'email', email, 'unsubscribed', " + d.ago("3") + " FROM customers WHERE shop_id = :shop"
                   " AND id % 50 = 7"))
-    # Message k of customer c: its state cycles over (c + k) % 10; created k weeks (plus c % 7 days) ago.
-    state = "((c.id + k.g) % 10)"
-    status = (f"CASE WHEN {state} < 6 THEN 'sent' WHEN {state} = 6 THEN 'control' WHEN {state} = 7 THEN 'cancelled'"
-              f" WHEN {state} = 8 THEN 'failed' ELSE 'pending' END")
-    decision = (f"CASE WHEN {state} = 6 THEN 'cap=ok;quiet=ok;holdout=control@10'"
-                f" WHEN {state} = 9 THEN 'cap=deferred;holdout=treatment' ELSE 'cap=ok;quiet=ok;holdout=treatment' END")
-    error = (f"CASE WHEN {state} = 7 THEN 'exit condition met before delivery'"
-             f" WHEN {state} = 8 THEN '550 5.1.1 mailbox unavailable' ELSE '' END")
-    created = d.ago("k.g * 7 + c.id % 7 + 0.5")
+    # Message k of customer c, one of nine presets. Its state st cycles over 20: 74 % sent, 10 % held
+    # out (control), 5 % cancelled by an exit condition, 5 % suppressed, 5 % failed, 1 % pending (due
+    # in the next two days, some deferred by the cap or quiet hours). It was written some day of the
+    # last year (sent ones half an hour later), and rows are inserted in that order so that ids grow
+    # with time as they do in a real outbox. Multi-step presets get their steps' trigger_step.
+    si = f"((c.id + k.g) % {len(keys)})"
+    scenario_case = f"CASE {si} " + " ".join(f"WHEN {i} THEN '{k}'" for i, k in enumerate(keys)) + " END"
+    pp, cart, points = keys.index("post_purchase"), keys.index("cart_recovery"), keys.index("point_expiry")
+    step_case = (f"CASE {si} WHEN {pp} THEN CASE (c.id / {len(keys)}) % 6 WHEN 0 THEN NULL WHEN 1 THEN 'survey'"
+                 " WHEN 2 THEN 'd30' WHEN 3 THEN 'd90' WHEN 4 THEN 'd240' ELSE 'd365' END"
+                 f" WHEN {cart} THEN CASE WHEN c.id % 3 = 0 THEN 'r' || k.g || '\\:2' ELSE 'r' || k.g END"
+                 f" WHEN {points} THEN CASE WHEN c.id % 2 = 0 THEN 'x\\:7' ELSE 'x\\:30' END ELSE {d.text('k.g')} END")
+    st = "((c.id * 3 + k.g) % 20)"
+    pending = f"({st} = 19 AND c.id % 5 = 0)"
+    days = f"CASE WHEN {pending} THEN (c.id % 3) + 0.1 ELSE ((c.id * 37 + k.g * 73) % 365) + (c.id % 24) / 24.0 + 0.05 END"
+    inner = (f"SELECT c.id AS cid, c.email AS email, k.g AS g, {scenario_case} AS scenario, {step_case} AS step,"
+             f" CASE WHEN {pending} THEN 'pending' WHEN {st} = 14 OR {st} = 15 THEN 'control' WHEN {st} = 16 THEN 'exit'"
+             f" WHEN {st} = 17 THEN 'suppressed' WHEN {st} = 18 THEN 'failed' ELSE 'sent' END AS st, {days} AS days"
+             " FROM customers c CROSS JOIN seq k WHERE c.shop_id = :shop")
+    status = ("CASE WHEN m.st IN ('exit', 'suppressed') THEN 'cancelled' ELSE m.st END")
+    decision = ("CASE WHEN m.st = 'control' THEN 'cap=ok;quiet=ok;holdout=control@10'"
+                " WHEN m.st = 'pending' AND m.cid % 3 = 0 THEN 'cap=deferred;holdout=treatment'"
+                " WHEN m.st = 'pending' AND m.cid % 3 = 1 THEN 'cap=ok;quiet=deferred;holdout=treatment'"
+                " ELSE 'cap=ok;quiet=ok;holdout=treatment' END")
+    error = ("CASE WHEN m.st = 'exit' THEN 'exit condition met before delivery'"
+             " WHEN m.st = 'suppressed' THEN 'suppressed: unsubscribed'"
+             " WHEN m.st = 'failed' THEN '550 5.1.1 mailbox unavailable' ELSE '' END")
+    created = d.ago("m.days")
+    scheduled = f"CASE WHEN m.st = 'pending' THEN {d.ago('-(m.cid % 48) / 24.0')} ELSE {created} END"
     steps.append(("messages", d.series(messages_per) +
                   "INSERT INTO messages (shop_id, customer_id, scenario_key, trigger_key, trigger_kind, trigger_ref, trigger_step,"
                   " channel, to_address, subject, decision, status, scheduled_at, attempts, last_error, created_at, sent_at)"
-                  f" SELECT :shop, c.id, {scenario_case},"
-                  " 'b:' || k.g, 'b', NULL, " + d.text("k.g") + ", 'email', c.email, '', " + decision + ", " + status + ", " +
-                  created + ", 0, " + error + ", " + created + f", CASE WHEN {state} < 6 THEN {created} END"
-                  " FROM customers c CROSS JOIN seq k WHERE c.shop_id = :shop"))
+                  " SELECT :shop, m.cid, m.scenario, 'b:' || m.g, 'b', NULL, m.step, 'email', m.email, '', " + decision + ", " +
+                  status + ", " + scheduled + ", 0, " + error + ", " + created +
+                  f", CASE WHEN m.st = 'sent' THEN {d.ago('m.days - 0.02')} END FROM ({inner}) m ORDER BY m.days DESC, m.cid"))
+    # Opens on 40 % of sent messages (a second open on a quarter of those), clicks on 10 %, hours after the send.
+    sent = "FROM messages WHERE shop_id = :shop AND status = 'sent'"
     steps.append(("message_events", "INSERT INTO message_events (shop_id, message_id, kind, url, occurred_at)"
-                  " SELECT :shop, id, 'open', '', created_at FROM messages WHERE shop_id = :shop AND status = 'sent' AND id % 2 = 0"
-                  " UNION ALL SELECT :shop, id, 'click', 'https://bench.shop-pro.jp/', created_at FROM messages"
-                  " WHERE shop_id = :shop AND status = 'sent' AND id % 5 = 0"))
+                  f" SELECT :shop, id, 'open', '', {d.after('sent_at', '1 + id % 40')} {sent} AND id % 5 < 2"
+                  f" UNION ALL SELECT :shop, id, 'open', '', {d.after('sent_at', '50 + id % 40')} {sent} AND id % 10 = 1"
+                  f" UNION ALL SELECT :shop, id, 'click', 'https://bench.shop-pro.jp/', {d.after('sent_at', '2 + id % 40')}"
+                  f" {sent} AND id % 10 = 0"))
+    # Every fifth customer ordered again a day after their first sent message, attributed to it.
+    first = ("FROM (SELECT customer_id AS cid, min(id) AS mid FROM messages WHERE shop_id = :shop AND status = 'sent'"
+             " AND customer_id % 5 = 0 GROUP BY customer_id) f JOIN messages m ON m.id = f.mid")
+    steps.append(("orders", "INSERT INTO orders (id, shop_id, external_id, customer_id, ordered_at, total, currency, canceled,"
+                  f" updated_at) SELECT {customers} + f.cid, :shop, " + d.text(f"{customers} + f.cid + 9000000") +
+                  f", f.cid, {d.after('m.sent_at', '24')}, 2000 + (m.id % 30) * 100, 'JPY', false, {d.after('m.sent_at', '24')}"
+                  f" {first}"))
     steps.append(("conversions", "INSERT INTO conversions (shop_id, order_id, message_id, scenario_key, revenue, ordered_at)"
-                  " SELECT :shop, o.id, m.id, m.scenario_key, o.total, o.ordered_at FROM messages m"
-                  " JOIN orders o ON o.id = m.customer_id WHERE m.shop_id = :shop AND m.status = 'sent' AND m.trigger_key = 'b:1'"
-                  " AND m.customer_id % 5 = 0"))
+                  f" SELECT :shop, o.id, m.id, m.scenario_key, o.total, o.ordered_at {first}"
+                  f" JOIN orders o ON o.id = {customers} + f.cid"))
+    # Survey answers to a third of the sent survey mails, a score 0–10 each, a comment on every fourth.
+    survey = ("FROM messages m WHERE m.shop_id = :shop AND m.scenario_key = 'post_purchase' AND m.trigger_step = 'survey'"
+              " AND m.status = 'sent' AND m.id % 3 = 0")
+    steps.append(("survey_answers", "INSERT INTO survey_answers (shop_id, customer_id, order_id, message_id, score, comment,"
+                  " answered_at, updated_at, confirmed_at, commented_at) SELECT :shop, m.customer_id, m.customer_id, m.id,"
+                  " (m.id * 7) % 11, CASE WHEN m.id % 4 = 0 THEN '梱包がとても丁寧でした ' || m.id ELSE '' END,"
+                  f" {d.after('m.sent_at', '30')}, {d.after('m.sent_at', '30')}, NULL,"
+                  f" CASE WHEN m.id % 4 = 0 THEN {d.after('m.sent_at', '31')} END {survey}"))
+    steps.append(("survey_answer_groups", "INSERT INTO survey_answer_groups (shop_id, answer_id, group_key, product_id)"
+                  " SELECT :shop, id, 'g' || (message_id % 12), NULL FROM survey_answers WHERE shop_id = :shop"))
     counts: dict[str, int] = {}
     for name, sql in steps:
         started = time.perf_counter()
@@ -177,7 +221,20 @@ def _search_rare(shop: Shop, n: int) -> list[str]:
     return [f"/app/customers?q=存在しない{k}" for k in range(n)]
 
 
+def _same(*urls: str) -> Probe:
+    """Pages whose answer is the shop's whole figures: the same URLs each time, round robin."""
+    return lambda shop, n: [urls[k % len(urls)] for k in range(n)]
+
+
 PROBES: dict[str, Probe] = {
+    "dashboard (30 days, daily)": _same("/app/"),
+    "dashboard (90 days, weekly)": _same("/app/?period=90&by=week"),
+    "dashboard.csv (30 days)": _same("/app/dashboard.csv"),
+    "scenario: post_purchase": _same("/app/scenarios/post_purchase"),
+    "scenario: cart_recovery": _same("/app/scenarios/cart_recovery"),
+    "scenario: queue page 3": _same("/app/scenarios/post_purchase?page=3", "/app/scenarios/cart_recovery?page=3"),
+    "surveys (12 months)": _same("/app/surveys"),
+    "surveys (12 weeks)": _same("/app/surveys?period=week"),
     "customer page": _customer_page,
     "search: email": _search_email,
     "search: id": _search_id,
@@ -186,10 +243,12 @@ PROBES: dict[str, Probe] = {
 }
 
 
-def time_probes(client: TestClient, shop: Shop, requests: int) -> dict[str, dict[str, float]]:
-    """Per probe: p50 and p95 ms of `requests` requests, after a warm-up of a few."""
+def time_probes(client: TestClient, shop: Shop, requests: int, only: str = "") -> dict[str, dict[str, float]]:
+    """Per probe (those whose name contains `only`): p50 and p95 ms of `requests` requests, after a warm-up of a few."""
     out = {}
     for name, probe in PROBES.items():
+        if only not in name:
+            continue
         for url in probe(shop, 3):
             assert client.get(url).status_code == 200, url
         took = []
@@ -200,45 +259,68 @@ def time_probes(client: TestClient, shop: Shop, requests: int) -> dict[str, dict
             assert response.status_code == 200, (url, response.status_code)
         took.sort()
         out[name] = {"p50": statistics.median(took), "p95": took[max(0, int(len(took) * 0.95) - 1)], "max": took[-1]}
+        print(f"#   {name}: p50 {out[name]['p50']:.0f} ms, p95 {out[name]['p95']:.0f} ms", flush=True)
     return out
 
 
 # --- runs -------------------------------------------------------------------------------------
 
-def _database(kind: str, workdir: Path) -> tuple[str, Any]:
+def _database(kind: str, workdir: Path, reuse: str) -> tuple[str, Any]:
+    """The database's URL and, on PostgreSQL, what drops its schema afterwards (None when kept)."""
     if kind == "sqlite":
-        return f"sqlite:///{workdir / 'console.db'}", None
-    schema = f"bench_console_{uuid.uuid4().hex[:8]}"
+        return reuse or f"sqlite:///{workdir / 'console.db'}", None
     admin = create_engine(PG.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    schema = reuse or f"bench_console_{uuid.uuid4().hex[:8]}"
+    if not reuse:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
     return f"{PG}?options=-csearch_path%3D{schema}", (admin, schema)
 
 
-def run(kind: str, customers: int, messages_per: int, requests: int) -> dict[str, Any]:
+def _reused(engine: Engine) -> tuple[int, dict[str, int]]:
+    """A kept shop: its id and row counts, after creating any index the models gained since."""
+    for table in SQLModel.metadata.tables.values():
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
+    with engine.connect() as conn:
+        shop_id = conn.execute(text("SELECT max(id) FROM shops WHERE event_key = 'bench'")).scalar_one()
+        counts = {name: conn.execute(text(f"SELECT count(*) FROM {name} WHERE shop_id = :shop"), {"shop": shop_id}).scalar_one()
+                  for name in ("customers", "messages", "message_events")}
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("ANALYZE"))
+    return int(shop_id), counts
+
+
+def run(kind: str, customers: int, messages_per: int, requests: int, *, keep: bool = False, reuse: str = "",
+        only: str = "") -> dict[str, Any]:
+    """Generate (or reuse) one shop on one database and time the probes on it."""
     workdir = Path(tempfile.mkdtemp(prefix="okaeri-console-"))
-    url, handle = _database(kind, workdir)
+    url, handle = _database(kind, workdir, reuse)
     try:
         engine = make_engine(url)
         SQLModel.metadata.create_all(engine)
         started = time.perf_counter()
-        shop_id, counts = generate(engine, customers, messages_per)
+        shop_id, counts = _reused(engine) if reuse else generate(engine, customers, messages_per)
         build = time.perf_counter() - started
         settings = Settings(OKAERI_DATA_DIR=workdir, DATABASE_URL=url, OKAERI_SECRET_KEY=SECRET)  # type: ignore[call-arg]
         runtime = build_runtime(settings, engine=engine, broker=build_broker("memory://"), clock=FrozenClock(NOW))
         client = TestClient(create_app(runtime), headers={"accept": "text/html"})
         client.cookies.set(SESSION_COOKIE, session_cookie(runtime, shop_id))
-        shop = Shop(shop_id, customers, counts["messages"], random.Random(7))
-        timings = time_probes(client, shop, requests)
+        shop = Shop(shop_id, counts["customers"], counts["messages"], random.Random(7))
+        timings = time_probes(client, shop, requests, only)
         engine.dispose()
-        return {"db": kind, "customers": customers, "messages": counts["messages"],
+        return {"db": kind, "customers": counts["customers"], "messages": counts["messages"],
                 "events": counts["message_events"], "build_s": build, "timings": timings}
     finally:
-        if handle:
+        if handle and (keep or reuse):
+            print(f"# kept: --databases {kind} --reuse {handle[1]}", flush=True)
+        elif handle:
             admin, schema = handle
             with admin.connect() as conn:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
+        elif keep:
+            print(f"# kept: --databases {kind} --reuse {url}", flush=True)
 
 
 def main() -> None:
@@ -247,10 +329,13 @@ def main() -> None:
     parser.add_argument("--messages-per", type=int, default=5)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--only", default="", help="time only the probes whose name contains this")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database (prints how to reuse it)")
+    parser.add_argument("--reuse", default="", help="a kept database: the SQLite URL or the PostgreSQL schema")
     args = parser.parse_args()
     print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}", flush=True)
-    results = [run(kind, int(size), args.messages_per, args.requests)
+    results = [run(kind, int(size), args.messages_per, args.requests, keep=args.keep, reuse=args.reuse, only=args.only)
                for kind in args.databases.split(",") for size in args.customers.split(",")]
     print(f"\n{args.requests} requests per page (after 3 warm-up), server time through the ASGI app in-process, ms")
     print("| database | customers | messages | events | build s | page | p50 ms | p95 ms | max ms |")

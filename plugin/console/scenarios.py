@@ -86,17 +86,19 @@ def _optional(value: str | None, low: int, high: int, name_ja: str, name_en: str
     return None if value in (None, "") else whole_number(value or "", low, high, name_ja, name_en)
 
 
-def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str, Any]]:
-    """Each preset's switch, tuning, note and message counts by status, for the settings page."""
+def scenario_overview(session: Session, shop: Shop, lang: str, only: str | None = None) -> list[dict[str, Any]]:
+    """Each preset's switch, tuning, note and message counts by status, for the settings page (one
+    preset's counts only with `only`: a scenario page reads that preset's rows, not the shop's)."""
+    scope = [col(Message.scenario_key) == only] if only else []
     settings = {s.scenario_key: s for s in session.execute(
         select(ScenarioSetting).where(col(ScenarioSetting.shop_id) == shop.id)).scalars()}
     counts: dict[str, dict[str, int]] = {}
     for key, status, n in session.execute(
         select(col(Message.scenario_key), col(Message.status), func.count())
-        .where(col(Message.shop_id) == shop.id).group_by(col(Message.scenario_key), col(Message.status))
+        .where(col(Message.shop_id) == shop.id, *scope).group_by(col(Message.scenario_key), col(Message.status))
     ):
         counts.setdefault(key, {})[str(status)] = n
-    failures = _template_failures(session, shop, lang)
+    failures = _template_failures(session, shop, lang, scope)
     return [
         {"key": key, "name": s.name(lang), "enabled": bool(settings.get(key) and settings[key].enabled),
          "setting": settings.get(key), "note": settings[key].note if key in settings else "",
@@ -106,12 +108,12 @@ def scenario_overview(session: Session, shop: Shop, lang: str) -> list[dict[str,
     ]
 
 
-def _template_failures(session: Session, shop: Shop, lang: str) -> dict[str, list[str]]:
+def _template_failures(session: Session, shop: Shop, lang: str, scope: list[Any]) -> dict[str, list[str]]:
     """Per preset, one sentence per reason its messages failed at rendering (delivery records the kind)."""
     by_kind: dict[str, dict[str, int]] = {}
     for key, error, n in session.execute(
         select(col(Message.scenario_key), col(Message.last_error), func.count())
-        .where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.failed,
+        .where(col(Message.shop_id) == shop.id, *scope, col(Message.status) == MessageStatus.failed,
                col(Message.last_error).startswith(RECORD_PREFIX))
         .group_by(col(Message.scenario_key), col(Message.last_error))
     ):

@@ -158,7 +158,7 @@ def _figures(runtime: Runtime, session: SessionDep, shop: Shop, key: str, lang: 
              customer_id: int | None) -> dict[str, Any]:
     now = runtime.clock.now()
     scenario = get_scenario(key)
-    row = next(r for r in scenario_overview(session, shop, lang) if r["key"] == key)
+    row = next(r for r in scenario_overview(session, shop, lang, only=key) if r["key"] == key)
     total = queries.queue_total(session, shop, key)
     pages = max(1, math.ceil(total / queries.QUEUE_PAGE))
     chosen = queries.customer_of(session, shop, customer_id) if customer_id else None
