@@ -89,6 +89,10 @@ def test_another_shops_customer_is_a_404_in_the_merchants_language(merchant, ses
     # And an id no customer has, or no id at all, is a clear 4xx too
     assert client.get("/app/customers/999999999").status_code == 404
     assert client.get("/app/customers/abc").status_code == 422
+    # and ids past what the database holds (INTEGER) are refused before they reach it (PostgreSQL: no 500)
+    assert client.get(f"/app/customers/{2**31}").status_code == 422
+    assert client.get("/app/customers/863216600982410240").status_code == 422
+    assert client.get("/app/customers", params={"q": "863216600982410240"}).status_code == 200
 
 
 def test_timeline_says_why_each_message_was_held_back_deferred_or_failed(merchant, session, clock) -> None:  # type: ignore[no-untyped-def]

@@ -81,7 +81,8 @@ def test_a_costly_or_broken_template_stops_with_a_reason_a_merchant_can_read(sou
     with pytest.raises(CopyError) as refused:
         render_copy(source, {"customer": {"name": "山田 花子"}, "items": []})
     # Then it stops with its kind, explained without any Python text, in both languages
-    assert refused.value.kind == kind
+    # (a runaway loop meets either budget first, steps or time, depending on the machine's speed)
+    assert refused.value.kind == kind or (kind == "too_much_work" and refused.value.kind == "too_slow")
     assert not PYTHON_WORDS.search(refused.value.explain("ja"))
     assert refused.value.explain("en") != refused.value.explain("ja")
 

@@ -42,7 +42,7 @@ MAX_QUERY = 100  # longer is no email nor name: refused before it reaches SQL
 MAX_PAGE = 500  # deeper pages are an OFFSET scan nobody reads: narrow the search instead
 ORDERS_SHOWN = 20
 RECORDS_SHOWN = 10
-MAX_ROW_ID = 2**63 - 1
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER: a larger number names no row (and PostgreSQL refuses to cast it)
 DEFERRED_TOKENS = ("cap=deferred", "quiet=deferred", "delivery=deferred")
 
 

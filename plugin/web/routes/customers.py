@@ -16,7 +16,7 @@ from plugin.web.templating import render_page
 __all__ = ["router", "CustomerNotFound"]
 
 router = APIRouter(prefix="/app")
-MAX_ROW_ID = 2**63 - 1  # a BIGINT: a larger id names no row and would overflow the database driver
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER: a larger one names no row, and PostgreSQL refuses to cast it (integer out of range)
 
 
 class CustomerNotFound(AppError):
