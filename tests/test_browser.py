@@ -27,6 +27,16 @@ def page(tmp_path: Path):  # type: ignore[no-untyped-def]
         browser.close()
 
 
+def install_in_browser(page, stack) -> None:  # type: ignore[no-untyped-def]
+    """What a merchant does in the shop admin: install, approve, land on the dashboard; then the
+    first sync finishes."""
+    page.goto(f"{stack.base_url}/sandbox/")
+    page.click("#install")
+    page.click("#approve")
+    page.wait_for_url(f"{stack.base_url}/app/")  # installing lands on the dashboard
+    assert wait_until(lambda: synced(stack), timeout=120), "the first sync did not finish"
+
+
 def test_merchant_installs_from_the_shop_admin_and_turns_scenarios_on(page, settings, broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with live_demo(settings, broker) as stack:
         # Given a merchant in the shop admin who installs Okaeri and approves the scopes

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from plugin.storage.consent import suppress
 from plugin.storage.models import Customer, Message, MessageStatus
-from tests.live import live_demo, synced, wait_until
-from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
+from tests.live import live_demo, wait_until
+from tests.test_browser import install_in_browser, page  # noqa: F401 (page: the Chromium page fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,11 +23,7 @@ def _pending(stack):  # type: ignore[no-untyped-def]
 def test_merchant_finds_a_customer_and_reads_why_a_message_was_held_back(page, settings, broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     with live_demo(settings, broker) as stack:
         # Given a merchant who installed Okaeri and switched the standard scenarios on
-        page.goto(f"{stack.base_url}/sandbox/")
-        page.click("#install")
-        page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/")  # installing lands on the dashboard
-        assert wait_until(lambda: synced(stack), timeout=120)
+        install_in_browser(page, stack)
         page.goto(f"{stack.base_url}/app/settings")
         page.click("#standard-switch")
         assert wait_until(lambda: _pending(stack), timeout=120)

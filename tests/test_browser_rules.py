@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import live_demo, synced, wait_until
-from tests.test_browser import page  # noqa: F401 (the Chromium page fixture)
+from tests.live import live_demo
+from tests.test_browser import install_in_browser, page  # noqa: F401 (page: the Chromium page fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -14,11 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_merchant_groups_product_codes_and_sees_the_products_the_rule_takes(page, settings, broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     with live_demo(settings, broker) as stack:
         # Given a merchant who installed Okaeri and whose products are synced
-        page.goto(f"{stack.base_url}/sandbox/")
-        page.click("#install")
-        page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/")  # installing lands on the dashboard
-        assert wait_until(lambda: synced(stack), timeout=120)
+        install_in_browser(page, stack)
         page.goto(f"{stack.base_url}/app/settings")
         # When they open the rules page and describe one product's codes
         page.click("#rules-link")

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from plugin.gates.rules import ShopRules
 from plugin.storage.models import Customer, Message, MessageStatus, Shop
 from tests.conftest import require_service
-from tests.live import live_demo, synced, wait_until
-from tests.test_browser import ARGS, CHROMIUM
+from tests.live import live_demo, wait_until
+from tests.test_browser import ARGS, CHROMIUM, install_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -58,11 +58,7 @@ def _queue_a_night_message_and_a_capped_one(stack) -> Customer:  # type: ignore[
 def test_a_merchant_reads_the_queue_previews_a_customer_and_test_sends(page, settings, broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with live_demo(settings, broker) as stack:
         # Given an installed shop whose post-purchase queue holds a night mail and a capped one
-        page.goto(f"{stack.base_url}/sandbox/")
-        page.click("#install")
-        page.click("#approve")
-        page.wait_for_url(f"{stack.base_url}/app/")  # installing lands on the dashboard
-        assert wait_until(lambda: synced(stack), timeout=120)
+        install_in_browser(page, stack)
         customer = _queue_a_night_message_and_a_capped_one(stack)
         # When the merchant opens the post-purchase scenario from the settings page
         page.goto(f"{stack.base_url}/app/settings")
