@@ -20,6 +20,7 @@ from plugin.channels.layout import money
 from plugin.clock import as_utc
 from plugin.console.customer_texts import HELD_BACK, STATES, customer_texts, reason_text
 from plugin.gates.decisions import explain
+from plugin.storage.db import MAX_ROW_ID
 from plugin.storage.models import (
     ConsentRecord,
     Conversion,
@@ -42,7 +43,6 @@ MAX_QUERY = 100  # longer is no email nor name: refused before it reaches SQL
 MAX_PAGE = 500  # deeper pages are an OFFSET scan nobody reads: narrow the search instead
 ORDERS_SHOWN = 20
 RECORDS_SHOWN = 10
-MAX_ROW_ID = 2**31 - 1  # ids are INTEGER: a larger number names no row (and PostgreSQL refuses to cast it)
 DEFERRED_TOKENS = ("cap=deferred", "quiet=deferred", "delivery=deferred")
 
 

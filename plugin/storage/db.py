@@ -12,7 +12,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-__all__ = ["make_engine", "make_session_factory", "migrate", "refresh_statistics"]
+__all__ = ["make_engine", "make_session_factory", "migrate", "refresh_statistics", "MAX_ROW_ID"]
+
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER: a larger one names no row, and PostgreSQL refuses to cast it (integer out of range)
 
 log = logging.getLogger("okaeri.db")
 

@@ -22,7 +22,6 @@ from plugin.web.templating import render_page
 from scenarios import SCENARIOS
 
 router = APIRouter(prefix="/app")
-MAX_ROW_ID = 2**31 - 1  # ids are INTEGER: a larger one names no row, and PostgreSQL refuses to cast it (integer out of range)
 
 
 def _csrf(runtime: RuntimeDep, shop_id: int) -> str:

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from plugin.console.customer_page import MAX_PAGE, MAX_QUERY, customer_profile, search_customers
 from plugin.console.customer_texts import customer_texts
 from plugin.platforms import UnknownPlatform
+from plugin.storage.db import MAX_ROW_ID
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
 from plugin.web.errors import AppError
 from plugin.web.templating import render_page
@@ -16,7 +17,6 @@ from plugin.web.templating import render_page
 __all__ = ["router", "CustomerNotFound"]
 
 router = APIRouter(prefix="/app")
-MAX_ROW_ID = 2**31 - 1  # ids are INTEGER: a larger one names no row, and PostgreSQL refuses to cast it (integer out of range)
 
 
 class CustomerNotFound(AppError):

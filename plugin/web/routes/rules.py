@@ -15,9 +15,10 @@ from plugin.console.grouping import PREVIEW_ROWS, RulePreview, add_rule, preview
 from plugin.console.shop_rules import set_point_expiry, set_sending_rules, set_shop_rules
 from plugin.platforms import UnknownPlatform
 from plugin.runtime import Runtime
+from plugin.storage.db import MAX_ROW_ID
 from plugin.storage.models import Shop
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
-from plugin.web.routes.console import MAX_ROW_ID, _check_csrf, _csrf
+from plugin.web.routes.console import _check_csrf, _csrf
 from plugin.web.rules_texts import DONE, rules_texts
 from plugin.web.templating import render_page
 

@@ -19,12 +19,13 @@ from plugin.console.scenarios import TemplateRefused, preview, scenario_overview
 from plugin.crypto import BadSignature
 from plugin.delivery.drafts import preview_unsubscribe_url
 from plugin.runtime import Runtime
+from plugin.storage.db import MAX_ROW_ID
 from plugin.storage.models import Shop
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
 from plugin.web.errors import AppError, in_language
 from plugin.web.i18n import texts
 from plugin.web.rendering import off_loop
-from plugin.web.routes.console import MAX_ROW_ID, _check_csrf, _csrf, _known
+from plugin.web.routes.console import _check_csrf, _csrf, _known
 from plugin.web.scenario_texts import scenario_texts
 from plugin.web.templating import render_page
 from scenarios import get_scenario
