@@ -190,3 +190,17 @@ def test_timeline_is_newest_first_a_page_at_a_time_and_says_what_to_do_when_empt
     assert first.count("data-message=") == 20 and 'rel="next"' in first
     second = client.get(f"/app/customers/{customer.id}", params={"page": 2}).text
     assert second.count("data-message=") == 5
+
+
+def test_the_timeline_names_each_step_as_the_merchant_knows_it_not_by_its_code(merchant, session, clock) -> None:  # type: ignore[no-untyped-def]
+    client, shop, customer = merchant
+    now = clock.now()
+    # Given a second cart reminder (written as "<revision>:2") and a post-purchase 30-day step
+    second = _message(session, shop, customer, now, ref=41, step="17:2")
+    follow = _message(session, shop, customer, now, scenario_key="post_purchase", ref=9, step="d30")
+    # When the merchant opens the customer, in Japanese and in English
+    page, english = client.get(f"/app/customers/{customer.id}"), client.get(f"/app/customers/{customer.id}?lang=en")
+    # Then each step is named, never shown as its internal code
+    assert "(ステップ 2通目のリマインド(24時間後))" in page.text and "(ステップ 30日後)" in page.text
+    assert "17:2" not in page.text and "d30" not in page.text
+    assert "(Step Day 30)" in english.text and second.id and follow.id

@@ -19,6 +19,7 @@ from plugin.channels.base import Channel
 from plugin.channels.layout import money
 from plugin.clock import as_utc
 from plugin.console.customer_texts import HELD_BACK, STATES, customer_texts, reason_text
+from plugin.console.steps import step_label
 from plugin.gates.decisions import explain
 from plugin.storage.db import MAX_ROW_ID
 from plugin.storage.models import (
@@ -265,7 +266,7 @@ def _row(m: Message, shop: Shop, lang: str) -> TimelineRow:
     error = m.last_error if state in ("failed", "retrying") or not recorded else ""
     scenario = SCENARIOS.get(m.scenario_key)
     name = (scenario.name_en if lang == "en" else scenario.name_ja) if scenario else m.scenario_key
-    return TimelineRow(id=m.id or 0, scenario=name, step=m.trigger_step or "", channel=m.channel, state=state,
+    return TimelineRow(id=m.id or 0, scenario=name, step=step_label(m.scenario_key, m.trigger_step, lang), channel=m.channel, state=state,
                        state_label=STATES["en" if lang == "en" else "ja"][state], created=_local(m.created_at, shop.timezone),
                        scheduled=_local(m.scheduled_at, shop.timezone), sent=_local(m.sent_at, shop.timezone),
                        outcome=recorded or "", reasons=reasons, error=error)
