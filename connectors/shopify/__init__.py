@@ -1,1 +1,11 @@
-"""Shopify Admin API connector (OAuth, webhooks, GraphQL sync): its own issue, not built yet."""
+"""Shopify (the second platform plug-in, issue 15) — built so far: the trust boundary.
+
+- `shop_domain`: the `*.myshopify.com` identity every request names.
+- `query_hmac`: the install/OAuth-callback query signature (hex HMAC, 90 s timestamp window).
+- `session_token`: App Bridge session tokens for the embedded admin (HS256 JWT, aud/exp/nbf/dest).
+- `webhook_delivery`: `X-Shopify-Hmac-Sha256` on the raw body, then the delivery's headers.
+- `bulk` and `mapping`: a bulk operation's grouped JSONL read as a stream into neutral records.
+
+Not yet: the platform descriptor and entry point, OAuth/token exchange, the webhook endpoint,
+the GraphQL client and sync, the web pixel, the sandbox shop.
+"""

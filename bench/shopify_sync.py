@@ -1,0 +1,113 @@
+"""Shopify bulk JSONL: read + map rate and peak memory at two sizes (issue 15 figure, first half).
+
+Writes a bulk export shaped like Shopify's (orders with `__parentId` line items, grouped; products
+with variants; customers) of N lines to a temp file, then, in a fresh process per size, streams it
+through `connectors.shopify.bulk.read_grouped` and `connectors.shopify.mapping` into the neutral
+records the sync stores. Prints lines/s and the process's peak RSS; the figure asks ≥ 50,000
+lines/s and memory flat between 100,000 and 1,000,000 lines.
+
+Not measured yet: storing the records (the Shopify sync job is not built), and incremental sync
+against a throttled sandbox.
+
+    python -m bench.shopify_sync [--sizes 100000 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def write_export(path: Path, lines: int, seed: int = 7) -> None:
+    """A grouped export: ~10 % customers, ~5 % products + variants, the rest orders + line items."""
+    rng = random.Random(seed)
+    written, n = 0, 0
+    with path.open("w") as out:
+        while written < lines:
+            n += 1
+            kind = rng.random()
+            if kind < 0.10:
+                out.write(json.dumps({"id": f"gid://shopify/Customer/{n}", "email": f"c{n}@example.jp",
+                                      "firstName": "花子", "lastName": "山田", "updatedAt": "2026-11-30T00:00:00Z",
+                                      "emailMarketingConsent": {"marketingState": "SUBSCRIBED"}}) + "\n")
+                written += 1
+            elif kind < 0.15:
+                out.write(json.dumps({"id": f"gid://shopify/Product/{n}", "title": f"商品 {n}", "handle": f"item-{n}",
+                                      "status": "ACTIVE", "productType": "お茶", "updatedAt": "2026-11-30T00:00:00Z",
+                                      "featuredImage": {"url": f"https://cdn.shopify.com/{n}.jpg"}}) + "\n")
+                for v in range(rng.randint(1, 3)):
+                    out.write(json.dumps({"id": f"gid://shopify/ProductVariant/{n}{v}", "sku": f"SKU-{n}-{v}",
+                                          "price": f"{rng.randint(300, 9000)}", "inventoryQuantity": rng.randint(-1, 40),
+                                          "__parentId": f"gid://shopify/Product/{n}"}) + "\n")
+                written += 1 + v + 1
+            else:
+                out.write(json.dumps({"id": f"gid://shopify/Order/{n}", "createdAt": "2026-11-01T03:00:00Z",
+                                      "updatedAt": "2026-11-02T03:00:00Z", "cancelledAt": None,
+                                      "customer": {"id": f"gid://shopify/Customer/{rng.randint(1, n)}"},
+                                      "currentTotalPriceSet": {"shopMoney": {"amount": "2560.0", "currencyCode": "JPY"}}})
+                          + "\n")
+                count = rng.randint(1, 4)
+                for li in range(count):
+                    out.write(json.dumps({"id": f"gid://shopify/LineItem/{n}{li}", "name": "ほうじ茶", "quantity": 1,
+                                          "product": {"id": f"gid://shopify/Product/{rng.randint(1, n)}"},
+                                          "originalUnitPriceSet": {"shopMoney": {"amount": "1280.0", "currencyCode": "JPY"}},
+                                          "__parentId": f"gid://shopify/Order/{n}"}) + "\n")
+                written += 1 + count
+
+
+def read_export(path: str) -> None:
+    """Child process: stream the file into records; print lines, seconds, peak RSS (MiB) as JSON."""
+    from connectors.shopify import mapping
+    from connectors.shopify.bulk import read_grouped
+
+    records = lines = 0
+    started = time.perf_counter()
+    with open(path, "rb") as source:
+        for item in read_grouped(source):
+            kind = item.kind
+            if kind == "Order":
+                mapping.order(item)
+            elif kind == "Product":
+                mapping.product(item, "https://shop.example")
+            else:
+                mapping.customer(item.data)
+            records += 1
+    seconds = time.perf_counter() - started
+    with open(path, "rb") as source:
+        lines = sum(1 for _ in source)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"lines": lines, "records": records, "seconds": seconds, "peak_mib": peak}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        read_export(args.child)
+        return
+    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print("| lines | records | seconds | lines/s | peak RSS MiB |\n|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            path = Path(tmp) / f"export-{size}.jsonl"
+            write_export(path, size)
+            out = subprocess.run([sys.executable, "-m", "bench.shopify_sync", "--child", str(path)],
+                                 check=True, capture_output=True, text=True).stdout
+            r = json.loads(out)
+            print(f"| {r['lines']:,} | {r['records']:,} | {r['seconds']:.2f} | {r['lines'] / r['seconds']:,.0f} "
+                  f"| {r['peak_mib']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Shopify GraphQL objects (bulk JSONL lines or paged query nodes) → platform-neutral records.
+
+Ids are the numeric part of the global id (`gid://shopify/Customer/42` → "42"). Money arrives as a
+decimal string; records hold integers in the currency's display unit for zero-decimal currencies
+(JPY, KRW, …) and in minor units (cents) otherwise. Email consent is Shopify's
+`emailMarketingConsent.marketingState == SUBSCRIBED` (the old `acceptsMarketing` was removed).
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from connectors.base import CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord
+from connectors.errors import BadResponse
+from connectors.shopify.bulk import BulkObject, gid_parts
+
+__all__ = ["customer", "product", "order", "money", "moment", "ZERO_DECIMAL_CURRENCIES"]
+
+PLATFORM = "shopify"
+ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "TWD", "HUF", "UGX", "XAF", "XOF"})
+
+
+def moment(value: Any) -> datetime:
+    """An ISO 8601 time from the API as an aware UTC datetime."""
+    if not isinstance(value, str):
+        raise BadResponse("missing timestamp", platform=PLATFORM)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadResponse(f"bad timestamp {value[:40]!r}", platform=PLATFORM) from exc
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def money(value: Any, currency: str) -> int:
+    """A decimal amount string as an integer (whole units for zero-decimal currencies, else minor)."""
+    try:
+        amount = Decimal(str(value if value is not None else "0"))
+    except InvalidOperation as exc:
+        raise BadResponse(f"bad amount {str(value)[:30]!r}", platform=PLATFORM) from exc
+    if not amount.is_finite() or abs(amount) > 10**12:
+        raise BadResponse("amount out of range", platform=PLATFORM)
+    scale = Decimal(1) if currency in ZERO_DECIMAL_CURRENCIES else Decimal(100)
+    return int((amount * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _shop_money(price_set: Any) -> tuple[Any, str]:
+    shop_money = (price_set or {}).get("shopMoney") or {}
+    return shop_money.get("amount"), str(shop_money.get("currencyCode") or "JPY")
+
+
+def customer(node: dict[str, Any]) -> CustomerRecord:
+    consent = node.get("emailMarketingConsent") or {}
+    name = " ".join(p for p in (node.get("lastName"), node.get("firstName")) if p)  # family name first
+    return CustomerRecord(
+        external_id=gid_parts(node.get("id"))[1],
+        email=str(node.get("email") or "").strip(),
+        name=name or str(node.get("displayName") or ""),
+        email_consent=consent.get("marketingState") == "SUBSCRIBED",
+        points_balance=0,  # Shopify has no points; a merchant-named metafield fills them (issue 15 item 5)
+        updated_at=moment(node.get("updatedAt")),
+    )
+
+
+def product(item: BulkObject, shop_url: str) -> ProductRecord:
+    node = item.data
+    variants = item.children.get("ProductVariant") or [v for v in _edges(node.get("variants"))]
+    currency = str(node.get("currency") or "JPY")
+    prices = [money(v.get("price"), currency) for v in variants if v.get("price") is not None]
+    tracked = [v for v in variants if v.get("inventoryQuantity") is not None]
+    handle = str(node.get("handle") or "")
+    image = node.get("featuredImage") or {}
+    skus = [str(v.get("sku")) for v in variants if v.get("sku")]
+    return ProductRecord(
+        external_id=gid_parts(node.get("id"))[1],
+        code=skus[0] if skus else handle,
+        group_code=handle or gid_parts(node.get("id"))[1],
+        name=str(node.get("title") or ""),
+        price=min(prices) if prices else 0,
+        currency=currency,
+        stock=sum(max(0, int(v["inventoryQuantity"])) for v in tracked) if tracked else None,
+        category=str(node.get("productType") or ""),
+        url=str(node.get("onlineStoreUrl") or (f"{shop_url}/products/{handle}" if shop_url and handle else "")),
+        image_url=str(image.get("url") or ""),
+        visible=node.get("status") == "ACTIVE",
+        updated_at=moment(node.get("updatedAt")),
+    )
+
+
+def order(item: BulkObject) -> OrderRecord:
+    node = item.data
+    amount, currency = _shop_money(node.get("currentTotalPriceSet") or node.get("totalPriceSet"))
+    buyer = node.get("customer") or {}
+    lines = []
+    for line in item.children.get("LineItem") or list(_edges(node.get("lineItems"))):
+        product_ref = line.get("product") or {}
+        if not product_ref.get("id"):
+            continue  # a custom line (shipping protection, a deleted product): nothing to recommend
+        unit, _ = _shop_money(line.get("originalUnitPriceSet"))
+        lines.append(OrderLineRecord(product_external_id=gid_parts(product_ref["id"])[1],
+                                     name=str(line.get("name") or ""), unit_price=money(unit, currency),
+                                     quantity=max(0, int(line.get("quantity") or 0))))
+    return OrderRecord(
+        external_id=gid_parts(node.get("id"))[1],
+        customer_external_id=gid_parts(buyer["id"])[1] if buyer.get("id") else None,
+        ordered_at=moment(node.get("createdAt")),
+        updated_at=moment(node.get("updatedAt") or node.get("createdAt")),
+        total=money(amount, currency),
+        currency=currency,
+        canceled=bool(node.get("cancelledAt")),
+        lines=lines,
+    )
+
+
+def _edges(connection: Any) -> list[dict[str, Any]]:
+    """Nodes of a paged connection (`{edges: [{node}]}` or `{nodes: [...]}`) in a non-bulk query."""
+    if not isinstance(connection, dict):
+        return []
+    if isinstance(connection.get("nodes"), list):
+        return [n for n in connection["nodes"] if isinstance(n, dict)]
+    return [e["node"] for e in connection.get("edges") or [] if isinstance(e, dict) and isinstance(e.get("node"), dict)]
