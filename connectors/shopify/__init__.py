@@ -4,8 +4,11 @@
 - `query_hmac`: the install/OAuth-callback query signature (hex HMAC, 90 s timestamp window).
 - `session_token`: App Bridge session tokens for the embedded admin (HS256 JWT, aud/exp/nbf/dest).
 - `webhook_delivery`: `X-Shopify-Hmac-Sha256` on the raw body, then the delivery's headers.
+- `oauth`: code grant, token exchange and refresh of expiring offline tokens.
+- `graphql`: the one GraphQL door (pinned version, cost throttling, THROTTLED/429/5xx handling).
+- `queries`, `connector`: first sync by bulk operation, incremental by paged queries.
 - `bulk` and `mapping`: a bulk operation's grouped JSONL read as a stream into neutral records.
 
-Not yet: the platform descriptor and entry point, OAuth/token exchange, the webhook endpoint,
-the GraphQL client and sync, the web pixel, the sandbox shop.
+Not yet: the platform descriptor and entry point, the install/callback routes and token storage,
+the webhook endpoint and its processing, points metafields, the web pixel, the sandbox shop.
 """

@@ -1,0 +1,65 @@
+"""The GraphQL documents the Shopify connector sends, in one place (API version: graphql.API_VERSION).
+
+Bulk queries (first sync) select the same fields as the paged ones (incremental sync), so one
+mapping reads both; nested connections in bulk queries carry no `first:` (bulk pages them itself).
+"""
+from __future__ import annotations
+
+__all__ = ["CUSTOMER_FIELDS", "PRODUCT_FIELDS", "ORDER_FIELDS", "bulk_query", "paged_query",
+           "RUN_BULK", "BULK_STATUS", "SHOP"]
+
+CUSTOMER_FIELDS = "id email firstName lastName displayName updatedAt emailMarketingConsent { marketingState consentUpdatedAt }"
+PRODUCT_FIELDS = "id title handle status productType updatedAt onlineStoreUrl featuredImage { url }"
+VARIANT_FIELDS = "id sku price inventoryQuantity"
+ORDER_FIELDS = ("id createdAt updatedAt cancelledAt customer { id } "
+                "currentTotalPriceSet { shopMoney { amount currencyCode } }")
+LINE_FIELDS = "id name quantity product { id } originalUnitPriceSet { shopMoney { amount currencyCode } }"
+
+_FIELDS = {"customers": CUSTOMER_FIELDS, "products": PRODUCT_FIELDS, "orders": ORDER_FIELDS}
+# Children: in a bulk query a nested connection has no `first:` and comes back as its own lines.
+_BULK_CHILDREN = {
+    "customers": "",
+    "products": "variants { edges { node { " + VARIANT_FIELDS + " } } }",
+    "orders": "lineItems { edges { node { " + LINE_FIELDS + " } } }",
+}
+_PAGED_CHILDREN = {
+    "customers": "",
+    "products": "variants(first: 100) { nodes { " + VARIANT_FIELDS + " } }",
+    "orders": "lineItems(first: 100) { nodes { " + LINE_FIELDS + " } }",
+}
+
+
+def bulk_query(resource: str, search: str = "") -> str:
+    """The inner query of a bulk operation over one resource (children as flattened lines).
+
+    `search` is Shopify search syntax, e.g. `created_at:>='2025-12-01T00:00:00Z'`; built by the
+    connector from datetimes only, never from outside input.
+    """
+    argument = f"(query: {_quoted(search)})" if search else ""
+    return f"{{ {resource}{argument} {{ edges {{ node {{ {_FIELDS[resource]} {_BULK_CHILDREN[resource]} }} }} }} }}"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def paged_query(resource: str) -> str:
+    """One page of a resource matching `$search`, oldest change first (incremental sync)."""
+    return (f"query($after: String, $search: String) {{ {resource}(first: 100, after: $after, query: $search, "
+            f"sortKey: UPDATED_AT) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {_FIELDS[resource]} "
+            f"{_PAGED_CHILDREN[resource]} }} }} }}")
+
+
+RUN_BULK = """mutation($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: true) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
+}"""
+
+BULK_STATUS = """query($id: ID!) {
+  node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl } }
+}"""
+
+SHOP = """{ shop { id name myshopifyDomain email currencyCode ianaTimezone primaryDomain { url }
+  billingAddress { zip province city address1 address2 } } }"""
