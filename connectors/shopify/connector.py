@@ -94,7 +94,8 @@ class ShopifyConnector(ShopConnector):
         after: str | None = None
         document = queries.paged_query(resource)
         while True:
-            page = self.client.query(document, {"after": after, "search": search}, expected_cost=120).get(resource) or {}
+            page = self.client.query(document, {"after": after, "search": search},
+                                     expected_cost=queries.paged_cost(resource)).get(resource) or {}
             for node in page.get("nodes") or []:
                 if isinstance(node, dict):
                     yield BulkObject(node)

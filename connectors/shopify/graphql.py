@@ -49,8 +49,10 @@ class GraphQLClient:
 
     def __init__(self, shop: str, token: Callable[[], str], *, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 timeout: float = 20.0) -> None:
-        self._url = admin_url(shop, f"/admin/api/{API_VERSION}/graphql.json")
+                 timeout: float = 20.0, api_base: str | None = None) -> None:
+        # api_base: the sandbox shop's address in the demo, tests and benches; Shopify otherwise.
+        path = f"/admin/api/{API_VERSION}/graphql.json"
+        self._url = f"{api_base.rstrip('/')}{path}" if api_base else admin_url(shop, path)
         self._token = token
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0), transport=transport)
         self._sleep, self._clock = sleep, clock

@@ -5,7 +5,7 @@ mapping reads both; nested connections in bulk queries carry no `first:` (bulk p
 """
 from __future__ import annotations
 
-__all__ = ["CUSTOMER_FIELDS", "PRODUCT_FIELDS", "ORDER_FIELDS", "bulk_query", "paged_query",
+__all__ = ["CUSTOMER_FIELDS", "PRODUCT_FIELDS", "ORDER_FIELDS", "bulk_query", "paged_query", "paged_cost", "PAGE_SIZES",
            "RUN_BULK", "BULK_STATUS", "SHOP"]
 
 CUSTOMER_FIELDS = "id email firstName lastName displayName updatedAt emailMarketingConsent { marketingState consentUpdatedAt }"
@@ -22,11 +22,21 @@ _BULK_CHILDREN = {
     "products": "variants { edges { node { " + VARIANT_FIELDS + " } } }",
     "orders": "lineItems { edges { node { " + LINE_FIELDS + " } } }",
 }
+# Page sizes keep each query's requested cost under Shopify's 1,000-point single-query ceiling:
+# a connection costs 2 + first × (1 + what each node nests); variants/line items beyond 20 are rare
+# for the shops we serve and come with the next incremental page or the daily bulk reconciliation.
+PAGE_SIZES = {"customers": (100, 0), "products": (25, 20), "orders": (25, 20)}
 _PAGED_CHILDREN = {
     "customers": "",
-    "products": "variants(first: 100) { nodes { " + VARIANT_FIELDS + " } }",
-    "orders": "lineItems(first: 100) { nodes { " + LINE_FIELDS + " } }",
+    "products": "variants(first: 20) { nodes { " + VARIANT_FIELDS + " } }",
+    "orders": "lineItems(first: 20) { nodes { " + LINE_FIELDS + " } }",
 }
+
+
+def paged_cost(resource: str) -> int:
+    """The requested cost Shopify will compute for one page of `resource` (the client waits for it)."""
+    first, children = PAGE_SIZES[resource]
+    return 2 + first * (1 + (2 + children if children else 0))
 
 
 def bulk_query(resource: str, search: str = "") -> str:
@@ -45,7 +55,7 @@ def _quoted(text: str) -> str:
 
 def paged_query(resource: str) -> str:
     """One page of a resource matching `$search`, oldest change first (incremental sync)."""
-    return (f"query($after: String, $search: String) {{ {resource}(first: 100, after: $after, query: $search, "
+    return (f"query($after: String, $search: String) {{ {resource}(first: {PAGE_SIZES[resource][0]}, after: $after, query: $search, "
             f"sortKey: UPDATED_AT) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {_FIELDS[resource]} "
             f"{_PAGED_CHILDREN[resource]} }} }} }}")
 
