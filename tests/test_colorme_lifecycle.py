@@ -320,3 +320,36 @@ def test_switching_the_storefront_script_off_removes_the_tags_and_on_places_them
     served = client.get("/storefront/colorme.js").content
     assert sorted(t["display_scope"] for t in data.script_tags) == ["shop", "thanks_page"]
     assert {t["integrity"] for t in data.script_tags} == {_sri(served)}
+
+
+def test_a_failed_tag_update_leaves_a_note_that_the_next_success_clears(runtime, session, colorme, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import connectors.colorme.storefront as storefront
+    from connectors.errors import ProviderDown
+
+    _, _, sandbox, _ = colorme
+    client = TestClient(create_app(runtime))
+    shop = _synced_shop(runtime, session, client, sandbox)
+    monkeypatch.setattr(storefront, "script_body", lambda: "/* next release */\n")
+    real_put = storefront.update_script
+
+    def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ProviderDown("ColorMe answered 503", platform="colorme", status=503)
+
+    monkeypatch.setattr(storefront, "update_script", down)
+    refresh_scripts(runtime, shop.id)
+    assert _shop(session).state_message.startswith("storefront script not registered: ColorMe answered 503")
+    assert _shop(session).state == InstallState.active
+    monkeypatch.setattr(storefront, "update_script", real_put)
+    assert refresh_scripts(runtime, shop.id) is True
+    assert _shop(session).state_message == ""
+
+
+def test_a_restarted_demo_gives_the_sandbox_back_both_tags(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
+    from plugin.demo.stack import _restore_script_tag
+
+    data, _, sandbox, _ = colorme
+    _synced_shop(runtime, session, TestClient(create_app(runtime)), sandbox)
+    placed = sorted((t["id"], t["display_scope"], t["integrity"]) for t in data.script_tags)
+    data.script_tags.clear()  # the sandbox's state is not kept across restarts
+    _restore_script_tag(runtime, data, "http://okaeri.test")
+    assert sorted((t["id"], t["display_scope"], t["integrity"]) for t in data.script_tags) == placed

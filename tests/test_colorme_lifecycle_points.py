@@ -115,13 +115,16 @@ def test_a_thanks_page_report_of_someone_elses_order_counts_for_nobody(runtime, 
     assert report.order_id is not None and _conversions(session) == []
 
 
-def test_a_purchase_event_without_an_order_id_is_refused(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
+def test_a_purchase_event_without_an_order_id_is_refused_and_one_without_proof_kept_nowhere(  # type: ignore[no-untyped-def]
+        runtime, session, colorme) -> None:
     _, _, sandbox, _ = colorme
     client = TestClient(create_app(runtime))
     _installed(client, sandbox)
     shop = _shop(session)
     answer = client.post(f"/events/colorme/{shop.event_key}", content=json.dumps({"type": "purchase", "visitor": VISITOR}))
     assert answer.status_code == 422 and "order_id" in answer.json()["error"]
+    unproven = {"type": "purchase", "visitor": VISITOR, "customer_id": "1", "order_id": "99000003"}
+    assert client.post(f"/events/colorme/{shop.event_key}", content=json.dumps(unproven)).status_code == 202
     assert session.execute(select(func.count()).select_from(ThanksPageOrder)).scalar_one() == 0
 
 

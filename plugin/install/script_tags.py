@@ -19,6 +19,7 @@ __all__ = ["script_url", "place_scripts", "scripts_stale", "remove_scripts"]
 
 log = logging.getLogger("okaeri.install.scripts")
 Listing = dict[str, tuple[str, str]]
+NOT_REGISTERED = "storefront script not registered: "  # the settings page's note, then the platform's words
 
 
 def script_url(runtime: Runtime, platform: Platform[Any], event_key: str) -> str:
@@ -57,10 +58,12 @@ def place_scripts(runtime: Runtime, platform: Platform[Any], connector: ShopConn
             session.add(row)
             if scope == platform.script_scopes[0]:
                 shop.script_tag_id = tag_id
+        if shop.state_message.startswith(NOT_REGISTERED):  # an earlier failure's note no longer holds
+            shop.state_message = ""
     except Unauthorized:
         raise
     except ConnectorError as exc:  # the install itself succeeded; the settings page shows this
-        shop.state_message = f"storefront script not registered: {exc}"
+        shop.state_message = f"{NOT_REGISTERED}{exc}"[:500]
         log.warning("okaeri.install.script-failed", extra={"shop_id": shop.id, "error": str(exc)})
     session.add(shop)
 

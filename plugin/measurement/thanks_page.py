@@ -28,7 +28,10 @@ REPORT_SLACK = timedelta(days=1)
 def record_thanks_page(session: Session, shop: Shop, order_external_id: str, visitor_id: str,
                        proven_customer_id: int | None, now: datetime) -> str:
     """Keep one report per order id (a reloaded thanks page adds nothing); match it at once if the
-    order is already synced. Returns what was done, for logs."""
+    order is already synced. A report without Okaeri's proof could attribute nothing (a logged-in
+    buyer's order is attributed by its customer anyway), so it is not kept. Returns what was done, for logs."""
+    if proven_customer_id is None:
+        return "ignored: purchase without a mail link's proof"
     inserted = insert_ignore(session, table_of(ThanksPageOrder), [{
         "shop_id": shop.id, "order_external_id": order_external_id, "visitor_id": visitor_id,
         "customer_id": proven_customer_id, "reported_at": now}], ["shop_id", "order_external_id"])
