@@ -10,6 +10,8 @@ installed shop's view of it is a `ShopConnector` opened with that shop's token.
 """
 from __future__ import annotations
 
+import hashlib
+from base64 import b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +33,7 @@ __all__ = [
     "Grant",
     "ForeignGrant",
     "ENTRY_POINT_GROUP",
+    "subresource_integrity",
 ]
 
 ENTRY_POINT_GROUP = "okaeri.platforms"
@@ -92,6 +95,11 @@ class ForeignGrant(ConnectorError):
 ConfigT = TypeVar("ConfigT", bound=PlatformConfig)
 
 
+def subresource_integrity(body: bytes) -> str:
+    """The SRI value (`sha384-…`) a browser checks a script's bytes against."""
+    return "sha384-" + b64encode(hashlib.sha384(body).digest()).decode()
+
+
 class Platform(Generic[ConfigT]):
     """Base class for platform descriptors.
 
@@ -108,12 +116,17 @@ class Platform(Generic[ConfigT]):
       points_expire_after(timedelta|None): When the platform's data carries no point expiry
         date, how long after a customer's last order their points expire; None when the
         connector yields `CustomerRecord.points_expire_at` itself.
+      app_store_url(str): Where a merchant installs the app again; "" if the platform has no store page.
+      script_scopes(tuple[str, ...]): The page scopes the storefront script is registered for,
+        one registration each (ColorMe: `shop` and `thanks_page`); ("",) when the platform has one.
     """
 
     name: str = ""
     title: str = ""
     config_class: type[PlatformConfig] = PlatformConfig
     points_expire_after: timedelta | None = None
+    script_scopes: tuple[str, ...] = ("",)
+    app_store_url: str = ""
 
     def __init__(self, config: ConfigT | None = None) -> None:
         self._config = config
@@ -219,8 +232,15 @@ class Platform(Generic[ConfigT]):
         """The storefront script served at `/storefront/{name}.js`; None if there is none."""
         return None
 
-    def register_script(self, connector: ShopConnector, src: str) -> str:
-        """Ask the platform to load the script from `src` on the shop's pages.
+    def script_integrity(self) -> str:
+        """The SRI of the served script's bytes (UTF-8): what every registration must carry; a
+        registration holding another value is updated in place."""
+        body = self.script_body()
+        return subresource_integrity(body.encode()) if body is not None else ""
+
+    def register_script(self, connector: ShopConnector, src: str, scope: str = "") -> str:
+        """Ask the platform to load the script from `src` on the shop's pages of `scope` (one of
+        `script_scopes`), with the current `script_integrity`.
 
         Returns:
           str: The platform's id for the registration.
@@ -230,16 +250,16 @@ class Platform(Generic[ConfigT]):
         """
         raise NotImplementedError
 
-    def update_script(self, connector: ShopConnector, script_id: str, src: str) -> None:
-        """Point an existing registration at a new `src` (and the current script's integrity).
+    def update_script(self, connector: ShopConnector, script_id: str, src: str, scope: str = "") -> None:
+        """Point an existing registration at a new `src` and the current `script_integrity`.
 
         Raises:
           BadResponse: With status 404 if the registration no longer exists.
         """
         raise NotImplementedError
 
-    def list_scripts(self, connector: ShopConnector) -> Mapping[str, str] | None:
-        """This app's script registrations on the shop, `{id: src}`; None if the platform cannot list them.
+    def list_scripts(self, connector: ShopConnector) -> Mapping[str, tuple[str, str]] | None:
+        """This app's script registrations on the shop, `{id: (src, scope)}`; None if the platform cannot list them.
 
         Re-authorisation uses it to find the registration a shop already has when its id was
         never stored, instead of registering a second one.

@@ -30,14 +30,17 @@ class StorefrontEvent:
 
     `customer_id` is what the page claims (e.g. ColorMe's logged-in customer id), "" when nobody
     is logged in; `proof` is the token Okaeri's own signed mail link handed to this visitor, if any.
+    A `purchase` comes from the thanks page and names the platform's order id (`order_id`): it
+    counts only once sync brings that order.
     """
 
-    kind: Literal["basket", "product_view"]
+    kind: Literal["basket", "product_view", "purchase"]
     visitor_id: str
     customer_id: str = ""
     proof: str = ""
     product_id: str | None = None
     items: tuple[BasketItem, ...] = ()
+    order_id: str = ""
     occurred_at: datetime | None = None  # None: now
 
 

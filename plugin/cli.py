@@ -85,8 +85,11 @@ def serve(host: str, port: int) -> None:
 
     if port_in_use(host, port):
         raise CliError(f"port {port} on {host} is already in use")
+    from plugin.install.lifecycle import refresh_all_scripts
+
     runtime = _runtime(_settings())
     worker = start_worker(runtime) if is_in_process(runtime.broker) else None
+    threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()  # a new script: new SRI
     try:
         uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
     finally:
@@ -149,8 +152,9 @@ def migrate() -> None:
 @click.option("--full", is_flag=True, help="Re-read everything instead of changes since the last sync.")
 def sync(shop: str, full: bool) -> None:
     """Sync SHOP (its id or platform id, e.g. PA00000001) now, with a progress bar."""
+    from plugin.install.lifecycle import sync_installed_shop
     from plugin.storage.models import Shop
-    from plugin.sync.run import UnknownShop, run_sync
+    from plugin.sync.run import UnknownShop
 
     runtime = _runtime(_settings())
     with runtime.sessions() as session:
@@ -170,7 +174,7 @@ def sync(shop: str, full: bool) -> None:
         bar.update(done - bar.pos) if total else bar.update(0, f"{done}")
 
     try:
-        counts = run_sync(runtime, found.id, full=full, progress=progress)
+        counts = sync_installed_shop(runtime, found.id, full=full, progress=progress)
     except UnknownShop as exc:
         raise CliError(str(exc)) from None
     finally:

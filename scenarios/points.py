@@ -16,6 +16,7 @@ from sqlalchemy import and_, false, literal, or_, select, union_all
 from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Product, Shop
+from plugin.storage.point_expiry import expiry_source
 from recommender.serving import top_n_many
 from scenarios.base import Audience, Copy, Scenario, product_view
 from scenarios.sql import day_text, local_month, step_text, trigger
@@ -28,10 +29,18 @@ def _no_point_data(session: Session, shop: Shop) -> str | None:
     return None if has else "ショップのポイントデータがありません / this shop has no point balances"
 
 
-def _balances(session: Session, messages: Sequence[Message]) -> dict[int, tuple[int, datetime | None]]:
-    rows = session.execute(select(col(Customer.id), col(Customer.points_balance), col(Customer.points_expire_at))
+def _balances(session: Session, messages: Sequence[Message]) -> dict[int, tuple[int, datetime | None, datetime | None]]:
+    rows = session.execute(select(col(Customer.id), col(Customer.points_balance), col(Customer.points_expire_at),
+                                  col(Customer.last_order_at))
                            .where(col(Customer.id).in_({m.customer_id for m in messages}))).all()
-    return {cid: (balance, expire) for cid, balance, expire in rows}
+    return {cid: (balance, expire, last_order) for cid, balance, expire, last_order in rows}
+
+
+def _points(shop: Shop, balance: int, expires: datetime | None, last_order: datetime | None) -> dict[str, Any]:
+    """What a points mail may show: the balance, its expiry and where that date comes from
+    (`points.expires_source`, in the shop's language)."""
+    source = expiry_source(shop, _local_date(last_order, shop), shop.locale) if expires else ""
+    return {"balance": balance, "expires": _local_date(expires, shop), "expires_source": source}
 
 
 def _affordable(session: Session, shop: Shop, limit: int) -> list[Product]:
@@ -54,10 +63,11 @@ class PointExpiry(Scenario):
     needs_items = False
     copy = {
         "ja": Copy("【{{ shop.name }}】{{ points.balance }}ポイントの有効期限が近づいています", "ポイントの有効期限が近づいています",
-                   "{{ customer.name }} 様の {{ points.balance }} ポイントは {{ points.expires }} に失効します。"
-                   "お早めにご利用ください。", "ショップでポイントを使う", "ポイントで買える商品"),
+                   "{{ customer.name }} 様の {{ points.balance }} ポイントは {{ points.expires }} に失効します"
+                   "（{{ points.expires_source }}）。お早めにご利用ください。", "ショップでポイントを使う", "ポイントで買える商品"),
         "en": Copy("[{{ shop.name }}] Your {{ points.balance }} points expire soon", "Your points expire soon",
-                   "Dear {{ customer.name }}, your {{ points.balance }} points expire on {{ points.expires }}.",
+                   "Dear {{ customer.name }}, your {{ points.balance }} points expire on {{ points.expires }}"
+                   " ({{ points.expires_source }}).",
                    "Use your points", "Your points can buy"),
     }
 
@@ -76,9 +86,9 @@ class PointExpiry(Scenario):
         catalogue = _affordable(session, shop, 200)
         out = {}
         for m in messages:
-            balance, expires = balances.get(m.customer_id, (0, None))
+            balance, expires, last_order = balances.get(m.customer_id, (0, None, None))
             items = [product_view(p) for p in catalogue if p.price <= balance][:3]
-            out[m.id or 0] = {"points": {"balance": balance, "expires": _local_date(expires, shop)},
+            out[m.id or 0] = {"points": _points(shop, balance, expires, last_order),
                               "items": items, "cta_url": shop.domain}
         return out
 
@@ -96,11 +106,11 @@ class PointStatement(Scenario):
     copy = {
         "ja": Copy("【{{ shop.name }}】今月のポイント明細", "ポイント明細",
                    "{{ customer.name }} 様の現在のポイントは {{ points.balance }} ポイントです"
-                   "{% if points.expires %}（有効期限 {{ points.expires }}）{% endif %}。",
+                   "{% if points.expires %}（有効期限 {{ points.expires }}、{{ points.expires_source }}）{% endif %}。",
                    "ショップを見る", "ポイントで買えるおすすめ"),
         "en": Copy("[{{ shop.name }}] Your points this month", "Your points statement",
                    "Dear {{ customer.name }}, you have {{ points.balance }} points"
-                   "{% if points.expires %} (valid until {{ points.expires }}){% endif %}.",
+                   "{% if points.expires %} (valid until {{ points.expires }}; {{ points.expires_source }}){% endif %}.",
                    "Visit the shop", "Recommended within your points"),
     }
 
@@ -117,9 +127,9 @@ class PointStatement(Scenario):
         picks = top_n_many(session, shop, [m.customer_id for m in messages], 12)
         out = {}
         for m in messages:
-            balance, expires = balances.get(m.customer_id, (0, None))
+            balance, expires, last_order = balances.get(m.customer_id, (0, None, None))
             below = [product_view(p) for p in picks.get(m.customer_id, []) if p.price <= balance][:3]
-            out[m.id or 0] = {"points": {"balance": balance, "expires": _local_date(expires, shop)},
+            out[m.id or 0] = {"points": _points(shop, balance, expires, last_order),
                               "items": below, "cta_url": shop.domain}
         return out
 

@@ -182,42 +182,52 @@ def test_the_wrong_account_page_follows_the_merchants_language(runtime, colorme)
     assert f"Log in to {SANDBOX_ACCOUNT}'s shop and install again" in html.unescape(answer.text)
 
 
+def _on(data, scope: str = "shop") -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """The sandbox shop's script tags for one display scope (ColorMe: one tag per scope)."""
+    return [t for t in data.script_tags if t["display_scope"] == scope]
+
+
 def test_authorising_again_updates_the_shops_one_script_tag(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
     data, _, sandbox, router = colorme
     client = TestClient(create_app(runtime))
-    # Given an installed shop whose tag ColorMe holds with an outdated integrity
+    # Given an installed shop whose tags ColorMe holds with an outdated integrity
     _installed(client, sandbox)
-    tag, = data.script_tags
+    tag, = _on(data)
+    thanks, = _on(data, "thanks_page")
     assert _shop(session).script_tag_id == str(tag["id"])
-    tag["integrity"] = "sha384-outdated"
+    tag["integrity"] = thanks["integrity"] = "sha384-outdated"
     # When the merchant goes through OAuth again (e.g. to grant a new scope)
     assert _authorise(client, sandbox).status_code == 303
-    # Then the same tag is updated in place: no second tag is registered
-    assert len(data.script_tags) == 1 and data.script_tags[0]["id"] == tag["id"]
-    assert data.script_tags[0]["integrity"] != "sha384-outdated"
+    # Then the same tags are updated in place: no other tag is registered
+    assert [t["id"] for t in data.script_tags] == [tag["id"], thanks["id"]]
+    assert all(t["integrity"] != "sha384-outdated" for t in data.script_tags)
     assert _shop(session).script_tag_id == str(tag["id"])
     creates = [c for c in router.calls if c.request.method == "POST" and c.request.url.path.endswith("script_tags.json")]
-    assert len(creates) == 1
+    assert len(creates) == 2  # once per display scope, at the first authorisation
 
 
 def test_an_install_without_a_stored_tag_id_reuses_its_tag_and_drops_the_copies(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]
+    from plugin.storage.models import ScriptTag
+
     data, _, sandbox, _ = colorme
     client = TestClient(create_app(runtime))
     # Given a shop installed before the tag's id was stored, re-authorised twice since (three copies),
     # and a tag that is not Okaeri's script
     _installed(client, sandbox)
-    ours = data.script_tags[0]
-    data.script_tags += [{**ours, "id": ours["id"] + 1}, {**ours, "id": ours["id"] + 2},
-                         {**ours, "id": ours["id"] + 3, "src": "https://other.example/widget.js"}]
+    ours, = _on(data)
+    data.script_tags += [{**ours, "id": ours["id"] + 10}, {**ours, "id": ours["id"] + 11},
+                         {**ours, "id": ours["id"] + 12, "src": "https://other.example/widget.js"}]
     shop = _shop(session)
     shop.script_tag_id = ""
+    session.execute(ScriptTag.__table__.delete())  # type: ignore[attr-defined]
     session.add(shop)
     session.commit()
     # When the merchant authorises again
     assert _authorise(client, sandbox).status_code == 303
-    # Then one of Okaeri's tags is left, updated and remembered; the other script is untouched
-    srcs = sorted(t["src"] for t in data.script_tags)
+    # Then one of Okaeri's tags per scope is left, updated and remembered; the other script is untouched
+    srcs = sorted(t["src"] for t in _on(data))
     assert srcs == sorted([ours["src"], "https://other.example/widget.js"])
+    assert len(_on(data, "thanks_page")) == 1
     assert _shop(session).script_tag_id == str(ours["id"])
 
 
@@ -227,8 +237,8 @@ def test_a_stored_tag_removed_at_colorme_is_registered_again(runtime, session, c
     _installed(client, sandbox)
     data.script_tags.clear()  # the merchant deleted it in ColorMe's admin
     assert _authorise(client, sandbox).status_code == 303
-    tag, = data.script_tags
-    assert _shop(session).script_tag_id == str(tag["id"])
+    tag, = _on(data)
+    assert _shop(session).script_tag_id == str(tag["id"]) and len(_on(data, "thanks_page")) == 1
 
 
 def test_uninstall_forgets_the_tag_colorme_deleted(runtime, session, colorme) -> None:  # type: ignore[no-untyped-def]

@@ -143,11 +143,11 @@ class ToyPlatform(Platform[ToyConfig]):
     def script_body(self) -> str:
         return "/* toy storefront script */"
 
-    def register_script(self, connector: ShopConnector, src: str) -> str:
+    def register_script(self, connector: ShopConnector, src: str, scope: str = "") -> str:
         self.api.script_tags["1"] = src
         return "1"
 
-    def update_script(self, connector: ShopConnector, script_id: str, src: str) -> None:
+    def update_script(self, connector: ShopConnector, script_id: str, src: str, scope: str = "") -> None:
         self.api.script_tags[script_id] = src
 
     def remove_script(self, connector: ShopConnector, script_id: str) -> None:

@@ -23,6 +23,8 @@ class ColorMePlatform(Platform[ColorMeConfig]):
     config_class = ColorMeConfig
     # ColorMe's API gives a balance but no expiry date; its default rule is a year after the last order.
     points_expire_after = timedelta(days=365)
+    script_scopes = storefront.DISPLAY_SCOPES
+    app_store_url = "https://app.shop-pro.jp/"
 
     @property
     def hooks(self) -> Mapping[str, HookHandler]:
@@ -52,16 +54,19 @@ class ColorMePlatform(Platform[ColorMeConfig]):
     def script_body(self) -> str:
         return storefront.script_body()
 
-    def register_script(self, connector: ShopConnector, src: str) -> str:
-        return storefront.register_script(_client(connector), src)
+    def script_integrity(self) -> str:
+        return storefront.script_integrity()
 
-    def update_script(self, connector: ShopConnector, script_id: str, src: str) -> None:
-        storefront.update_script(_client(connector), script_id, src)
+    def register_script(self, connector: ShopConnector, src: str, scope: str = "shop") -> str:
+        return storefront.register_script(_client(connector), src, scope)
+
+    def update_script(self, connector: ShopConnector, script_id: str, src: str, scope: str = "shop") -> None:
+        storefront.update_script(_client(connector), script_id, src, scope)
 
     def remove_script(self, connector: ShopConnector, script_id: str) -> None:
         storefront.remove_script(_client(connector), script_id)
 
-    def list_scripts(self, connector: ShopConnector) -> Mapping[str, str]:
+    def list_scripts(self, connector: ShopConnector) -> Mapping[str, tuple[str, str]]:
         return storefront.list_scripts(_client(connector))
 
     def revoke_token(self, access_token: str) -> bool:

@@ -2,7 +2,9 @@
    ids and quantities only) to Okaeri. Reads only the documented `Colorme` object.
    Identity: a random visitor id kept first-party in this shop's localStorage, the page's
    logged-in customer id (a claim Okaeri trusts only for the first browser that makes it), and
-   the signed proof Okaeri's own mail links append to the landing URL (`okaeri_proof`). */
+   the signed proof Okaeri's own mail links append to the landing URL (`okaeri_proof`).
+   On the thanks page (a second script tag, display_scope thanks_page) it reports the order id
+   (`Colorme.sale.id`), which Okaeri matches to the order once sync brings it. */
 (function () {
   "use strict";
   var C = window.Colorme;
@@ -45,6 +47,9 @@
   }
   if (C.page === "product" && C.product && C.product.id) {
     send({ type: "product_view", product_id: String(C.product.id) });
+  }
+  if (C.sale && C.sale.id) {
+    send({ type: "purchase", order_id: String(C.sale.id) });
   }
   if (C.basket && C.basket.items) {
     send({

@@ -32,7 +32,7 @@ from plugin.jobs.worker import start_worker
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, ensure_secret_key
 from plugin.storage.db import migrate
-from plugin.storage.models import InstallState, Shop, SyncState
+from plugin.storage.models import InstallState, ScriptTag, Shop, SyncState
 from plugin.web.app import create_app
 
 __all__ = ["DemoError", "DemoStack", "build_demo", "run_demo", "install_via_browser_flow", "port_in_use"]
@@ -120,9 +120,12 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
 def _restore_script_tag(runtime: Runtime, data: SandboxData, base_url: str) -> None:
     with runtime.sessions() as session:
         shop = session.execute(select(Shop).where(col(Shop.platform) == "colorme")).scalars().first()
+        tags = list(session.execute(select(ScriptTag).where(col(ScriptTag.shop_id) == shop.id)).scalars()) if shop else []
     if shop is not None and shop.state == InstallState.active and shop.event_key:
-        data.script_tags.append({"id": int(shop.script_tag_id) if shop.script_tag_id.isdigit() else 1, "account_id": data.shop["id"],
-                                 "src": f"{base_url}/storefront/colorme.js?key={shop.event_key}", "display_scope": "shop"})
+        for tag in tags:  # one per display scope, as the install placed them
+            data.script_tags.append({"id": int(tag.tag_id) if tag.tag_id.isdigit() else 1, "account_id": data.shop["id"],
+                                     "src": f"{base_url}/storefront/colorme.js?key={shop.event_key}",
+                                     "display_scope": tag.scope, "integrity": tag.integrity})
 
 
 def install_via_browser_flow(browser: httpx.Client) -> httpx.Response:

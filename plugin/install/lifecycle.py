@@ -3,21 +3,36 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from connectors.base import ShopConnector
-from connectors.errors import BadResponse, ConnectorError
+from connectors.errors import ConnectorError, Unauthorized
 from connectors.platform import ForeignGrant, InstallRequested, Platform, Uninstalled
+from plugin.install.script_tags import place_scripts, remove_scripts, script_url, scripts_stale
+from plugin.measurement.thanks_page import match_thanks_page_orders
+from plugin.platforms import UnknownPlatform
 from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop, WebhookReceipt
 from plugin.storage.upsert import insert_ignore, table_of
+from plugin.sync.run import open_connector, run_sync
+from plugin.sync.store import Progress
 
-__all__ = ["begin_install", "complete_install", "uninstall", "script_url", "callback_url", "oauth_start_url"]
+__all__ = ["begin_install", "complete_install", "uninstall", "revoke_install", "revoking_on_401",
+           "sync_installed_shop", "switch_storefront", "refresh_scripts", "refresh_all_scripts", "script_url", "callback_url",
+           "oauth_start_url", "open_app_url", "find_shop", "REASONS", "REFUSED_PREFIX", "AUTHORISING",
+           "UNINSTALLED", "UNPAID", "TOKEN_REFUSED"]
 
 log = logging.getLogger("okaeri.install")
+
+# Why an install is not active (Shop.state_reason); the settings page words each one.
+AUTHORISING, UNINSTALLED, UNPAID, TOKEN_REFUSED = "authorising", "uninstalled", "unpaid", "token_refused"
+REASONS = (AUTHORISING, UNINSTALLED, UNPAID, TOKEN_REFUSED)
+REFUSED_PREFIX = "token refused by platform: "  # then the platform's own words (Shop.state_message)
 
 
 def oauth_start_url(runtime: Runtime, platform: Platform[Any], account: str) -> str:
@@ -30,9 +45,10 @@ def callback_url(runtime: Runtime, platform: Platform[Any]) -> str:
     return f"{runtime.settings.base_url}/{platform.name}/oauth/callback"
 
 
-def script_url(runtime: Runtime, platform: Platform[Any], event_key: str) -> str:
-    """Where a shop's pages load the storefront script from; the key says which shop posts."""
-    return f"{runtime.settings.base_url}/storefront/{platform.name}.js?key={event_key}"
+def open_app_url(runtime: Runtime, platform: Platform[Any], account: str) -> str:
+    """The app's "open" link (settings page, the app store's open-app URL): finishes an install left
+    before authorising, or re-authorises one whose token was refused."""
+    return f"{runtime.settings.base_url}/{platform.name}/open?account_id={account}"
 
 
 def begin_install(runtime: Runtime, platform: Platform[Any], hook: InstallRequested) -> Shop:
@@ -43,6 +59,7 @@ def begin_install(runtime: Runtime, platform: Platform[Any], hook: InstallReques
             platform=platform.name, external_id=hook.account, created_at=now)
         if shop.state != InstallState.active:
             shop.state, shop.state_message = InstallState.installing, "waiting for the merchant to authorise"
+            shop.state_reason = AUTHORISING
         shop.owner_email = shop.owner_email or hook.owner_email
         session.add(shop)
         session.commit()
@@ -63,6 +80,9 @@ def claim_oauth_state(runtime: Runtime, platform: Platform[Any], state: str) -> 
 def complete_install(runtime: Runtime, platform: Platform[Any], account: str, code: str) -> Shop:
     """OAuth callback: exchange the code, check the account, store the token, start the first sync.
 
+    `account` "" (the app opened without naming its shop): the token's own account, which must
+    have an install that is not uninstalled.
+
     Raises:
       ForeignGrant: If the code was for another account; its token is revoked where the platform
         allows, and never stored.
@@ -72,22 +92,25 @@ def complete_install(runtime: Runtime, platform: Platform[Any], account: str, co
     try:
         info, address = connector.shop_with_address()
         try:
-            platform.check_grant(info, account)
+            platform.check_grant(info, account or info.external_id)
         except ForeignGrant as exc:
             _discard_foreign(runtime, platform, grant.access_token, exc)
             raise
         with runtime.sessions() as session:
-            shop = _find(session, platform.name, account)
-            if shop is None:
-                raise ConnectorError(f"no install started for {account}", platform=platform.name)
+            shop = _find(session, platform.name, account or info.external_id)
+            if shop is None or (not account and shop.state == InstallState.uninstalled):
+                raise ConnectorError(f"no install started for {account or info.external_id}", platform=platform.name,
+                                     status=400)
             shop.name, shop.domain, shop.sender_address = info.name, info.domain, address
             shop.owner_email = info.owner_email or shop.owner_email
             shop.access_token_encrypted = runtime.cipher.encrypt(grant.access_token)
-            shop.scopes, shop.state, shop.state_message = grant.scope, InstallState.active, ""
+            shop.scopes, shop.state, shop.state_message, shop.state_reason = grant.scope, InstallState.active, "", ""
             shop.installed_at, shop.uninstalled_at = runtime.clock.now(), None
             shop.event_key = shop.event_key or secrets.token_urlsafe(24)
-            _place_script(runtime, platform, connector, shop)
+            _remember_point_source(platform, shop)
             session.add(shop)
+            session.flush()  # the shop's id for its script registrations
+            place_scripts(runtime, platform, connector, session, shop)
             session.commit()
     finally:
         connector.close()
@@ -115,7 +138,8 @@ def _discard_foreign(runtime: Runtime, platform: Platform[Any], token: str, exc:
 
 
 def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> bool:
-    """Stop all sending at once and drop the token; repeats of the same hook are no-ops."""
+    """Stop all sending at once and drop the token; every repeat of the same hook (ColorMe retries
+    up to 19 times) is acknowledged and changes nothing. Returns whether this delivery changed the shop."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
         first = insert_ignore(session, table_of(WebhookReceipt), [{
@@ -125,49 +149,134 @@ def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> b
         if not first or shop is None:
             session.commit()
             return False
-        shop.state, shop.state_message = InstallState.uninstalled, f"uninstalled ({hook.reason})"
+        reason = UNPAID if hook.reason == "by_unpaid" else UNINSTALLED
+        _stop(session, shop, InstallState.uninstalled, reason, f"uninstalled ({hook.reason})", now)
+        shop.uninstalled_at = now
         # The platform deletes the app's script tags on uninstall (ColorMe does): none is left to update.
-        shop.access_token_encrypted, shop.uninstalled_at, shop.script_tag_id = "", now, ""
-        session.add(shop)
-        session.execute(
-            update(Message).where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending)
-            .values(status=MessageStatus.cancelled, last_error="shop uninstalled"))
+        remove_scripts(platform, None, session, shop)
         session.commit()
+        log.info("okaeri.install.uninstalled", extra={"shop_id": shop.id, "reason": hook.reason})
         return True
 
 
-def _place_script(runtime: Runtime, platform: Platform[Any], connector: ShopConnector, shop: Shop) -> None:
-    """Give the shop exactly one storefront script registration, pointing at its current URL; a
-    failure leaves the install active with a visible note."""
-    if platform.script_body() is None:
-        return
-    src = script_url(runtime, platform, shop.event_key)
+def revoke_install(runtime: Runtime, shop_id: int, detail: str = "") -> bool:
+    """The platform refused the shop's token (a 401 from any call): stop exactly as an uninstall
+    does — pending messages cancelled, the token dropped — and keep why for the settings page.
+    The script registrations are kept on record: the token cannot remove them, and an
+    authorisation later updates them in place. Returns whether anything changed."""
+    with runtime.sessions() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or shop.state == InstallState.uninstalled:
+            return False
+        changed = shop.state != InstallState.revoked or bool(shop.access_token_encrypted)
+        _stop(session, shop, InstallState.revoked, TOKEN_REFUSED, f"{REFUSED_PREFIX}{detail}"[:500],
+              runtime.clock.now())
+        session.commit()
+    if changed:
+        log.warning("okaeri.install.revoked", extra={"shop_id": shop_id, "detail": detail[:200]})
+    return changed
+
+
+def _stop(session: Session, shop: Shop, state: InstallState, reason: str, message: str, now: datetime) -> None:
+    """The one way an install stops: state and why, no token, nothing left pending."""
+    shop.state, shop.state_reason, shop.state_message = state, reason, message
+    shop.access_token_encrypted = ""
+    session.add(shop)
+    session.execute(
+        update(Message).where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending)
+        .values(status=MessageStatus.cancelled, last_error=f"shop {state.value}"))
+
+
+@contextmanager
+def revoking_on_401(runtime: Runtime, shop_id: int) -> Iterator[None]:
+    """Run a call made with the shop's stored token; a 401 revokes the install, then propagates."""
     try:
-        shop.script_tag_id = _placed(platform, connector, shop.script_tag_id, src,
-                                     ours=script_url(runtime, platform, ""))
-    except ConnectorError as exc:  # the install itself succeeded; the settings page shows this
-        shop.state_message = f"storefront script not registered: {exc}"
+        yield
+    except Unauthorized as exc:
+        revoke_install(runtime, shop_id, str(exc))
+        raise
 
 
-def _placed(platform: Platform[Any], connector: ShopConnector, known: str, src: str, ours: str) -> str:
-    """The id of the one registration left pointing at `src`: the stored one updated in place, else
-    ours found on the platform (extra copies from earlier authorisations removed), else a new one."""
-    if known:
+def sync_installed_shop(runtime: Runtime, shop_id: int, *, full: bool = False,
+                        progress: Progress | None = None) -> dict[str, int]:
+    """Sync an active shop as a job does: a 401 revokes it; after a sync, the script registrations
+    are brought to the served script's integrity and thanks-page orders matched to synced ones."""
+    with revoking_on_401(runtime, shop_id):
+        counts = run_sync(runtime, shop_id, full=full, progress=progress)
+    refresh_scripts(runtime, shop_id)
+    with runtime.sessions() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is not None and shop.platform in runtime.platforms:
+            _remember_point_source(runtime.platforms.get(shop.platform), shop)
+        match_thanks_page_orders(session, shop_id, runtime.clock.now())
+        session.commit()
+    return counts
+
+
+def _remember_point_source(platform: Platform[Any], shop: Shop) -> None:
+    """What the expiry labels name: the platform, and whether its data carries the dates."""
+    shop.points_source, shop.points_expiry_from_platform = platform.title, platform.points_expire_after is None
+
+
+def refresh_scripts(runtime: Runtime, shop_id: int) -> bool:
+    """Update the shop's script registrations in place when the served script changed (a new
+    hash, e.g. after a deploy) or a scope has none; returns whether the platform was called."""
+    with runtime.sessions() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or shop.state != InstallState.active:
+            return False
+        platform = runtime.platforms.get(shop.platform)
+        if not scripts_stale(session, platform, shop):
+            return False
+        connector = open_connector(runtime, shop)
         try:
-            platform.update_script(connector, known, src)
-            return known
-        except BadResponse as exc:
-            if exc.status != 404:  # only a registration that is gone is replaced
-                raise
-    found = sorted((i for i, s in (platform.list_scripts(connector) or {}).items() if s.startswith(ours)),
-                   key=lambda i: (len(i), i))
-    if not found:
-        return platform.register_script(connector, src)
-    keep, *extra = found
-    platform.update_script(connector, keep, src)
-    for script_id in extra:
-        platform.remove_script(connector, script_id)
-    return keep
+            with revoking_on_401(runtime, shop_id):
+                place_scripts(runtime, platform, connector, session, shop)
+            session.commit()
+        except Unauthorized:
+            return True
+        finally:
+            connector.close()
+    return True
+
+
+def switch_storefront(runtime: Runtime, shop_id: int, enabled: bool) -> None:
+    """The merchant's storefront switch: off removes the shop's script registrations from the
+    platform (its token still works) and ignores its events; on places them again."""
+    with runtime.sessions() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or shop.state != InstallState.active or shop.storefront_enabled == enabled:
+            return
+        platform = runtime.platforms.get(shop.platform)
+        shop.storefront_enabled = enabled
+        connector = open_connector(runtime, shop)
+        try:
+            with revoking_on_401(runtime, shop_id):
+                if enabled:
+                    place_scripts(runtime, platform, connector, session, shop)
+                else:
+                    remove_scripts(platform, connector, session, shop)
+            session.commit()
+        finally:
+            connector.close()
+
+
+def refresh_all_scripts(runtime: Runtime) -> int:
+    """At startup: bring every active shop's registrations to the served script; returns how many changed."""
+    with runtime.sessions() as session:
+        shop_ids = list(session.execute(select(col(Shop.id)).where(col(Shop.state) == InstallState.active)).scalars())
+    changed = 0
+    for shop_id in shop_ids:
+        try:
+            changed += refresh_scripts(runtime, shop_id or 0)
+        except (ConnectorError, UnknownPlatform) as exc:  # the next sync tries again
+            log.warning("okaeri.install.script-refresh-failed", extra={"shop_id": shop_id, "error": str(exc)})
+    return changed
+
+
+def find_shop(session: Session, platform: str, external_id: str) -> Shop | None:
+    """A platform's shop by its account id, in any state."""
+    return _find(session, platform, external_id)
 
 
 def _find(session: Session, platform: str, external_id: str) -> Shop | None:

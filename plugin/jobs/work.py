@@ -6,11 +6,11 @@ from sqlmodel import Session, col
 
 from plugin.delivery.batch import deliver_batch
 from plugin.engine.tick import run_shop_tick
+from plugin.install.lifecycle import sync_installed_shop
 from plugin.measurement.links import attribute_orders
 from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.models import MessageEvent
-from plugin.sync.run import run_sync
 from recommender.serving import train_shop
 
 __all__ = ["sync_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_over_queued",
@@ -19,7 +19,7 @@ __all__ = ["sync_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_o
 
 def sync_shop(runtime: Runtime, shop_id: int, full: bool = False) -> None:
     """Sync a shop; a first (or full) sync then gives the recommender something to learn from."""
-    run_sync(runtime, shop_id, full=full)
+    sync_installed_shop(runtime, shop_id, full=full)  # a 401 revokes the install (plugin.install.lifecycle)
     if full:
         runtime.tasks.train_recommender(shop_id)
 

@@ -12,9 +12,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
-from plugin.storage.models import Customer
+from plugin.storage.models import Customer, Shop
 
-__all__ = ["add_months", "months_after", "refresh_point_expiry", "MONTHS_RANGE"]
+__all__ = ["add_months", "months_after", "refresh_point_expiry", "expiry_source", "MONTHS_RANGE"]
 
 MONTHS_RANGE = (1, 120)
 
@@ -63,3 +63,25 @@ def refresh_point_expiry(session: Session, shop_id: int, months: int, customer_i
     if customer_ids is not None:
         query = query.where(col(Customer.id).in_(list(customer_ids)))
     session.execute(query.values(points_expire_at=months_after(col(Customer.last_order_at), months)))
+
+
+_SOURCE = {
+    "ja": {"platform": "{source}: 有効期限は{source}のデータ(同期した日付)",
+           "rule": "{source}: 最終購入日({last_order}) + {months}か月(ショップのルール)",
+           "rule_no_order": "{source}: 最終購入日 + {months}か月(ショップのルール、購入履歴がないため期限なし)"},
+    "en": {"platform": "{source}: the expiry date in {source}'s data (synced)",
+           "rule": "{source}: last order ({last_order}) + {months} months (shop rule)",
+           "rule_no_order": "{source}: last order + {months} months (shop rule; no order yet, so no expiry)"},
+}
+
+
+def expiry_source(shop: Shop, last_order_on: str, lang: str) -> str:
+    """Where a customer's point expiry date comes from, in the merchant's or customer's language
+    (Japanese unless English): the balance always from the platform; the date from its data, or
+    from the shop's rule of N months after the last order (`last_order_on`, a local date; "" if none)."""
+    words = _SOURCE["en" if lang == "en" else "ja"]
+    source = shop.points_source or shop.platform
+    if shop.points_expiry_from_platform:
+        return words["platform"].format(source=source)
+    key = "rule" if last_order_on else "rule_no_order"
+    return words[key].format(source=source, last_order=last_order_on, months=shop.points_expiry_months)

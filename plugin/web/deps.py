@@ -15,7 +15,8 @@ from plugin.storage.models import InstallState, Shop
 from plugin.web.errors import AppError
 from plugin.web.i18n import request_lang
 
-__all__ = ["RuntimeDep", "SessionDep", "CurrentShop", "PlatformDep", "Lang", "SESSION_COOKIE", "session_cookie"]
+__all__ = ["RuntimeDep", "SessionDep", "CurrentShop", "SignedInShop", "PlatformDep", "Lang", "SESSION_COOKIE",
+           "session_cookie", "signed_in_shop_id"]
 
 SESSION_COOKIE = "okaeri_session"
 
@@ -40,22 +41,37 @@ def session_cookie(runtime: Runtime, shop_id: int) -> str:
     return runtime.signer.dumps_timed({"shop": shop_id}, "merchant-session")
 
 
-def get_current_shop(request: Request, runtime: RuntimeDep, session: SessionDep) -> Shop:
-    """The shop whose merchant holds this browser session (set at the end of OAuth)."""
+def signed_in_shop_id(request: Request, runtime: Runtime) -> int | None:
+    """The shop id this browser's merchant session names, or None without a valid session."""
     cookie = request.cookies.get(SESSION_COOKIE, "")
     try:
         signed = runtime.signer.loads_timed(cookie, "merchant-session", 7 * 86400)
         if not isinstance(signed, dict):
             raise TypeError("the session cookie holds no shop")
-        shop_id = int(signed["shop"])
+        return int(signed["shop"])
     except (BadSignature, KeyError, TypeError, ValueError):
-        raise AppError(401, "sign_in") from None
+        return None
+
+
+def get_signed_in_shop(request: Request, runtime: RuntimeDep, session: SessionDep) -> Shop:
+    """The shop whose merchant holds this browser session (set at the end of OAuth), in any state."""
+    shop_id = signed_in_shop_id(request, runtime)
+    if shop_id is None:
+        raise AppError(401, "sign_in")
     shop = session.get(Shop, shop_id)
-    if shop is None or shop.state != InstallState.active:
+    if shop is None:
         raise AppError(403, "not_installed")
     return shop
 
 
+def get_current_shop(shop: Annotated[Shop, Depends(get_signed_in_shop)]) -> Shop:
+    """The signed-in merchant's shop, installed and active."""
+    if shop.state != InstallState.active:
+        raise AppError(403, "not_installed")
+    return shop
+
+
+SignedInShop = Annotated[Shop, Depends(get_signed_in_shop)]
 CurrentShop = Annotated[Shop, Depends(get_current_shop)]
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from connectors.signatures import hmac_sha256_b64
 from plugin.demo.sandbox.images import product_png
+from plugin.demo.sandbox.lifecycle import add_lifecycle_routes, script_tag_problem
 from plugin.demo.sandbox.seed import SandboxData
 from plugin.demo.sandbox.visitors import restock, sold_out_wanted
 
@@ -91,6 +92,7 @@ def create_sandbox_app(data: SandboxData, config: SandboxConfig) -> FastAPI:
     _store_routes(app, data)
     _oauth_routes(app, data, config)
     _api_routes(app, data, config)
+    add_lifecycle_routes(app, config)
     return app
 
 
@@ -281,6 +283,8 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
         tag = _script_tag_body(await _json_body(request))
         if tag is None:
             return _error(422, 422007, "src は必須です")
+        if problem := script_tag_problem(tag):
+            return _error(422, 422100, problem)
         now = int(time.time())
         record = {"id": max((t["id"] for t in data.script_tags), default=0) + 1, "account_id": request.state.account,
                   "oauth_application_id": APPLICATION_ID, "src": tag["src"],
@@ -306,6 +310,8 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
             return _error(404, 404100, "スクリプトタグが見つかりません")
         if tag is None:
             return _error(422, 422007, "src は必須です")
+        if problem := script_tag_problem(tag):
+            return _error(422, 422100, problem)
         record.update({k: tag[k] for k in ("src", "display_scope", "integrity") if k in tag})
         record["update_date"] = int(time.time())
         return JSONResponse({"script_tag": record})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
+from plugin.storage.models.install import ScriptTag, ThanksPageOrder
 from plugin.storage.models.messages import (
     ConsentRecord,
     Conversion,
@@ -52,11 +53,13 @@ __all__ = [
     "RecommendationSet",
     "ScenarioRun",
     "ScenarioSetting",
+    "ScriptTag",
     "Shop",
     "Suppression",
     "SurveyAnswer",
     "SurveyAnswerGroup",
     "SyncState",
+    "ThanksPageOrder",
     "Trigger",
     "VisitorBinding",
     "WebhookReceipt",

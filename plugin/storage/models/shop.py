@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint, false, true
 from sqlmodel import Field, SQLModel
 
 
@@ -33,11 +33,18 @@ class Shop(SQLModel, table=True):
     locale: str = Field(default="ja", max_length=8)
     state: InstallState = Field(default=InstallState.installing, sa_type=String(16))
     state_message: str = Field(default="", max_length=500)
+    # Why the install is not active, as a key the settings page words in the merchant's language
+    # (plugin.install.lifecycle.REASONS); "" while active.
+    state_reason: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     access_token_encrypted: str = Field(default="")
     scopes: str = Field(default="", max_length=500)
     event_key: str = Field(default="", max_length=64, index=True)  # public key of the storefront script
-    # The platform's id of the shop's one storefront script registration: re-authorisation updates it in place.
+    # The platform's id of the shop's storefront script registration on its main pages (the first
+    # scope; every scope's tag and integrity is in script_tags): re-authorisation updates it in place.
     script_tag_id: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    # The merchant's switch for the storefront script (settings page): off, its registrations are
+    # removed from the platform and its events ignored; on again, they are placed again.
+    storefront_enabled: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     recommendation_set_id: int | None = None  # the served set; swapped in one UPDATE
     # Shop rules every scenario obeys (plugin.gates): no message lands from quiet_start_hour to
     # quiet_end_hour shop time (equal hours: no quiet hours); at most cap_count scenario messages
@@ -52,6 +59,11 @@ class Shop(SQLModel, table=True):
     default_holdout_percent: int = Field(default=10, sa_column_kwargs={"server_default": "10"})
     sender_name: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
     points_expiry_months: int = Field(default=12, sa_column_kwargs={"server_default": "12"})
+    # Where the point data comes from, for the label every page and mail showing an expiry carries
+    # (plugin.storage.point_expiry.expiry_source): the platform's title, and whether its data has the
+    # expiry dates (else the rule above applies). Set at install.
+    points_source: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    points_expiry_from_platform: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     installed_at: datetime | None = None
     uninstalled_at: datetime | None = None
     created_at: datetime

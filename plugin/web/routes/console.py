@@ -9,14 +9,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 from sqlmodel import col
 
+from connectors.errors import Unauthorized
 from connectors.signatures import same_secret
 from plugin.console.forms import SettingError
 from plugin.console.scenarios import TemplateRefused, scenario_overview, set_scenario, set_standard_scenarios
+from plugin.install.lifecycle import switch_storefront
 from plugin.measurement.reports import scenario_report
-from plugin.storage.models import SyncState
+from plugin.storage.models import InstallState, SyncState
 from plugin.sync.store import RESOURCES, held_counts
-from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
+from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep, SignedInShop
 from plugin.web.errors import AppError, in_language
+from plugin.web.install_state import install_state_page
+from plugin.web.install_texts import install_texts
 from plugin.web.rendering import off_loop
 from plugin.web.templating import render_page
 from scenarios import SCENARIOS
@@ -40,8 +44,11 @@ def _known(key: str) -> str:
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
+def settings_page(shop: SignedInShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
                   error: str = "") -> HTMLResponse:
+    """The one switch and every preset; for an install that stopped, why and how to resume."""
+    if shop.state != InstallState.active:
+        return install_state_page(runtime, shop, lang)
     return _settings(shop, session, runtime, lang, error=error)
 
 
@@ -55,7 +62,7 @@ def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang:
             for r in RESOURCES]
     return render_page("settings.html", lang, status, shop=shop, scenarios=scenarios, sync=sync, error=error,
                        scenario_error=scenario_error or {},
-                       standard_on=any(s["enabled"] for s in scenarios),
+                       standard_on=any(s["enabled"] for s in scenarios), st=install_texts(lang),
                        csrf=_csrf(runtime, shop.id or 0))
 
 
@@ -70,6 +77,20 @@ def switch_standard(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
     if enabled == "1":
         runtime.tasks.scenario_tick(shop.id or 0)  # the merchant sees results without waiting a round
     return RedirectResponse("/app/settings", status_code=303)
+
+
+@router.post("/settings/storefront-script")
+def switch_storefront_script(shop: CurrentShop, runtime: RuntimeDep, enabled: Annotated[str, Form()],
+                             csrf: Annotated[str, Form()]) -> RedirectResponse:
+    """The storefront switch: off removes the script tags from the shop, on places them again."""
+    _check_csrf(runtime, shop.id or 0, csrf)
+    if enabled not in ("0", "1"):
+        raise AppError(422, "enabled_0_1")
+    try:
+        switch_storefront(runtime, shop.id or 0, enabled == "1")
+    except Unauthorized:  # the install is revoked now: the settings page says so
+        pass
+    return RedirectResponse("/app/settings#storefront", status_code=303)
 
 
 @router.post("/settings/scenarios/{key}", response_model=None)

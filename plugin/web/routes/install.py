@@ -15,12 +15,15 @@ from plugin.install.lifecycle import (
     callback_url,
     claim_oauth_state,
     complete_install,
+    find_shop,
     oauth_start_url,
     uninstall,
 )
-from plugin.web.deps import SESSION_COOKIE, Lang, PlatformDep, RuntimeDep, session_cookie
+from plugin.storage.models import InstallState, Shop
+from plugin.web.deps import SESSION_COOKIE, Lang, PlatformDep, RuntimeDep, session_cookie, signed_in_shop_id
 from plugin.web.errors import AppError
 from plugin.web.i18n import texts
+from plugin.web.install_state import install_state_page
 from plugin.web.templating import render_page
 
 router = APIRouter(prefix="/{platform}")
@@ -44,17 +47,52 @@ async def platform_hook(hook: str, platform: PlatformDep, request: Request, runt
     return {"ok": True, "changed": uninstall(runtime, platform, event)}
 
 
+@router.get("/open", response_model=None)
+def open_app(request: Request, platform: PlatformDep, runtime: RuntimeDep, lang: Lang,
+             account_id: str = "") -> RedirectResponse | Response:
+    """The app's "open" link (the app store's open-app URL, the settings page): the dashboard for a
+    signed-in active shop; OAuth for an install left before authorising or whose token was refused
+    (a fresh, single-use state each time); an uninstalled shop is told to install from the store.
+    Without `account_id`, OAuth itself says which shop it is (the token's own account)."""
+    signed_in = signed_in_shop_id(request, runtime)
+    if not account_id:
+        with runtime.sessions() as session:
+            mine = session.get(Shop, signed_in) if signed_in is not None else None
+        if mine is not None and mine.platform == platform.name and mine.state == InstallState.active:
+            return RedirectResponse("/app/", status_code=303)
+        return _authorise(runtime, platform, "")
+    try:
+        platform.check_account(account_id)
+    except BadResponse as exc:
+        raise AppError(400, "bad_account", reason=str(exc)) from None
+    with runtime.sessions() as session:
+        shop = find_shop(session, platform.name, account_id)
+    if shop is None:
+        raise AppError(404, "not_installed")
+    if shop.state == InstallState.active and signed_in == shop.id:
+        return RedirectResponse("/app/", status_code=303)
+    if shop.state == InstallState.uninstalled:
+        return install_state_page(runtime, shop, lang, 409)
+    return RedirectResponse(oauth_start_url(runtime, platform, account_id), status_code=303)
+
+
 @router.get("/oauth/start")
 def oauth_start(account_id: str, platform: PlatformDep, runtime: RuntimeDep) -> RedirectResponse:
     try:
         platform.check_account(account_id)
     except BadResponse as exc:
         raise AppError(400, "bad_account", reason=str(exc)) from None
+    return _authorise(runtime, platform, account_id)
+
+
+def _authorise(runtime: RuntimeDep, platform: PlatformDep, account: str) -> RedirectResponse:
+    """Send the browser to the platform's consent page, the `state` bound to it by a signed cookie;
+    `account` "" lets the token say which shop authorised."""
     state = secrets.token_urlsafe(24)
-    url = platform.authorize_url(account_id, callback_url(runtime, platform), state)
+    url = platform.authorize_url(account, callback_url(runtime, platform), state)
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(STATE_COOKIE, runtime.signer.dumps_timed(
-        {"state": state, "account": account_id, "platform": platform.name}, "oauth"),
+        {"state": state, "account": account, "platform": platform.name}, "oauth"),
         max_age=600, httponly=True, samesite="lax")
     return response
 

@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from connectors.storefront import InvalidEvent
 from plugin.measurement.links import read_visitor_proof
+from plugin.measurement.thanks_page import record_thanks_page
 from plugin.storage.models import InstallState, Shop
 from plugin.sync.storefront_events import record_event
 from plugin.web.deps import PlatformDep, RuntimeDep, SessionDep
@@ -55,11 +56,14 @@ async def storefront_event(event_key: str, platform: PlatformDep, request: Reque
         return JSONResponse({"error": f"invalid event: {exc}"}, 422, headers=CORS)
     shop = session.execute(
         select(Shop).where(col(Shop.event_key) == event_key, col(Shop.platform) == platform.name)).scalar_one_or_none()
-    if shop is None or shop.state != InstallState.active or not event_key:
+    if shop is None or shop.state != InstallState.active or not shop.storefront_enabled or not event_key:
         return JSONResponse({"error": "unknown shop key"}, 404, headers=CORS)
     now = runtime.clock.now()
     proven = read_visitor_proof(runtime, event.proof, shop.id or 0, now) if event.proof else None
-    outcome = record_event(session, shop, event, now, cart_url=platform.cart_url(shop.domain), proven_customer_id=proven)
+    if event.kind == "purchase":  # the thanks page: matched to the synced order, counted at most once
+        outcome = record_thanks_page(session, shop, event.order_id, event.visitor_id, proven, now)
+    else:
+        outcome = record_event(session, shop, event, now, cart_url=platform.cart_url(shop.domain), proven_customer_id=proven)
     session.commit()
     log.info("okaeri.storefront.event", extra={"shop_id": shop.id, "kind": event.kind, "outcome": outcome})
     return JSONResponse(ACCEPTED, 202, headers=CORS)
