@@ -207,7 +207,7 @@ def _redis_errors() -> type[Exception]:
     return redis.RedisError
 
 
-_budgets: dict[tuple[str, str, int, float], RequestBudget] = {}
+_budgets: dict[tuple[str, str, str, int, float], RequestBudget] = {}
 _clients: dict[str, Any] = {}
 _registry_lock = threading.Lock()
 
@@ -215,13 +215,13 @@ _registry_lock = threading.Lock()
 def budget_for(store: str, key: str, calls: int, window: float, *, namespace: str = "okaeri") -> RequestBudget:
     """This process's budget for `key`: in Redis when `store` is a redis:// URL, in memory otherwise."""
     with _registry_lock:
-        found = _budgets.get((store, key, calls, window))
+        found = _budgets.get((store, namespace, key, calls, window))
         if found is None:
             if store.startswith(("redis:", "rediss:")):
                 found = RedisBudget(_redis(store), f"{namespace}:budget:{key}", calls, window)
             else:
                 found = MemoryBudget(calls, window)
-            _budgets[(store, key, calls, window)] = found
+            _budgets[(store, namespace, key, calls, window)] = found
         return found
 
 
