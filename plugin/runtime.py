@@ -70,5 +70,6 @@ def build_runtime(
         cipher=TokenCipher(settings.secret_key),
         signer=Signer(settings.secret_key),
         channels=build_channels(settings, channels),
-        platforms=load_platforms(settings.platform_settings),
+        platforms=load_platforms({**settings.platform_settings, "OKAERI_RATE_LIMIT_STORE": settings.rate_limit_store,
+                                  "OKAERI_REDIS_NAMESPACE": settings.redis_namespace}),
     )

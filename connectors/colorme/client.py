@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from connectors.errors import BadResponse, ProviderDown, RateLimited, Unauthorized
-from connectors.ratelimit import SlidingWindowLimiter
+from connectors.ratelimit import MemoryBudget, RequestBudget, budget_for, token_key
 
 __all__ = ["ColorMeClient", "PAGE_LIMITS"]
 
@@ -18,11 +18,18 @@ PLATFORM = "colorme"
 # Documented maximum page sizes; larger values are clamped silently by the API.
 PAGE_LIMITS = {"sales": 100, "customers": 100, "products": 50}
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
-MAX_RETRY_AFTER = 30.0
+MAX_RETRY_AFTER = 30.0  # a longer 429 pause is the job's to wait out (RateLimited), not a blocked thread's
+MAX_WAIT = 90.0  # seconds one call may block for a slot in the budget (a full window, then RateLimited)
 
 
 class ColorMeClient:
-    """One access token's client; safe to share between threads."""
+    """One access token's client; safe to share between threads.
+
+    Every call spends one slot of the token's budget (`requests_per_minute` in any `window` seconds;
+    the window is shorter only for time-scaled tests and benches). With `budget_store` the budget is
+    this process's or, for a redis:// URL, every process's sharing that Redis; without it (or a
+    `budget` given) the client has a budget of its own.
+    """
 
     def __init__(
         self,
@@ -30,9 +37,14 @@ class ColorMeClient:
         access_token: str,
         *,
         requests_per_minute: int = 120,
+        window: float = 60.0,
+        budget_store: str | None = None,
+        namespace: str = "okaeri",
+        budget: RequestBudget | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 15.0,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         self._http = httpx.Client(
             base_url=api_base,
@@ -40,8 +52,12 @@ class ColorMeClient:
             timeout=httpx.Timeout(timeout, connect=5.0),
             transport=transport,
         )
-        self._limiter = SlidingWindowLimiter(requests_per_minute, 60.0, sleep=sleep)
-        self._sleep = sleep
+        if budget is None:
+            budget = (MemoryBudget(requests_per_minute, window, sleep=sleep) if budget_store is None else
+                      budget_for(budget_store, token_key(PLATFORM, access_token), requests_per_minute, window,
+                                 namespace=namespace))
+        self.budget = budget
+        self._sleep, self._max_wait = sleep, max_wait
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
@@ -50,9 +66,8 @@ class ColorMeClient:
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET a JSON resource, retrying timeouts and 5xx with backoff."""
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
-            self._limiter.acquire()
             try:
-                response = self._http.get(path, params=params)
+                response = self._spend(lambda: self._http.get(path, params=params))
             except httpx.TransportError as exc:
                 if delay is None:
                     raise ProviderDown(f"ColorMe unreachable: {exc}", platform=PLATFORM) from exc
@@ -62,12 +77,13 @@ class ColorMeClient:
                 log.info("okaeri.colorme.retry", extra={"status": response.status_code, "attempt": attempt})
                 self._sleep(delay)
                 continue
-            if response.status_code == 429 and delay is not None:
+            if response.status_code == 429:
                 retry_after = _retry_after(response)
-                if retry_after > MAX_RETRY_AFTER:
+                self.budget.pause(retry_after)  # every process spending this token's budget waits it out
+                log.info("okaeri.colorme.rate-limited", extra={"retry_after": retry_after, "attempt": attempt})
+                if retry_after > MAX_RETRY_AFTER or delay is None:
                     raise RateLimited("ColorMe rate limit", retry_after=retry_after, platform=PLATFORM)
-                self._sleep(retry_after)
-                continue
+                continue  # the next slot is reserved after the pause
             return _decode(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -84,12 +100,25 @@ class ColorMeClient:
         return self._send_once("DELETE", path, None)
 
     def _send_once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        self._limiter.acquire()
         try:
-            response = self._http.request(method, path, json=body)
+            response = self._spend(lambda: self._http.request(method, path, json=body))
         except httpx.TransportError as exc:
             raise ProviderDown(f"ColorMe unreachable: {exc}", platform=PLATFORM) from exc
+        if response.status_code == 429:
+            self.budget.pause(_retry_after(response))
+            raise RateLimited("ColorMe rate limit", retry_after=_retry_after(response), platform=PLATFORM)
         return _decode(response)
+
+    def _spend(self, call: Callable[[], httpx.Response]) -> httpx.Response:
+        """Make one call in a slot of the budget, held until the answer (or the failure) is in."""
+        try:
+            ticket = self.budget.reserve(self._max_wait)
+        except RateLimited as exc:
+            raise RateLimited("ColorMe request budget spent", retry_after=exc.retry_after, platform=PLATFORM) from exc
+        try:
+            return call()
+        finally:
+            self.budget.settle(ticket)
 
     def paginate(
         self, path: str, key: str, params: dict[str, Any], limit: int

@@ -47,8 +47,10 @@ class ColorMePlatform(Platform[ColorMeConfig]):
         return oauth.exchange_code(config.api_base, config.client_id, config.client_secret, code, redirect_uri)
 
     def open_connector(self, access_token: str, now: datetime) -> ColorMeConnector:
-        client = ColorMeClient(self.config.api_base, access_token,
-                               requests_per_minute=self.config.requests_per_minute)
+        config = self.config  # one budget per token for every process sharing config.rate_limit_store
+        client = ColorMeClient(config.api_base, access_token, requests_per_minute=config.requests_per_minute,
+                               window=config.rate_window_seconds, budget_store=config.rate_limit_store,
+                               namespace=config.redis_namespace)
         return ColorMeConnector(client, now)
 
     def script_body(self) -> str:

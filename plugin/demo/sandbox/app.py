@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from connectors.signatures import hmac_sha256_b64
 from plugin.demo.sandbox.images import product_png
 from plugin.demo.sandbox.lifecycle import add_lifecycle_routes, script_tag_problem
+from plugin.demo.sandbox.ratelimit import RateLimit, enforce
 from plugin.demo.sandbox.seed import SandboxData
 from plugin.demo.sandbox.visitors import restock, sold_out_wanted
 
@@ -42,6 +43,7 @@ class SandboxConfig:
     code_scopes: dict[str, str] = field(default_factory=dict)  # code → the scopes the merchant approved
     other_tokens: dict[str, str] = field(default_factory=dict)  # token → another account (not kept across restarts)
     state_file: Path | None = None  # the demo keeps issued tokens across restarts
+    rate_limit: RateLimit | None = field(default_factory=RateLimit.from_env)  # 120/min per token, if enforced
 
     def load(self) -> None:
         if self.state_file and self.state_file.exists():
@@ -93,6 +95,7 @@ def create_sandbox_app(data: SandboxData, config: SandboxConfig) -> FastAPI:
     _oauth_routes(app, data, config)
     _api_routes(app, data, config)
     add_lifecycle_routes(app, config)
+    enforce(app, config.rate_limit)
     return app
 
 
