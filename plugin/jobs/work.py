@@ -10,10 +10,11 @@ from plugin.measurement.links import attribute_orders
 from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.models import MessageEvent
+from plugin.sync.reconcile import reconcile_shop as reconcile
 from plugin.sync.run import run_sync
 from recommender.serving import train_shop
 
-__all__ = ["sync_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_over_queued",
+__all__ = ["sync_shop", "reconcile_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_over_queued",
            "train_recommender"]
 
 
@@ -22,6 +23,11 @@ def sync_shop(runtime: Runtime, shop_id: int, full: bool = False) -> None:
     run_sync(runtime, shop_id, full=full)
     if full:
         runtime.tasks.train_recommender(shop_id)
+
+
+def reconcile_shop(runtime: Runtime, shop_id: int) -> None:
+    """The daily comparison of a shop's counts with its platform's, repairing drift."""
+    reconcile(runtime, shop_id)
 
 
 def tick_shop(runtime: Runtime, shop_id: int) -> None:
