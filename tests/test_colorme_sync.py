@@ -229,3 +229,15 @@ def test_hidden_and_members_only_products_are_not_visible() -> None:
     states = {s: mapping.product({"id": 1, "display_state": s}, "https://s", {}).visible
               for s in ("showing", "hidden", "showing_for_members", "sale_for_members")}
     assert states == {"showing": True, "hidden": False, "showing_for_members": False, "sale_for_members": True}
+
+
+@respx.mock
+def test_a_non_member_in_the_customer_list_is_a_guest_keyed_by_email() -> None:
+    rows = [{"id": 5000001, "member": True, "mail": "m@example.jp", "points": 30, "update_date": 1763600000},
+            {"id": 7000001, "member": False, "mail": "G@example.jp", "points": 0, "update_date": 1763600000},
+            {"id": 7000002, "member": False, "mail": "", "update_date": 1763600000}]
+    respx.get(f"{API}/v1/customers.json").mock(return_value=httpx.Response(
+        200, json={"customers": rows, "meta": {"total": 3, "limit": 100, "offset": 0}}))
+    records = list(ColorMeConnector(_client(), NOW).iter_customers(None))
+    assert [(r.external_id, r.is_guest, r.points_balance) for r in records] == [
+        ("5000001", False, 30), ("guest:g@example.jp", True, 0)]

@@ -339,3 +339,22 @@ def test_the_scheduler_enqueues_one_reconciliation_per_shop_and_day(runtime, ses
     # Then the synced shop was reconciled once on the first day and again on the next; the other not yet
     assert first_day == [synced.id] and enqueued == [synced.id, synced.id]
     assert fresh.id not in enqueued
+
+
+def test_reconcile_from_the_command_line_names_an_unknown_shop_in_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_cli import _okaeri, _one_clear_line
+
+    env = {"OKAERI_SECRET_KEY": "k" * 40, "OKAERI_DATA_DIR": str(tmp_path)}
+    assert _okaeri("migrate", env=env, cwd=tmp_path).returncode == 0
+    assert "unknown shop" in _one_clear_line(_okaeri("reconcile", "PA99999999", env=env, cwd=tmp_path))
+    assert "reconcile" in _okaeri("--help").stdout
+
+
+def test_an_empty_listing_does_not_close_every_row(session: Session, sandbox: Sandbox) -> None:
+    from plugin.sync.deletions import close_missing
+
+    now = _now()
+    shop = _shop(session, now)
+    _sync(session, shop, sandbox.connector(now), now)
+    assert close_missing(session, shop.id or 0, "products", set(), now) == 0
+    assert _count(session, Product, col(Product.deleted_at).is_not(None)) == 0

@@ -31,7 +31,11 @@ def close_missing(session: Session, shop_id: int, resource: str, listed: set[str
         col(model.shop_id) == shop_id, col(model.deleted_at).is_(None))
     if model is Customer:  # guests are keyed by email, not listed by id
         query = query.where(col(Customer.is_guest).is_(False))
-    gone = [row_id for row_id, external_id in session.execute(query).tuples() if external_id not in listed]
+    held = session.execute(query).tuples().all()
+    if not listed and held:  # an empty answer for a shop we hold rows of reads as a fault, not as a wipe-out
+        log.warning("okaeri.sync.empty-listing", extra={"shop_id": shop_id, "resource": resource, "held": len(held)})
+        return 0
+    gone = [row_id for row_id, external_id in held if external_id not in listed]
     values: dict[str, object] = {"deleted_at": now} if model is Customer else {"deleted_at": now, "visible": False}
     for start in range(0, len(gone), CHUNK):
         session.execute(update(model).where(col(model.id).in_(gone[start:start + CHUNK])).values(**values))
