@@ -241,3 +241,15 @@ def test_a_non_member_in_the_customer_list_is_a_guest_keyed_by_email() -> None:
     records = list(ColorMeConnector(_client(), NOW).iter_customers(None))
     assert [(r.external_id, r.is_guest, r.points_balance) for r in records] == [
         ("5000001", False, 30), ("guest:g@example.jp", True, 0)]
+
+
+@respx.mock
+def test_a_listing_without_meta_is_walked_until_a_short_page() -> None:
+    rows = [{"id": 1000 + i, "mail": f"c{i}@example.jp", "update_date": 1763600000} for i in range(150)]
+
+    def page(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return httpx.Response(200, json={"customers": rows[offset:offset + 100]})
+
+    respx.get(f"{API}/v1/customers.json").mock(side_effect=page)
+    assert len(list(ColorMeConnector(_client(), NOW).iter_customers(None))) == 150

@@ -66,7 +66,7 @@ def _walk_once(client: ColorMeClient, endpoint: Endpoint, page_size: int, filter
             if key not in seen:
                 seen.add(key)
                 yield record
-        if len(page) < page_size or offset + len(page) >= _meta_total(body, offset + len(page)):
+        if len(page) < page_size or offset + len(page) >= _meta_total(body, offset + len(page) + 1):  # no meta: go on
             return True
         edge, offset = str(page[-1].get("id")), offset + len(page) - 1
 
