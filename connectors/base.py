@@ -7,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
 
 __all__ = [
     "ShopInfo",
     "CustomerRecord",
+    "guest_external_id",
+    "GUEST_PREFIX",
+    "Window",
     "ProductRecord",
     "OrderLineRecord",
     "OrderRecord",
@@ -39,6 +43,15 @@ class CustomerRecord:
     updated_at: datetime
     line_user_id: str | None = None
     points_expire_at: datetime | None = None  # only from platforms whose data says (see Platform.points_expire_after)
+    is_guest: bool = False  # a buyer without an account: `external_id` is guest_external_id(email)
+
+
+GUEST_PREFIX = "guest:"
+
+
+def guest_external_id(email: str) -> str:
+    """The key of a buyer without an account: their email, within one shop (never across shops)."""
+    return GUEST_PREFIX + email.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,21 @@ class OrderRecord:
     currency: str
     canceled: bool
     lines: list[OrderLineRecord] = field(default_factory=list)
+    guest: CustomerRecord | None = None  # the buyer, when they have no account (customer_external_id is its key)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Window(Generic[T]):
+    """One slice of a resource the platform lists completely (orders placed before `until`).
+
+    Once all its records are written, an interrupted first sync may resume from `until`.
+    """
+
+    records: Iterator[T]
+    until: datetime | None = None  # None: the last slice (or a listing that is not sliced)
 
 
 class ShopConnector:
@@ -113,9 +141,25 @@ class ShopConnector:
         """Yield orders changed since `updated_since`, or all placed after `history_start`."""
         raise NotImplementedError
 
+    def iter_order_windows(
+        self, updated_since: datetime | None, history_start: datetime
+    ) -> Iterator[Window[OrderRecord]]:
+        """`iter_orders` in slices the sync writes one after another; the default is one slice."""
+        yield Window(self.iter_orders(updated_since, history_start))
+
     def count(self, resource: str, updated_since: datetime | None) -> int | None:
         """How many records a sync of `resource` will yield, if the platform can say cheaply."""
         return None
+
+    def platform_totals(self, placed_from: datetime, placed_until: datetime) -> dict[str, int]:
+        """How many records the platform holds, for reconciliation, one cheap request per resource.
+
+        Returns:
+          dict[str, int]: By resource: "customers" (members, not guests), "products" and "orders"
+          (placed from `placed_from` until before `placed_until`, on whole seconds); a resource the
+          platform cannot count is left out.
+        """
+        return {}
 
     def close(self) -> None:
         """Release the connector's connections; the default holds none."""

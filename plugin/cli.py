@@ -153,16 +153,10 @@ def migrate() -> None:
 def sync(shop: str, full: bool) -> None:
     """Sync SHOP (its id or platform id, e.g. PA00000001) now, with a progress bar."""
     from plugin.install.lifecycle import sync_installed_shop
-    from plugin.storage.models import Shop
     from plugin.sync.run import UnknownShop
 
     runtime = _runtime(_settings())
-    with runtime.sessions() as session:
-        by_id = col(Shop.id) == (int(shop) if shop.isdigit() else -1)
-        found = session.execute(
-            select(Shop).where(or_(col(Shop.external_id) == shop, col(Shop.domain) == shop, by_id))).scalars().first()
-    if found is None:
-        raise CliError(f"unknown shop {shop!r} (see `okaeri shops`)")
+    found = _shop_named(runtime, shop)
     bars: dict[str, Any] = {}
 
     def progress(resource: str, done: int, total: int | None) -> None:
@@ -182,6 +176,40 @@ def sync(shop: str, full: bool) -> None:
             bar.render_finish()
         runtime.close()
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def _shop_named(runtime: Any, shop: str) -> Any:
+    """The install SHOP names (its id, platform id or domain), or a CliError."""
+    from plugin.storage.models import Shop
+
+    with runtime.sessions() as session:
+        by_id = col(Shop.id) == (int(shop) if shop.isdigit() else -1)
+        found = session.execute(
+            select(Shop).where(or_(col(Shop.external_id) == shop, col(Shop.domain) == shop, by_id))).scalars().first()
+    if found is None:
+        runtime.close()
+        raise CliError(f"unknown shop {shop!r} (see `okaeri shops`)")
+    return found
+
+
+@cli.command()
+@click.argument("shop")
+def reconcile(shop: str) -> None:
+    """Compare SHOP's counts with its platform's now and repair drift (the scheduler does it daily)."""
+    from plugin.sync.reconcile import reconcile_shop
+    from plugin.sync.run import UnknownShop
+
+    runtime = _runtime(_settings())
+    found = _shop_named(runtime, shop)
+    try:
+        findings = reconcile_shop(runtime, found.id)
+    except UnknownShop as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        runtime.close()
+    for f in findings:
+        state = "ok" if f.agrees else f"repaired, now {f.local_after}"
+        click.echo(f"{f.resource:<9} platform={f.platform} okaeri={f.local} {state}")
 
 
 @cli.command()

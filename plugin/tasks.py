@@ -15,7 +15,7 @@ import dramatiq
 
 from plugin.storage.outbox import HANDOFF_HORIZON
 
-__all__ = ["Job", "Tasks", "JOBS", "SYNC_SHOP", "SCENARIO_TICK", "DELIVER_MESSAGES", "SWEEP_OUTBOX",
+__all__ = ["Job", "Tasks", "JOBS", "SYNC_SHOP", "RECONCILE_SHOP", "SCENARIO_TICK", "DELIVER_MESSAGES", "SWEEP_OUTBOX",
            "TRAIN_RECOMMENDER", "REDELIVER_MESSAGES", "DELIVERY_BATCH"]
 
 DELIVERY_BATCH = 50  # messages per delivery job: one claim, one SMTP session and one settle for all
@@ -35,7 +35,8 @@ DELIVER_MESSAGES = Job("deliver_message", "delivery")
 SWEEP_OUTBOX = Job("sweep_outbox", "scenarios")
 TRAIN_RECOMMENDER = Job("train_recommender", "training")
 REDELIVER_MESSAGES = Job("redeliver_message", "redelivery")  # a dead worker's claims: a queue no backlog fills
-JOBS = (SYNC_SHOP, SCENARIO_TICK, DELIVER_MESSAGES, SWEEP_OUTBOX, TRAIN_RECOMMENDER, REDELIVER_MESSAGES)
+RECONCILE_SHOP = Job("reconcile_shop", "sync")
+JOBS = (SYNC_SHOP, SCENARIO_TICK, DELIVER_MESSAGES, SWEEP_OUTBOX, TRAIN_RECOMMENDER, REDELIVER_MESSAGES, RECONCILE_SHOP)
 
 
 class Tasks:
@@ -50,6 +51,10 @@ class Tasks:
     def sync_shop(self, shop_id: int, *, full: bool = False) -> None:
         """Sync a shop's data: the changes since the last sync, or everything when `full`."""
         self._send(SYNC_SHOP, shop_id, full)
+
+    def reconcile_shop(self, shop_id: int) -> None:
+        """Compare a shop's counts with its platform's and repair drift (plugin.sync.reconcile)."""
+        self._send(RECONCILE_SHOP, shop_id)
 
     def scenario_tick(self, shop_id: int) -> None:
         """Run a shop's scenarios once and hand the messages it writes to delivery."""

@@ -37,14 +37,16 @@ def _customer(i: int) -> dict[str, object]:
 
 @respx.mock
 def test_customers_are_read_page_by_page_until_meta_total() -> None:
-    def page(start: int, stop: int) -> httpx.Response:
+    def page(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["offset"])
         meta = {"total": 150, "limit": 100, "offset": start}
-        return httpx.Response(200, json={"customers": [_customer(i) for i in range(start, stop)], "meta": meta})
+        return httpx.Response(200, json={"customers": [_customer(i) for i in range(start, min(start + 100, 150))],
+                                         "meta": meta})
 
-    route = respx.get(f"{API}/v1/customers.json").mock(side_effect=[page(0, 100), page(100, 150)])
+    route = respx.get(f"{API}/v1/customers.json").mock(side_effect=page)
     customers = list(ColorMeConnector(_client(), NOW).iter_customers(None))
     assert len(customers) == 150 and route.call_count == 2
-    assert route.calls[1].request.url.params["offset"] == "100"
+    assert route.calls[1].request.url.params["offset"] == "99"  # each page starts on the last one's last row
     assert route.calls[0].request.headers["Authorization"] == "Bearer token"
     assert customers[0].email_consent is True and customers[1].email_consent is False
     assert customers[0].points_balance == 120

@@ -10,9 +10,13 @@ from connectors.base import (
     OrderRecord,
     ProductRecord,
     ShopInfo,
+    guest_external_id,
 )
 
-__all__ = ["shop_info", "customer", "product", "order", "from_unix"]
+__all__ = ["shop_info", "customer", "product", "order", "from_unix", "is_guest", "LISTED_STATES"]
+
+# display_state values a storefront lists to everyone (`hidden` and members-only ones are not promoted)
+LISTED_STATES = ("showing", "sale_for_members")
 
 
 def from_unix(value: Any) -> datetime:
@@ -38,15 +42,26 @@ def sender_address(body: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p)
 
 
-def customer(data: dict[str, Any]) -> CustomerRecord:
+def is_guest(data: dict[str, Any]) -> bool:
+    """A buyer without an account: no id, or `member: false` (GET /customers/{id} cannot fetch them)."""
+    return data.get("id") in (None, "") or data.get("member") is False
+
+
+def customer(data: dict[str, Any], updated: Any = None) -> CustomerRecord | None:
+    """A member as it is; a guest keyed by email (None without one: nothing to key or reach)."""
+    email = (data.get("mail") or "").strip()
+    guest = is_guest(data)
+    if guest and not email:
+        return None
     return CustomerRecord(
-        external_id=str(data["id"]),
-        email=(data.get("mail") or "").strip(),
+        external_id=guest_external_id(email) if guest else str(data["id"]),
+        email=email,
         name=data.get("name") or "",
-        email_consent=bool(data.get("receive_mail_magazine")),
-        points_balance=int(data.get("points") or 0),
-        updated_at=from_unix(data.get("update_date") or data.get("make_date")),
-        line_user_id=data.get("line_uid") or None,
+        email_consent=data.get("receive_mail_magazine") is True,
+        points_balance=0 if guest else int(data.get("points") or 0),
+        updated_at=from_unix(updated or data.get("update_date") or data.get("make_date")),
+        line_user_id=None if guest else data.get("line_uid") or None,
+        is_guest=guest,
     )
 
 
@@ -66,16 +81,19 @@ def product(data: dict[str, Any], shop_url: str, categories: dict[tuple[int, int
         category=name,
         url=f"{shop_url}/?pid={data['id']}" if shop_url else "",
         image_url=data.get("image_url") or "",
-        visible=data.get("display_state", "showing") in ("showing", "sale_for_members"),
+        visible=data.get("display_state", "showing") in LISTED_STATES,
         updated_at=from_unix(data.get("update_date") or data.get("make_date")),
     )
 
 
 def order(data: dict[str, Any]) -> OrderRecord:
     buyer = data.get("customer") or {}
+    guest = customer(buyer, data.get("update_date") or data.get("make_date")) if is_guest(buyer) else None
+    member_id = None if is_guest(buyer) else str(buyer["id"])
     return OrderRecord(
         external_id=str(data["id"]),
-        customer_external_id=str(buyer["id"]) if buyer.get("id") else None,
+        customer_external_id=guest.external_id if guest else member_id,
+        guest=guest,
         ordered_at=from_unix(data.get("make_date")),
         updated_at=from_unix(data.get("update_date") or data.get("make_date")),
         total=int(data.get("total_price") or 0),

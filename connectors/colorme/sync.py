@@ -1,26 +1,29 @@
-"""ColorMeConnector: walks the REST API for one shop (ColorMe has no data webhooks)."""
+"""ColorMeConnector: walks the REST API for one shop (ColorMe has no data webhooks).
+
+Orders come in explicit, half-open windows of `make_date`: ColorMe's `after`/`before` are both
+inclusive ("指定日時以降" / "指定日時以前", to the second), so a window [start, end) asks for
+`after=start, before=end-1s` and an order placed exactly on an edge is in one window only. Without
+dates GET /sales returns only the last 7 days, so every sales query carries `after` and `before`.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector, ShopInfo
+from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector, ShopInfo, Window
 from connectors.colorme import mapping
-from connectors.colorme.client import PAGE_LIMITS, ColorMeClient
+from connectors.colorme.client import ColorMeClient
+from connectors.colorme.paging import total, walk
+from connectors.colorme.params import CUSTOMERS, PRODUCTS, SALES, jst
 
-__all__ = ["ColorMeConnector", "jst"]
+__all__ = ["ColorMeConnector", "jst", "sales_windows"]
 
-JST = ZoneInfo("Asia/Tokyo")
-# Re-read a little before the cursor: offset paging over a changing list can skip rows.
+# Re-read a little before the cursor: it covers a clock skew between ColorMe and us.
 CURSOR_OVERLAP = timedelta(minutes=10)
 # Backfill walks explicit windows: without dates GET /sales returns only the last 7 days.
 SALES_WINDOW = timedelta(days=31)
-
-
-def jst(moment: datetime) -> str:
-    """A search parameter: ColorMe reads `YYYY-MM-DD hh:mm:ss` as Japan time."""
-    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+SECOND = timedelta(seconds=1)
 
 
 class ColorMeConnector(ShopConnector):
@@ -44,49 +47,46 @@ class ColorMeConnector(ShopConnector):
         return mapping.shop_info(body), mapping.sender_address(body)
 
     def iter_customers(self, updated_since: datetime | None) -> Iterator[CustomerRecord]:
-        params = _since("update_date_min", updated_since)
-        for data, _ in self.client.paginate(
-            "/v1/customers.json", "customers", params, PAGE_LIMITS["customers"]
-        ):
-            yield mapping.customer(data)
+        for data in walk(self.client, CUSTOMERS, update_date_min=_since(updated_since)):
+            record = mapping.customer(data)
+            if record is not None:
+                yield record
 
     def iter_products(self, updated_since: datetime | None) -> Iterator[ProductRecord]:
         shop_url, categories = self._catalog_context()
-        params = _since("update_date_min", updated_since)
-        for data, _ in self.client.paginate(
-            "/v1/products.json", "products", params, PAGE_LIMITS["products"]
-        ):
+        for data in walk(self.client, PRODUCTS, update_date_min=_since(updated_since)):
             yield mapping.product(data, shop_url, categories)
 
     def iter_orders(
         self, updated_since: datetime | None, history_start: datetime
     ) -> Iterator[OrderRecord]:
-        for params in self._sales_windows(updated_since, history_start):
-            for data, _ in self.client.paginate("/v1/sales.json", "sales", params, PAGE_LIMITS["sales"]):
-                yield mapping.order(data)
+        for window in self.iter_order_windows(updated_since, history_start):
+            yield from window.records
+
+    def iter_order_windows(
+        self, updated_since: datetime | None, history_start: datetime
+    ) -> Iterator[Window[OrderRecord]]:
+        if updated_since is not None:  # changes to any order of the history, in one listing
+            yield Window(self._sales(after=_second(history_start), before=_second(self.now),
+                                     update_date_min=_since(updated_since)))
+            return
+        for start, end in sales_windows(history_start, self.now):
+            yield Window(self._sales(after=start, before=end - SECOND), until=end)
 
     def count(self, resource: str, updated_since: datetime | None) -> int | None:
         if resource not in ("customers", "products"):
             return None
-        params = {**_since("update_date_min", updated_since), "limit": 1, "offset": 0}
-        body = self.client.get(f"/v1/{resource}.json", params)
-        return int((body.get("meta") or {}).get("total", 0))
+        return total(self.client, CUSTOMERS if resource == "customers" else PRODUCTS,
+                     update_date_min=_since(updated_since))
 
-    def _sales_windows(
-        self, updated_since: datetime | None, history_start: datetime
-    ) -> Iterator[dict[str, str]]:
-        if updated_since is not None:
-            yield {
-                "after": jst(history_start),
-                "before": jst(self.now),
-                "update_date_min": jst(updated_since - CURSOR_OVERLAP),
-            }
-            return
-        start = history_start
-        while start < self.now:
-            end = min(start + SALES_WINDOW, self.now)
-            yield {"after": jst(start), "before": jst(end)}
-            start = end
+    def platform_totals(self, placed_from: datetime, placed_until: datetime) -> dict[str, int]:
+        return {"customers": total(self.client, CUSTOMERS, member=True),
+                "products": total(self.client, PRODUCTS),
+                "orders": total(self.client, SALES, after=_second(placed_from), before=_second(placed_until) - SECOND)}
+
+    def _sales(self, **filters: Any) -> Iterator[OrderRecord]:
+        for data in walk(self.client, SALES, **filters):
+            yield mapping.order(data)
 
     def _catalog_context(self) -> tuple[str, dict[tuple[int, int], str]]:
         if self._shop_url is None or self._categories is None:
@@ -95,5 +95,18 @@ class ColorMeConnector(ShopConnector):
         return self._shop_url, self._categories
 
 
-def _since(param: str, moment: datetime | None) -> dict[str, str]:
-    return {param: jst(moment - CURSOR_OVERLAP)} if moment else {}
+def sales_windows(history_start: datetime, now: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """Half-open [start, end) windows on whole seconds from `history_start` through `now`'s second."""
+    start, last = _second(history_start), _second(now) + SECOND
+    while start < last:
+        end = min(start + SALES_WINDOW, last)
+        yield start, end
+        start = end
+
+
+def _second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def _since(moment: datetime | None) -> datetime | None:
+    return _second(moment - CURSOR_OVERLAP) if moment else None

@@ -10,7 +10,17 @@ import dramatiq
 from connectors.errors import ProviderDown, RateLimited, Unauthorized
 from plugin.jobs import work
 from plugin.runtime import Runtime
-from plugin.tasks import DELIVER_MESSAGES, JOBS, REDELIVER_MESSAGES, SCENARIO_TICK, SWEEP_OUTBOX, SYNC_SHOP, TRAIN_RECOMMENDER, Job
+from plugin.tasks import (
+    DELIVER_MESSAGES,
+    JOBS,
+    RECONCILE_SHOP,
+    REDELIVER_MESSAGES,
+    SCENARIO_TICK,
+    SWEEP_OUTBOX,
+    SYNC_SHOP,
+    TRAIN_RECOMMENDER,
+    Job,
+)
 
 __all__ = ["register_actors", "OPTIONS"]
 
@@ -23,6 +33,7 @@ OPTIONS: dict[Job, dict[str, int]] = {  # retries and time limits, in millisecon
     SWEEP_OUTBOX: {"max_retries": 0, "time_limit": 300_000},
     TRAIN_RECOMMENDER: {"max_retries": 2, "min_backoff": 60_000, "time_limit": 3_600_000},
     REDELIVER_MESSAGES: {"max_retries": 3, "min_backoff": 1_000, "max_backoff": 60_000, "time_limit": 120_000},
+    RECONCILE_SHOP: {"max_retries": 2, "min_backoff": 60_000, "max_backoff": 600_000, "time_limit": 3_600_000},
 }
 PRIORITY: dict[Job, int] = {REDELIVER_MESSAGES: -10}  # lower runs first among what a worker has fetched
 
@@ -40,6 +51,14 @@ def register_actors(runtime: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
         except ProviderDown:
             raise  # retried by the Retries middleware with backoff
 
+    def reconcile_shop(shop_id: int) -> None:
+        try:
+            work.reconcile_shop(runtime, shop_id)
+        except RateLimited as exc:
+            raise dramatiq.Retry(delay=int(exc.retry_after * 1000)) from exc
+        except Unauthorized:
+            log.warning("okaeri.sync.revoked", extra={"shop_id": shop_id})
+
     def scenario_tick(shop_id: int) -> None:
         work.tick_shop(runtime, shop_id)
 
@@ -55,6 +74,7 @@ def register_actors(runtime: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
     bodies: dict[Job, Callable[..., None]] = {
         SYNC_SHOP: sync_shop, SCENARIO_TICK: scenario_tick, DELIVER_MESSAGES: deliver_message,
         SWEEP_OUTBOX: sweep_outbox, TRAIN_RECOMMENDER: train_recommender, REDELIVER_MESSAGES: deliver_message,
+        RECONCILE_SHOP: reconcile_shop,
     }
     return {job.actor_name: dramatiq.Actor(bodies[job], broker=runtime.broker, actor_name=job.actor_name,
                                            queue_name=job.queue_name, priority=PRIORITY.get(job, 0),

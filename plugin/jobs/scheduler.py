@@ -21,6 +21,7 @@ from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import InstallState, RecommendationSet, ScenarioSetting, Shop, SyncState
+from plugin.sync.reconcile import shops_due_for_reconciliation
 from plugin.tasks import DELIVER_MESSAGES, REDELIVER_MESSAGES
 
 __all__ = ["Scheduler"]
@@ -63,6 +64,8 @@ class Scheduler:
             tasks.sync_shop(shop_id)
         for shop_id in self._shops_due_for_training(now):
             tasks.train_recommender(shop_id)
+        for shop_id in shops_due_for_reconciliation(self.runtime, now):
+            tasks.reconcile_shop(shop_id)
         tasks.sweep_outbox()
         return True
 

@@ -6,14 +6,15 @@ from sqlmodel import Session, col
 
 from plugin.delivery.batch import deliver_batch
 from plugin.engine.tick import run_shop_tick
-from plugin.install.lifecycle import sync_installed_shop
+from plugin.install.lifecycle import revoking_on_401, sync_installed_shop
 from plugin.measurement.links import attribute_orders
 from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.models import MessageEvent
+from plugin.sync.reconcile import reconcile_shop as reconcile
 from recommender.serving import train_shop
 
-__all__ = ["sync_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_over_queued",
+__all__ = ["sync_shop", "reconcile_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_over_queued",
            "train_recommender"]
 
 
@@ -22,6 +23,12 @@ def sync_shop(runtime: Runtime, shop_id: int, full: bool = False) -> None:
     sync_installed_shop(runtime, shop_id, full=full)  # a 401 revokes the install (plugin.install.lifecycle)
     if full:
         runtime.tasks.train_recommender(shop_id)
+
+
+def reconcile_shop(runtime: Runtime, shop_id: int) -> None:
+    """The daily comparison of a shop's counts with its platform's, repairing drift; a 401 revokes."""
+    with revoking_on_401(runtime, shop_id):
+        reconcile(runtime, shop_id)
 
 
 def tick_shop(runtime: Runtime, shop_id: int) -> None:

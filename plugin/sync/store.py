@@ -12,15 +12,17 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlmodel import Session, col
 
-from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector
+from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector, Window, guest_external_id
 from connectors.errors import Unauthorized
 from plugin.storage.consent import record_consent
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
 from plugin.storage.upsert import table_of, upsert
+from plugin.sync.deletions import DELETABLE, close_missing
+from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
-__all__ = ["sync_shop", "held_counts", "RESOURCES", "HISTORY", "Progress"]
+__all__ = ["sync_shop", "resync", "mark_revoked", "held_counts", "RESOURCES", "HISTORY", "Progress"]
 
 log = logging.getLogger("okaeri.sync")
 RESOURCES = ("customers", "products", "orders")
@@ -58,12 +60,23 @@ def sync_shop(
             counts[resource] = _sync_resource(session, shop, connector, resource, now, full, progress,
                                               points_expire_months)
     except Unauthorized as exc:
-        session.rollback()
-        shop.state, shop.state_message = InstallState.revoked, f"token refused by platform: {exc}"
-        session.add(shop)
-        session.commit()
+        mark_revoked(session, shop, exc)
         raise
     return counts
+
+
+def mark_revoked(session: Session, shop: Shop, exc: Unauthorized) -> None:
+    """The platform refused the shop's token: the install is revoked (sending stops)."""
+    session.rollback()
+    shop.state, shop.state_message = InstallState.revoked, f"token refused by platform: {exc}"
+    session.add(shop)
+    session.commit()
+
+
+def resync(session: Session, shop: Shop, connector: ShopConnector, resource: str, now: datetime, *,
+           points_expire_months: int | None = None) -> int:
+    """Re-read one resource completely (closing what the platform no longer lists); returns how many."""
+    return _sync_resource(session, shop, connector, resource, now, True, None, points_expire_months)
 
 
 def _sync_resource(
@@ -76,62 +89,95 @@ def _sync_resource(
     progress: Progress | None,
     points_expire_months: int | None,
 ) -> int:
+    """Write a resource window by window; its cursor moves only once a window is fully written.
+
+    A walk of everything (a first or full sync) also closes the rows the platform no longer lists.
+    An interrupted first sync of orders resumes after its last written window, and its cursor
+    then starts where that first sync began (so what changed meanwhile in earlier windows is read).
+    """
     state = session.execute(
         select(SyncState).where(col(SyncState.shop_id) == shop.id, col(SyncState.resource) == resource)
     ).scalar_one_or_none() or SyncState(shop_id=shop.id or 0, resource=resource)
     since = None if full else state.cursor
+    if since is None and (full or state.backfill_started_at is None):
+        state.backfill_started_at, state.backfill_until = now, None  # a walk of everything starts here
+    started = now if since is not None else state.backfill_started_at or now
     total = connector.count(resource, since)
-    records, store = _source(connector, resource, since, now, points_expire_months)
-    done, cursor = 0, state.cursor
-    for batch in _batches(records):
-        store(session, shop.id or 0, batch, now)
-        done += len(batch)
-        newest = max(r.updated_at for r in batch)
-        cursor = newest if cursor is None or newest > cursor else cursor
-        session.commit()
-        if progress:
-            progress(resource, done, total)
-    state.cursor, state.last_run_at, state.last_count, state.last_error = cursor, now, done, ""
+    windows, store = _source(connector, resource, since, now - HISTORY, state.backfill_until, points_expire_months)
+    done, seen = 0, set[str]()
+    newest: datetime | None = None
+    for window in windows:
+        for batch in _batches(window.records):
+            store(session, shop.id or 0, batch, now)
+            done += len(batch)
+            batch_newest = max(r.updated_at for r in batch)
+            newest = batch_newest if newest is None else max(newest, batch_newest)
+            seen.update(r.external_id for r in batch)
+            session.commit()
+            if progress:
+                progress(resource, done, total)
+        if since is None and window.until is not None:  # this window is written: resume after it
+            state.backfill_until = window.until
+            session.add(state)
+            session.commit()
+    if since is None and resource in DELETABLE:
+        close_missing(session, shop.id or 0, resource, seen, now)  # a complete listing: what it lacks is gone
+    if newest is not None:  # never past the walk's start: a row changed while we paged is read again next time
+        state.cursor = min(newest, started)
+    elif since is None:  # an empty listing read through: changes count from its start
+        state.cursor = started
+    state.last_run_at, state.last_count, state.last_error = now, done, ""
+    state.backfill_started_at = state.backfill_until = None
     session.add(state)
     session.commit()
     log.info("okaeri.sync.resource", extra={"shop_id": shop.id, "resource": resource, "count": done})
     return done
 
 
-def _source(connector: ShopConnector, resource: str, since: datetime | None, now: datetime,
-            points_expire_months: int | None) -> tuple[Iterable[Any], Store]:
-    """The resource's records from the connector, and how a batch of them is stored."""
+def _source(connector: ShopConnector, resource: str, since: datetime | None, history_start: datetime,
+            resume_from: datetime | None, points_expire_months: int | None) -> tuple[Iterable[Window[Any]], Store]:
+    """The resource's records from the connector in windows, and how a batch of them is stored."""
     if resource == "customers":
-        return (connector.iter_customers(since),
-                partial(_store_customers, expiry_from_platform=points_expire_months is None))
+        return ([Window(connector.iter_customers(since))],
+                partial(_store_customers, points_expire_months=points_expire_months))
     if resource == "products":
-        return connector.iter_products(since), _store_products
-    return (connector.iter_orders(since, now - HISTORY),
+        return [Window(connector.iter_products(since))], _store_products
+    start = max(history_start, resume_from) if resume_from and since is None else history_start
+    return (connector.iter_order_windows(since, start),
             partial(_store_orders, points_expire_months=points_expire_months))
 
 
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime, *,
-                     expiry_from_platform: bool) -> None:
+                     points_expire_months: int | None) -> None:
+    expiry_from_platform = points_expire_months is None
+    members = [r for r in batch if not r.is_guest]
+    adopted = adopt_guest_rows(session, shop_id, members, now)
+    batch = latest_per_key([*members, *without_members(session, shop_id, [r for r in batch if r.is_guest])])
+    if not batch:
+        return
     before = dict(session.execute(select(col(Customer.external_id), col(Customer.email_consent)).where(
         col(Customer.shop_id) == shop_id, col(Customer.external_id).in_([r.external_id for r in batch]))).all())
     for r in batch:  # consent records: when and how each address opted in or out
         if r.email and before.get(r.external_id) != r.email_consent:
             record_consent(session, shop_id, "email", r.email, r.email_consent, "platform sync", now)
     rows = [
-        {**asdict(r), "shop_id": shop_id, "created_at": now,
+        {**asdict(r), "shop_id": shop_id, "created_at": now, "deleted_at": None,
          "email_consent_at": r.updated_at if r.email_consent else None}
         for r in batch
     ]
-    update = ["email", "name", "email_consent", "points_balance", "updated_at", "line_user_id"]
+    update = ["email", "name", "email_consent", "points_balance", "updated_at", "line_user_id", "is_guest",
+              "deleted_at"]
     if expiry_from_platform:
         update.append("points_expire_at")
     else:  # the date follows from orders (_refresh_recency): a customer row must not reset it
         rows = [{k: v for k, v in row.items() if k != "points_expire_at"} for row in rows]
     upsert(session, table_of(Customer), rows, ["shop_id", "external_id"], update)
+    if adopted:
+        _refresh_recency(session, shop_id, adopted, points_expire_months)
 
 
 def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], now: datetime) -> None:
-    rows = [{**asdict(r), "platform_group_code": r.group_code, "shop_id": shop_id} for r in batch]
+    rows = [{**asdict(r), "platform_group_code": r.group_code, "shop_id": shop_id, "deleted_at": None} for r in batch]
     update = [k for k in rows[0] if k not in ("shop_id", "external_id")]
     old = table_of(Product).c
 
@@ -160,7 +206,12 @@ def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int
 
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
                   points_expire_months: int | None) -> None:
+    guests = [r.guest for r in batch if r.guest]
+    if guests:  # buyers without an account: customers keyed by email (plugin.sync.guests)
+        _store_customers(session, shop_id, guests, now, points_expire_months=points_expire_months)
     customers = _ids(session, Customer, shop_id, {r.customer_external_id for r in batch if r.customer_external_id})
+    customers.update({guest_external_id(email): member for email, member in
+                      members_by_email(session, shop_id, (g.email for g in guests)).items()})
     products = _ids(session, Product, shop_id, {ln.product_external_id for r in batch for ln in r.lines})
     rows = [
         {"shop_id": shop_id, "external_id": r.external_id, "customer_id": customers.get(r.customer_external_id or ""),

@@ -6,7 +6,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from connectors.signatures import hmac_sha256_b64
 from plugin.demo.sandbox.images import product_png
 from plugin.demo.sandbox.lifecycle import add_lifecycle_routes, script_tag_problem
+from plugin.demo.sandbox.listing import register_listings
 from plugin.demo.sandbox.ratelimit import RateLimit, enforce
 from plugin.demo.sandbox.seed import SandboxData
 from plugin.demo.sandbox.visitors import restock, sold_out_wanted
@@ -26,7 +27,6 @@ from plugin.demo.sandbox.visitors import restock, sold_out_wanted
 __all__ = ["SandboxConfig", "create_sandbox_app"]
 
 JST = ZoneInfo("Asia/Tokyo")
-LIMITS = {"sales": (10, 100), "customers": (10, 100), "products": (10, 50)}
 OTHER_ACCOUNT = "PA99999999"  # a second shop the merchant may be logged in to when authorising
 APPLICATION_ID = 4242  # the sandbox's id for the Okaeri OAuth application (script tags carry it)
 
@@ -70,22 +70,6 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
-def _parse_time(value: str | None) -> int | None:
-    """ColorMe search dates: `YYYY-MM-DD` or `YYYY-MM-DD hh:mm:ss`, Japan time; bad ones ignored."""
-    if not value:
-        return None
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y/%m/%d"):
-        try:
-            return int(datetime.strptime(value, fmt).replace(tzinfo=JST).timestamp())
-        except ValueError:
-            continue
-    return None
-
-
-def _public(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if not k.startswith("_")}
-
-
 def create_sandbox_app(data: SandboxData, config: SandboxConfig) -> FastAPI:
     """Build the fake platform around generated data."""
     app = FastAPI(title="ColorMe sandbox", docs_url=None, redoc_url=None, openapi_url=None)
@@ -96,6 +80,7 @@ def create_sandbox_app(data: SandboxData, config: SandboxConfig) -> FastAPI:
     _api_routes(app, data, config)
     add_lifecycle_routes(app, config)
     enforce(app, config.rate_limit)
+    register_listings(app, data)  # customers, products, sales: ColorMe's paging, 7-day default, 404s
     return app
 
 
@@ -227,14 +212,6 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
     def foreign(request: Request) -> bool:
         return request.state.account != data.shop["id"]
 
-    def listing(request: Request, key: str, records: list[dict[str, Any]]) -> JSONResponse:
-        default, maximum = LIMITS[key]
-        query = request.query_params
-        limit = min(max(_int(query.get("limit"), default), 1), maximum)  # clamped silently
-        offset = max(_int(query.get("offset"), 0), 0)
-        return JSONResponse({key: [_public(r) for r in records[offset:offset + limit]],
-                             "meta": {"total": len(records), "limit": limit, "offset": offset}})
-
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Any:
         # Mounted under /sandbox, the path carries the mount's prefix: look at what follows it.
@@ -255,27 +232,6 @@ def _api_routes(app: FastAPI, data: SandboxData, config: SandboxConfig) -> None:
     @app.get("/v1/categories.json")
     def categories() -> dict[str, Any]:
         return {"categories": data.categories}
-
-    @app.get("/v1/customers.json")
-    def customers(request: Request) -> JSONResponse:
-        rows = [] if foreign(request) else _updated_since(data.customers, request.query_params.get("update_date_min"))
-        return listing(request, "customers", rows)
-
-    @app.get("/v1/products.json")
-    def products(request: Request) -> JSONResponse:
-        rows = [] if foreign(request) else _updated_since(data.products, request.query_params.get("update_date_min"))
-        return listing(request, "products", rows)
-
-    @app.get("/v1/sales.json")
-    def sales(request: Request) -> JSONResponse:
-        query = request.query_params
-        before = _parse_time(query.get("before")) or int(time.time())
-        after = _parse_time(query.get("after"))
-        if after is None:  # documented gotcha: without dates only the last 7 days come back
-            after = int((datetime.fromtimestamp(before, JST) - timedelta(days=7)).replace(
-                hour=0, minute=0, second=0).timestamp())
-        rows = [] if foreign(request) else [s for s in data.sales if after <= s["make_date"] <= before]
-        return listing(request, "sales", _updated_since(rows, query.get("update_date_min")))
 
     def own_tag(request: Request, tag_id: int) -> dict[str, Any] | None:
         return next((t for t in data.script_tags
@@ -341,15 +297,3 @@ def _script_tag_body(body: Any) -> dict[str, Any] | None:
     if not isinstance(tag, dict) or not str(tag.get("src", "")).startswith(("https://", "http://")):
         return None
     return tag
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        return default  # ColorMe ignores malformed search parameters
-
-
-def _updated_since(records: list[dict[str, Any]], value: str | None) -> list[dict[str, Any]]:
-    since = _parse_time(value)
-    return records if since is None else [r for r in records if r["update_date"] >= since]

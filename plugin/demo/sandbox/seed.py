@@ -33,14 +33,22 @@ class SandboxData:
     customers: list[dict[str, Any]]
     sales: list[dict[str, Any]]
     script_tags: list[dict[str, Any]] = field(default_factory=list)
+    guests: list[dict[str, Any]] = field(default_factory=list)  # buyers without an account (only in their sales)
+    deleted_products: list[dict[str, Any]] = field(default_factory=list)  # gone from the shop, still in old sales
 
 
 def _unix(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def generate(seed: int, now: datetime, store_url: str, *, customers: int = 600, products: int = 240) -> SandboxData:
-    """Build the shop; the same seed and `now` always give the same shop."""
+def generate(seed: int, now: datetime, store_url: str, *, customers: int = 600, products: int = 240,
+             guests: int | None = None, deleted: int | None = None) -> SandboxData:
+    """Build the shop; the same seed and `now` always give the same shop.
+
+    Besides members it has guests (one in twenty buyers by default: no account, `member: false`,
+    known only from their sales) and a few products deleted after they sold (one in fifty): gone
+    from the lists, still in their sales.
+    """
     rng = random.Random(seed)
     shop = _shop(store_url, now)
     cats = [{"id_big": k, "id_small": 0, "name": v[0], "children": []} for k, v in CATEGORIES.items()]
@@ -52,7 +60,14 @@ def generate(seed: int, now: datetime, store_url: str, *, customers: int = 600, 
             p["name"] = f"{p['name']} No.{seen[p['name']]}"
     custs = [_customer(rng, i, now) for i in range(1, customers + 1)]
     sales = _sales(rng, custs, prods, now)
-    return SandboxData(shop=shop, categories=cats, products=prods, customers=custs, sales=sales)
+    extra = random.Random(seed * 7919 + 1)  # its own stream: members, products and their sales stay as they were
+    buyers = [_guest(extra, i, now) for i in range(1, (customers // 20 if guests is None else guests) + 1)]
+    _guest_sales(extra, buyers, prods, sales, now)
+    sold = {d["product_id"] for sale in sales for d in sale["details"]}
+    candidates = [p for p in prods if p["id"] in sold]
+    gone = extra.sample(candidates, min(len(candidates), products // 50 if deleted is None else deleted))
+    return SandboxData(shop=shop, categories=cats, products=[p for p in prods if p not in gone], customers=custs,
+                       sales=sales, guests=buyers, deleted_products=gone)
 
 
 def _shop(store_url: str, now: datetime) -> dict[str, Any]:
@@ -117,6 +132,26 @@ def _sales(rng: random.Random, customers: list[dict[str, Any]], products: list[d
         cust["points"] = rng.randint(0, earned) if earned else 0
         cust["sales_count"] = sum(1 for s in sales if s["customer"]["id"] == cust["id"])
     return sales
+
+
+def _guest(rng: random.Random, index: int, now: datetime) -> dict[str, Any]:
+    """A buyer without an account: ColorMe gives the sale's customer an id, but `member` is false."""
+    made = now - timedelta(days=rng.randint(1, 360))
+    return {"account_id": "PA00000001", "id": 7000000 + index, "name": f"{rng.choice(FAMILY)} {rng.choice(GIVEN)}",
+            "mail": f"guest{index:04d}@example.jp", "member": False, "receive_mail_magazine": False, "points": 0,
+            "make_date": _unix(made), "update_date": _unix(made), "_taste": rng.choice(list(CATEGORIES))}
+
+
+def _guest_sales(rng: random.Random, guests: list[dict[str, Any]], products: list[dict[str, Any]],
+                 sales: list[dict[str, Any]], now: datetime) -> None:
+    by_cat: dict[int, list[dict[str, Any]]] = {}
+    for p in products:
+        by_cat.setdefault(p["category"]["id_big"], []).append(p)
+    weights = {c: [1.0 / (rank + 1) for rank in range(len(ps))] for c, ps in by_cat.items()}
+    for guest in guests:
+        for _ in range(rng.choice([1, 1, 2])):
+            sales.append(_sale(rng, len(sales) + 1, guest, by_cat, weights, now))
+    sales.sort(key=lambda s: s["make_date"])
 
 
 def _sale(rng: random.Random, number: int, cust: dict[str, Any], by_cat: dict[int, list[dict[str, Any]]],

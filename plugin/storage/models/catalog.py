@@ -35,6 +35,7 @@ class Product(SQLModel, table=True):
     visible: bool = True
     restocked_at: datetime | None = None  # last time stock went from 0 to > 0
     low_stock_at: datetime | None = None  # last time stock fell to the "few left" level
+    deleted_at: datetime | None = None  # gone from the platform (and not visible): order lines keep it
     updated_at: datetime
 
 

@@ -90,6 +90,10 @@ class Customer(SQLModel, table=True):
     points_balance: int = 0
     points_expire_at: datetime | None = None
     last_order_at: datetime | None = None  # kept by sync: the recency every lifecycle preset needs
+    # A buyer without a platform account, keyed by email within the shop (plugin.sync.guests); a
+    # member who registers with that email takes the row over.
+    is_guest: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    deleted_at: datetime | None = None  # gone from the platform: kept for its orders, never messaged
     created_at: datetime
     updated_at: datetime
 
@@ -139,6 +143,10 @@ class SyncState(SQLModel, table=True):
     last_run_at: datetime | None = None
     last_count: int = 0
     last_error: str = Field(default="", max_length=1000)
+    # A first sync in windows: when it began (its changes are re-read from there) and the edge of
+    # the last window fully written, so an interrupted backfill resumes instead of starting over.
+    backfill_started_at: datetime | None = None
+    backfill_until: datetime | None = None
 
 
 class WebhookReceipt(SQLModel, table=True):
