@@ -23,6 +23,7 @@ from plugin.jobs.broker import build_broker
 from plugin.jobs.worker import start_worker
 from plugin.runtime import build_runtime
 from plugin.storage import outbox
+from plugin.storage.marks import MarkUnavailable
 from plugin.storage.models import Customer, Message, MessageStatus, Suppression, rfc_message_id
 from tests.conftest import require_service
 from tests.factories import idle_cart_shop
@@ -379,3 +380,86 @@ def test_a_redis_restart_that_loses_the_queue_loses_no_mail_and_repeats_none(set
         server.wait()
     assert sorted(relay.counts().values()) == [1] * 5
     assert set(relay.counts()) == {rfc_message_id(m) for m in session.execute(select(Message)).scalars()}
+
+
+class _RecordingMarks:
+    """A mark store that notes, each time a mark is confirmed, how many mails the relay had
+    accepted by then; its replies fail for the ids in `failing` (as a Redis restart would)."""
+
+    def __init__(self, relay: FaultySmtp, failing: set[int] | None = None) -> None:
+        self.relay, self.failing = relay, failing or set()
+        self.sent: list[int] = []
+        self.confirmed: list[tuple[int, int]] = []  # (message id, mails the relay had accepted)
+
+    def send(self, message_id, subject, at):  # type: ignore[no-untyped-def]
+        self.sent.append(message_id)
+        marks = self
+
+        class Reply:
+            def wait(self) -> None:
+                marks.confirmed.append((message_id, len(marks.relay.accepted)))
+                if message_id in marks.failing:
+                    raise MarkUnavailable("the store went away")
+
+        return Reply()
+
+    def record(self, message_id, subject, at) -> None:  # type: ignore[no-untyped-def]
+        self.send(message_id, subject, at).wait()
+
+    def accepted(self, message_ids):  # type: ignore[no-untyped-def]
+        return {}
+
+    def forget(self, message_ids) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+def test_each_mark_is_confirmed_after_its_mail_and_before_the_next_mails_body(  # type: ignore[no-untyped-def]
+        faulty_runtime, session, clock, relay, monkeypatch) -> None:
+    # Given a mark store whose writes are confirmed apart from being sent (as Redis marks are)
+    marks = _RecordingMarks(relay)
+    monkeypatch.setattr(batch_module, "_open_store", lambda runtime: marks)
+    _, ids = _reminders(faulty_runtime, session, clock, customers=4)
+    # When a batch of four is delivered
+    outcomes = deliver_batch(faulty_runtime, ids)
+    # Then the n-th mark was confirmed once the relay had the n-th mail and not the next one:
+    # never more than one accepted mail without a durable mark
+    assert [o for o, _ in outcomes.values()] == ["sent"] * 4
+    assert sorted(marks.sent) == sorted(ids)
+    assert [accepted for _, accepted in marks.confirmed] == [1, 2, 3, 4]
+    assert _statuses(session) == {MessageStatus.sent}
+
+
+def test_a_mark_whose_confirmation_fails_is_written_to_the_row_and_never_resent(  # type: ignore[no-untyped-def]
+        faulty_runtime, session, clock, relay, monkeypatch) -> None:
+    # Given three reminders and a mark store that loses the second mark's reply
+    _, ids = _reminders(faulty_runtime, session, clock, customers=3)
+    marks = _RecordingMarks(relay, failing={sorted(ids)[1]})
+    monkeypatch.setattr(batch_module, "_open_store", lambda runtime: marks)
+    # When the batch is delivered
+    outcomes = deliver_batch(faulty_runtime, ids)
+    # Then the second mail was marked in its row instead, the batch went on, and all arrived once
+    assert [o for o, _ in outcomes.values()] == ["sent"] * 3
+    assert sorted(relay.counts().values()) == [1, 1, 1]
+    assert _statuses(session) == {MessageStatus.sent}
+
+
+def test_redis_marks_are_confirmed_apart_from_being_sent(broker) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from plugin.storage.marks import RedisMarks
+
+    client, namespace = getattr(broker, "client", None), getattr(broker, "namespace", None)
+    if client is None or not namespace:
+        pytest.skip("Redis marks need BROKER_URL=redis://…")
+    marks = RedisMarks(client, f"{namespace}-marks")
+    at = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
+    # Given a mark sent, and another sent before anyone read the first one's reply
+    marks.send(1, "first", at)
+    pending = marks.send(2, "second\tsubject", at)
+    # When the second is confirmed, and a third recorded in one go
+    pending.wait()
+    marks.record(3, "third", at)
+    # Then every mark is there, read back with its time and subject, and forgotten on request
+    assert marks.accepted([1, 2, 3, 4]) == {1: (at, "first"), 2: (at, "second subject"), 3: (at, "third")}
+    marks.forget([1, 2, 3])
+    assert marks.accepted([1, 2, 3]) == {}

@@ -128,5 +128,12 @@ class Channel:
         """Deliver one rendered message; raise TemporaryFailure or PermanentFailure on failure."""
         raise NotImplementedError
 
+    def send_after(self, message: OutgoingMessage, ready: Callable[[], None]) -> None:
+        """`send`, calling `ready()` before anything of the message that could be accepted goes out
+        (delivery confirms the previous mail's mark there). By default first; a channel may call
+        it later, after its own setup, so that the two overlap."""
+        ready()
+        self.send(message)
+
     def close(self) -> None:
         """Release connections."""

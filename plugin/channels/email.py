@@ -5,6 +5,7 @@ import hashlib
 import queue
 import re
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
@@ -104,17 +105,26 @@ class EmailChannel(Channel):
                                unsubscribe_url=draft.unsubscribe_url)
 
     def send(self, message: OutgoingMessage) -> None:
+        self.send_after(message, lambda: None)
+
+    def send_after(self, message: OutgoingMessage, ready: Callable[[], None]) -> None:
+        """`ready()` is called between the envelope and DATA."""
         raw = build_mime(message, self.config.mail_from)
         self._slots.get()  # bounds concurrent connections to pool_size
         try:
-            self._send_raw(raw, message.to_address)
+            self._send_raw(raw, message.to_address, ready)
         finally:
             self._slots.put(None)
 
-    def _send_raw(self, raw: bytes, to_address: str) -> None:
+    def _send_raw(self, raw: bytes, to_address: str, ready: Callable[[], None]) -> None:
         """Envelope, then the body once: a transfer cut off after the body went out may have been
         accepted, so it is never repeated here (delivery retries it later, with the same Message-ID)."""
         connection = self._envelope(to_address)
+        try:
+            ready()
+        except BaseException:
+            self._reset(connection)
+            raise
         try:
             code, reply = connection.data(raw)
         except smtplib.SMTPResponseException as exc:  # DATA itself refused: nothing was transferred

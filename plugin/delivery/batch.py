@@ -28,7 +28,7 @@ from plugin.gates.decisions import delivery_deferred
 from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.consent import suppress
-from plugin.storage.marks import AcceptedMarks, JournalMarks, Mark, MarkUnavailable, RedisMarks
+from plugin.storage.marks import AcceptedMarks, JournalMarks, Mark, MarkUnavailable, PendingMark, RedisMarks
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioSetting, Shop
 from scenarios import Scenario, get_scenario
 
@@ -66,7 +66,8 @@ def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, Out
         with LeaseHeartbeat(runtime.engine, runtime.clock, [m.id or 0 for m in claimed], now + outbox.LEASE) as lease:
             try:
                 outgoing, outcomes, settle = prepare_batch(runtime, session, claimed)
-                session.commit()  # no write of this session may be open while marks commit on their own connection
+                if session.get_bind().dialect.name != "postgresql":  # PostgreSQL's readers block no writer
+                    session.commit()  # no transaction of this session may be open while marks commit on their own connection
                 outcomes.update(_send_all(runtime, session, outgoing, settle, marks, lease))
             finally:
                 marks.close()
@@ -79,9 +80,10 @@ def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, Out
 def _settle_marked(session: Session, store: AcceptedMarks | None, claimed: list[Message]) -> dict[int, Mark]:
     """The claimed messages a channel already accepted (their worker died before settling): settled
     as sent now, never sent again."""
-    if store is None:
+    retried = [m.id or 0 for m in claimed if m.attempts > 1]  # a first claim: never sent, so never marked
+    if store is None or not retried:
         return {}
-    done = store.accepted([m.id or 0 for m in claimed])
+    done = store.accepted(retried)
     if done:
         outbox.settle_many(session, [_sent_row(message_id, subject, at) for message_id, (at, subject) in done.items()])
         store.forget(done)
@@ -96,22 +98,43 @@ def _sent_row(message_id: int, subject: str, at: datetime) -> dict[str, Any]:
 
 class _BatchMarks:
     """A batch's marks: in the runtime's cheap store, the rows settled in bulk afterwards; in the
-    database row itself when there is none, or when the store fails (a Redis restart)."""
+    database row itself when there is none, or when the store fails (a Redis restart).
+
+    A mark is sent the moment its mail is accepted and confirmed (`confirm`) before anything of
+    the next mail is transferred, so its round trip overlaps the next mail's preparation and
+    envelope; at most one mail per thread is ever accepted without a durable mark, the one whose
+    mark is on its way, and none once the next mail's body goes out."""
 
     def __init__(self, store: AcceptedMarks | None, database: outbox.SentMarks) -> None:
         self.store, self.database = store, database
         self.stored: list[int] = []
+        self._pending: tuple[int, str, datetime, list[dict[str, Any]], PendingMark] | None = None
 
     def record(self, message_id: int, subject: str, at: datetime, settle: list[dict[str, Any]]) -> None:
+        """Start marking an accepted mail (confirm() makes it durable)."""
+        self.confirm()
         if self.store is not None:
             try:
-                self.store.record(message_id, subject, at)
-                self.stored.append(message_id)
-                settle.append(_sent_row(message_id, subject, at))
+                self._pending = (message_id, subject, at, settle, self.store.send(message_id, subject, at))
                 return
             except MarkUnavailable:
                 log.warning("okaeri.outbox.mark-store-unavailable", extra={"message_id": message_id})
         self.database.record(message_id, subject, at)
+
+    def confirm(self) -> None:
+        """The mark under way is durable once this returns (in the database if the store failed)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        message_id, subject, at, settle, reply = pending
+        try:
+            reply.wait()
+        except MarkUnavailable:
+            log.warning("okaeri.outbox.mark-store-unavailable", extra={"message_id": message_id})
+            self.database.record(message_id, subject, at)
+            return
+        self.stored.append(message_id)
+        settle.append(_sent_row(message_id, subject, at))
 
     def forget(self) -> None:
         """The batch is settled: its marks are no longer needed."""
@@ -119,7 +142,10 @@ class _BatchMarks:
             self.store.forget(self.stored)
 
     def close(self) -> None:
-        self.database.close()
+        try:
+            self.confirm()
+        finally:
+            self.database.close()
 
 
 def _send_all(runtime: Runtime, session: Session, outgoing: list[tuple[Message, OutgoingMessage]],
@@ -147,7 +173,7 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
     Raises TemporaryFailure when the relay is down (see `_send_all`)."""
     channel = runtime.channels[message.channel]  # the consent gate cancelled messages of unknown channels
     try:
-        channel.send(mail)
+        channel.send_after(mail, marks.confirm)  # the last mail's mark is durable before this one goes out
     except TemporaryFailure as exc:
         if exc.relay_down:
             raise
@@ -159,7 +185,7 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
                      runtime.clock.now(), source=f"{channel.name} permanent failure")
             session.commit()  # now: the marks' connection must not wait behind this write (SQLite)
         return "failed", None
-    marks.record(message.id or 0, mail.subject, runtime.clock.now(), settle)
+    marks.record(message.id or 0, mail.subject, runtime.clock.now(), settle)  # confirmed before the next transfer
     log.info("okaeri.outbox.sent", extra={"shop_id": message.shop_id, "message_id": message.id})
     return "sent", None
 

@@ -17,7 +17,7 @@ from plugin.storage import outbox
 __all__ = ["LeaseHeartbeat", "MARGIN"]
 
 log = logging.getLogger("okaeri.outbox")
-MARGIN = timedelta(seconds=5)  # stop sending this long before the lease could run out
+MARGIN = timedelta(seconds=3)  # stop sending this long before the lease could run out (after renewals failed for LEASE - MARGIN)
 
 
 class LeaseHeartbeat:

@@ -31,8 +31,8 @@ LEASE_NAME = "scheduler"
 SYNC_EVERY = timedelta(minutes=15)
 TRAIN_EVERY = timedelta(hours=24)
 LEASE = timedelta(seconds=30)
-HEARTBEAT = 5.0  # seconds
-DEAD_WORKER_AFTER = timedelta(seconds=10)  # a Redis worker this silent is dead: living ones poll several times a second
+HEARTBEAT = 2.0  # seconds: how soon expired claims and a dead worker's hand-offs are handed over again
+DEAD_WORKER_AFTER = timedelta(seconds=5)  # a Redis worker this silent is dead: living ones poll several times a second
 
 
 class Scheduler:

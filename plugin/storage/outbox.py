@@ -37,8 +37,8 @@ __all__ = ["claim_many", "settle_many", "renew_leases", "SentMarks", "due_for_en
 
 log = logging.getLogger("okaeri.outbox")
 
-LEASE = timedelta(seconds=20)
-RENEW_EVERY = timedelta(seconds=5)  # a living worker's heartbeat: its leases never get near their end
+LEASE = timedelta(seconds=10)  # what a dead worker held is claimable again this soon after its last renewal
+RENEW_EVERY = timedelta(seconds=2)  # a living worker's heartbeat: its leases never get near their end
 HANDOFF_HORIZON = timedelta(minutes=5)  # due sooner: to the broker, delayed until due; later: left to the sweeper
 # A hand-off the broker still holds after this long is taken for lost. Not shorter: a legitimate
 # backlog (100,000 queued mails drain in minutes) must not be handed over again and again. A dead
