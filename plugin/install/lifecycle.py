@@ -13,6 +13,7 @@ from connectors.errors import BadResponse, ConnectorError
 from connectors.platform import ForeignGrant, InstallRequested, Platform, Uninstalled
 from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop, WebhookReceipt
+from plugin.storage.rollup import count_cancelling
 from plugin.storage.upsert import insert_ignore, table_of
 
 __all__ = ["begin_install", "complete_install", "uninstall", "script_url", "callback_url", "oauth_start_url"]
@@ -129,6 +130,7 @@ def uninstall(runtime: Runtime, platform: Platform[Any], hook: Uninstalled) -> b
         # The platform deletes the app's script tags on uninstall (ColorMe does): none is left to update.
         shop.access_token_encrypted, shop.uninstalled_at, shop.script_tag_id = "", now, ""
         session.add(shop)
+        count_cancelling(session, "shop uninstalled", col(Message.shop_id) == shop.id)
         session.execute(
             update(Message).where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending)
             .values(status=MessageStatus.cancelled, last_error="shop uninstalled"))

@@ -17,6 +17,7 @@ from plugin.storage.models.messages import (
 )
 from plugin.storage.models.orders import Order, OrderLine
 from plugin.storage.models.recommendations import Recommendation, RecommendationSet
+from plugin.storage.models.rollup import RollupDay, RollupHeld, RollupMark
 from plugin.storage.models.shop import (
     Customer,
     InstallState,
@@ -43,6 +44,9 @@ __all__ = [
     "Lease",
     "Proof",
     "Message",
+    "RollupDay",
+    "RollupHeld",
+    "RollupMark",
     "MessageEvent",
     "MessageStatus",
     "Order",
