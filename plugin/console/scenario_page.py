@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -15,8 +15,10 @@ from plugin.clock import as_utc
 from plugin.gates.decisions import Wait, current_wait, explain_wait
 from plugin.gates.frequency_cap import LIVE
 from plugin.gates.rules import ShopRules
-from plugin.storage.models import Conversion, Customer, Message, MessageEvent, MessageStatus, Shop
+from plugin.measurement.rollup import queued_in, step_figures
+from plugin.storage.models import Customer, Message, MessageEvent, MessageStatus, Shop
 from plugin.storage.models.messages import status_is
+from plugin.storage.rollup import step_sql
 from scenarios import SCENARIOS, Scenario, get_scenario
 
 __all__ = ["DEFAULT_HOLDOUT", "QUEUE_PAGE", "Defaults", "StepNumbers", "Waiting", "Sent", "defaults", "step_numbers",
@@ -44,14 +46,7 @@ ALL_STEPS = {"all": ("すべて", "All")}
 
 def _step_of(key: str) -> ColumnElement[str]:
     """The step a message of this preset belongs to, in SQL over its trigger columns."""
-    step = col(Message.trigger_step)
-    if key == "post_purchase":
-        return func.coalesce(step, literal("thanks", String))
-    if key == "cart_recovery":
-        return case((step.like("%:2"), literal("second", String)), else_=literal("first", String))
-    if key == "point_expiry":
-        return case((step.like("%:7"), literal("d7", String)), else_=literal("d30", String))
-    return literal("all", String)
+    return step_sql(key)
 
 
 @dataclass(frozen=True)
@@ -86,23 +81,12 @@ def _has_event(kind: str) -> ColumnElement[bool]:
 
 
 def step_numbers(session: Session, shop: Shop, key: str, lang: str) -> list[StepNumbers]:
-    """Sent, opened, clicked, conversions and revenue per step of the preset (every step listed, zeros too)."""
+    """Sent, opened, clicked, conversions and revenue per step of the preset (every step listed,
+    zeros too), all time, from the rollup (a row per step and day)."""
     names = STEP_NAMES.get(key, ALL_STEPS)
-    wins = (select(col(Conversion.message_id), func.count().label("n"), func.sum(Conversion.revenue).label("revenue"))
-            .where(col(Conversion.shop_id) == shop.id, col(Conversion.scenario_key) == key)
-            .group_by(col(Conversion.message_id)).subquery())
-    step = _step_of(key).label("step")
-    rows = session.execute(
-        select(step, func.count(), func.sum(case((_has_event("open"), 1), else_=0)),
-               func.sum(case((_has_event("click"), 1), else_=0)),
-               func.coalesce(func.sum(wins.c.n), 0), func.coalesce(func.sum(wins.c.revenue), 0))
-        .select_from(Message).outerjoin(wins, wins.c.message_id == col(Message.id))
-        .where(col(Message.shop_id) == shop.id, col(Message.scenario_key) == key, col(Message.status) == MessageStatus.sent)
-        .group_by(step)).all()
-    found = {r[0]: r for r in rows}
+    found = step_figures(session, shop.id or 0, key)
     index = 1 if lang == "en" else 0
-    return [StepNumbers(s, label[index], *(int(v or 0) for v in found.get(s, (s, 0, 0, 0, 0, 0))[1:]))
-            for s, label in names.items()]
+    return [StepNumbers(s, label[index], *found.get(s, (0, 0, 0, 0, 0))) for s, label in names.items()]
 
 
 @dataclass(frozen=True)
@@ -122,7 +106,7 @@ class Waiting:
 def queue_total(session: Session, shop: Shop, key: str) -> int:
     """How many of the preset's messages wait to be sent."""
     return int(session.execute(select(func.count()).select_from(Message).where(
-        status_is(MessageStatus.pending), col(Message.shop_id) == shop.id, col(Message.scenario_key) == key)).scalar_one())
+        status_is(MessageStatus.pending), queued_in(session, shop.id or 0), col(Message.scenario_key) == key)).scalar_one())
 
 
 def queue_page(session: Session, shop: Shop, key: str, now: datetime, lang: str, page: int = 1) -> list[Waiting]:
@@ -137,7 +121,7 @@ def queue_page(session: Session, shop: Shop, key: str, now: datetime, lang: str,
         select(col(Message.id), col(Message.customer_id), col(Customer.name), col(Message.to_address), col(Message.scheduled_at),
                _step_of(key), col(Message.decision), col(Message.attempts), col(Message.last_error), holder.label("holder"))
         .join(Customer, col(Customer.id) == col(Message.customer_id))
-        .where(status_is(MessageStatus.pending), col(Message.shop_id) == shop.id, col(Message.scenario_key) == key)
+        .where(status_is(MessageStatus.pending), queued_in(session, shop.id or 0), col(Message.scenario_key) == key)
         .order_by(col(Message.scheduled_at), col(Message.id)).offset((max(page, 1) - 1) * QUEUE_PAGE).limit(QUEUE_PAGE)).all()
     holders = {r.id: r for r in session.execute(
         select(col(Message.id), col(Message.scenario_key), col(Message.status), col(Message.sent_at), col(Message.scheduled_at))

@@ -12,7 +12,9 @@ from plugin.channels.layout import CopyError
 from plugin.console.forms import SettingError, whole_number
 from plugin.console.template_check import TemplateRefused, check_templates, failure_sentence, preview_draft
 from plugin.delivery.drafts import preview_unsubscribe_url, render_for
+from plugin.measurement.rollup import preset_counts
 from plugin.storage.models import Customer, Message, MessageStatus, ScenarioSetting, Shop
+from plugin.storage.rollup import count_cancelling
 from plugin.storage.upsert import table_of, upsert
 from scenarios import SCENARIOS, get_scenario
 
@@ -23,6 +25,7 @@ __all__ = ["set_standard_scenarios", "set_scenario", "scenario_overview", "previ
 
 
 def _cancel_pending(session: Session, shop: Shop, keys: list[str]) -> None:
+    count_cancelling(session, "scenario switched off", col(Message.shop_id) == shop.id, col(Message.scenario_key).in_(keys))
     session.execute(
         update(Message)
         .where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending,
@@ -93,12 +96,15 @@ def scenario_overview(session: Session, shop: Shop, lang: str, only: str | None 
     settings = {s.scenario_key: s for s in session.execute(
         select(ScenarioSetting).where(col(ScenarioSetting.shop_id) == shop.id)).scalars()}
     counts: dict[str, dict[str, int]] = {}
-    for key, status, n in session.execute(
+    if only:  # one preset's page: from the rollup (its rows are hundreds of thousands on a large shop)
+        counts[only], kinds = preset_counts(session, shop.id or 0, only)
+        failures = {only: [failure_sentence(n, f"{RECORD_PREFIX}{kind}", lang) for kind, n in sorted(kinds.items())]}
+    for key, status, n in [] if only else session.execute(
         select(col(Message.scenario_key), col(Message.status), func.count())
         .where(col(Message.shop_id) == shop.id, *scope).group_by(col(Message.scenario_key), col(Message.status))
     ):
         counts.setdefault(key, {})[str(status)] = n
-    failures = _template_failures(session, shop, lang, scope)
+    failures = failures if only else _template_failures(session, shop, lang, scope)
     return [
         {"key": key, "name": s.name(lang), "enabled": bool(settings.get(key) and settings[key].enabled),
          "setting": settings.get(key), "note": settings[key].note if key in settings else "",

@@ -26,6 +26,7 @@ from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.storage.models.messages import IDEMPOTENCY_KEY
 from plugin.storage.outbox import HANDOFF_HORIZON, high_water
+from plugin.storage.rollup import count_written
 from plugin.storage.upsert import insert_ignore, table_of
 from scenarios import Scenario, by_priority
 
@@ -169,6 +170,7 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
         session.execute(text("SET LOCAL jit = off"))
     insert, due_at = _insert_messages(session, tick, ranked)
     session.execute(insert)
+    count_written(session, shop, scenario.key, before, now, *partition.where(Message.customer_id))
     session.commit()
     # Rows handed over now are exactly those stamped enqueued_at = now, all due at the first
     # allowed minute; new rows sit above `before` on the primary key (other partitions' rows too).

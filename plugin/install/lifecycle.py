@@ -18,6 +18,7 @@ from plugin.measurement.thanks_page import match_thanks_page_orders
 from plugin.platforms import UnknownPlatform
 from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Message, MessageStatus, Shop, WebhookReceipt
+from plugin.storage.rollup import count_cancelling
 from plugin.storage.upsert import insert_ignore, table_of
 from plugin.sync.run import open_connector, run_sync
 from plugin.sync.store import Progress
@@ -182,6 +183,7 @@ def _stop(session: Session, shop: Shop, state: InstallState, reason: str, messag
     shop.state, shop.state_reason, shop.state_message = state, reason, message
     shop.access_token_encrypted = ""
     session.add(shop)
+    count_cancelling(session, f"shop {state.value}", col(Message.shop_id) == shop.id)  # the dashboard's rollup
     session.execute(
         update(Message).where(col(Message.shop_id) == shop.id, col(Message.status) == MessageStatus.pending)
         .values(status=MessageStatus.cancelled, last_error=f"shop {state.value}"))

@@ -13,6 +13,7 @@ from plugin.clock import as_utc
 from plugin.crypto import BadSignature
 from plugin.runtime import Runtime
 from plugin.storage.models import Conversion, Message, MessageEvent, Order
+from plugin.storage.rollup import count_conversions
 from plugin.storage.upsert import insert_ignore, table_of
 
 __all__ = ["click_url", "valid_click", "open_url", "valid_open", "unsubscribe_token", "read_unsubscribe_token",
@@ -129,5 +130,6 @@ def attribute_orders(session: Session, shop_id: int, now: datetime, lookback: ti
         chosen[order_id] = {"shop_id": shop_id, "order_id": order_id, "message_id": message_id,
                             "scenario_key": scenario_key, "revenue": total, "ordered_at": ordered_at}
     inserted = insert_ignore(session, table_of(Conversion), list(chosen.values()), ["order_id"])
+    count_conversions(session, inserted)
     session.commit()
     return len(inserted)

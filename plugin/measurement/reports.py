@@ -1,8 +1,9 @@
 """What each scenario did and earned in a period: sent, held back by reason, opened, clicked,
 conversions, revenue, and the holdout's lift, per scenario and per local day of the shop.
 
-Every figure is a GROUP BY in the database (three queries, each returning a row per scenario and
-day at most); Python only adds those rows up. A figure belongs to its message's day in the shop's
+Every figure is read from the rollup kept as messages are settled, opened, clicked and attributed
+(`plugin.measurement.rollup`: a row per scenario, step and day, and per scenario, day and reason);
+Python only adds those rows up. A figure belongs to its message's day in the shop's
 zone: sent, opened, clicked, conversions and revenue to the day the message was sent (an open or
 an order that comes later counts for the message that earned it, so rates never exceed 100 %),
 held back to the day the row was written, the lift to the day the message was sent or, for the
@@ -16,12 +17,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, exists, func, literal, or_, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from plugin.measurement.links import ATTRIBUTION_WINDOW
-from plugin.measurement.periods import Period, local_day, local_period, plus_days, week_start
-from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, Order, Shop
+from plugin.measurement.periods import Period, local_period, week_start
+from plugin.measurement.rollup import catch_up_orders, day_figures, held_figures
+from plugin.storage.models import Shop
 from scenarios import SCENARIOS
 
 __all__ = ["Figures", "Lift", "ScenarioFigures", "Dashboard", "dashboard", "lift", "scenario_report", "REASONS",
@@ -32,7 +32,7 @@ Z95 = 1.96
 # MAX_INTERVAL wide (20 percentage points, ± 10); before that the page says there is not enough data.
 MIN_ARM = 100
 MAX_INTERVAL = 0.20
-# Why a written message was not sent (yet), most telling first; see _reason().
+# Why a written message was not sent (yet), most telling first (plugin.storage.rollup: ended_reason, waiting_reason).
 REASONS = ("control", "suppressed", "capped", "quiet_hours", "deferred", "waiting", "out_of_stock", "exit",
            "switched_off", "failed")
 
@@ -149,97 +149,38 @@ def lift(treated: int, treated_conv: int, control: int, control_conv: int) -> di
 
 
 def dashboard(session: Session, shop: Shop, period: Period) -> Dashboard:
-    """The shop's figures for `period`, from three aggregate queries."""
-    dialect = session.get_bind().dialect.name
+    """The shop's figures for `period`, from the rollup's days (plugin.measurement.rollup)."""
     shop_id = shop.id or 0
+    catch_up_orders(session, shop)
     cells: dict[tuple[str, date], Figures] = {}
+    arms: dict[str, Lift] = {}
 
-    def cell(key: str, day: str) -> Figures:
-        return cells.setdefault((key, date.fromisoformat(day)), Figures())
+    def cell(key: str, day: date | str) -> Figures:
+        return cells.setdefault((key, day if isinstance(day, date) else date.fromisoformat(day)), Figures())
 
-    for key, day, sent, opened, clicked, conversions, revenue in _sent_rows(session, shop_id, period, dialect):
-        figures = cell(key, day)
-        figures.sent, figures.opened, figures.clicked = sent, int(opened or 0), int(clicked or 0)
-        figures.conversions, figures.revenue = int(conversions or 0), int(revenue or 0)
-    for key, day, reason, n in _held_rows(session, shop_id, period, dialect):
-        cell(key, day).held_back[reason] = n
-    arms = _arms(session, shop_id, period, dialect)
+    for key, day, sent, opened, clicked, conversions, revenue, treated_bought, control, control_bought in day_figures(
+            session, shop_id, period.first, period.last):
+        if sent or opened or clicked or conversions or revenue:
+            figures = cell(key, day)
+            figures.sent, figures.opened, figures.clicked = int(sent or 0), int(opened or 0), int(clicked or 0)
+            figures.conversions, figures.revenue = int(conversions or 0), int(revenue or 0)
+        arms[key] = arms.get(key, Lift()) + Lift(int(sent or 0), int(treated_bought or 0), int(control or 0),
+                                                 int(control_bought or 0))
+    for key, day, reason, n in held_figures(session, shop_id, period.first, period.last):
+        if n:
+            held = cell(key, day).held_back
+            held[reason] = held.get(reason, 0) + int(n)
     scenarios = []
     for key, s in SCENARIOS.items():
         figures = Figures()
-        for (scenario, _), day_figures in cells.items():
+        for (scenario, _), day_figures_ in cells.items():
             if scenario == key:
-                figures.add(day_figures)
+                figures.add(day_figures_)
         scenarios.append(ScenarioFigures(key, s.name_ja, s.name_en, figures, arms.get(key, Lift())))
     total = Figures()
     for row in scenarios:
         total.add(row.figures)
     return Dashboard(period, scenarios, total, sum((r.lift for r in scenarios), Lift()), cells)
-
-
-def _sent_rows(session: Session, shop_id: int, period: Period, dialect: str) -> list[Any]:
-    """(scenario, day, sent, opened, clicked, conversions, revenue) of messages sent in the period."""
-    day = local_day(col(Message.sent_at), period, dialect)
-
-    def had(*kinds: str) -> Any:
-        return case((exists().where(col(MessageEvent.shop_id) == shop_id, col(MessageEvent.message_id) == col(Message.id),
-                                    col(MessageEvent.kind).in_(kinds)), 1), else_=0)
-
-    converted = (select(col(Conversion.message_id), func.count().label("n"), func.sum(Conversion.revenue).label("revenue"))
-                 .where(col(Conversion.shop_id) == shop_id).group_by(col(Conversion.message_id)).subquery())
-    query = (select(col(Message.scenario_key), day, func.count(), func.sum(had("open", "click")), func.sum(had("click")),
-                    func.sum(func.coalesce(converted.c.n, 0)), func.sum(func.coalesce(converted.c.revenue, 0)))
-             .outerjoin(converted, converted.c.message_id == col(Message.id))
-             .where(col(Message.shop_id) == shop_id, col(Message.status) == MessageStatus.sent,
-                    col(Message.sent_at) >= period.start, col(Message.sent_at) < period.end)
-             .group_by(col(Message.scenario_key), day))
-    return list(session.execute(query).all())
-
-
-def _reason() -> Any:
-    """Why a row was not sent, from its status, its cancellation reason and its gates' tokens."""
-    status, error, decision = col(Message.status), col(Message.last_error), col(Message.decision)
-    cancelled = status == MessageStatus.cancelled
-    return case(
-        (status == MessageStatus.control, literal("control", String)),
-        (status == MessageStatus.failed, literal("failed", String)),
-        (and_(cancelled, error.like("suppressed%")), literal("suppressed", String)),
-        (and_(cancelled, error.like("stock:%")), literal("out_of_stock", String)),
-        (and_(cancelled, error.like("exit condition%")), literal("exit", String)),
-        (cancelled, literal("switched_off", String)),
-        (decision.like("%delivery=deferred%"), literal("deferred", String)),
-        (decision.like("%cap=deferred%"), literal("capped", String)),
-        (decision.like("%quiet=deferred%"), literal("quiet_hours", String)),
-        else_=literal("waiting", String))
-
-
-def _held_rows(session: Session, shop_id: int, period: Period, dialect: str) -> list[Any]:
-    """(scenario, day, reason, count) of rows written in the period and not sent."""
-    day, reason = local_day(col(Message.created_at), period, dialect), _reason()
-    query = (select(col(Message.scenario_key), day, reason, func.count())
-             .where(col(Message.shop_id) == shop_id, col(Message.status) != MessageStatus.sent,
-                    col(Message.created_at) >= period.start, col(Message.created_at) < period.end)
-             .group_by(col(Message.scenario_key), day, reason))
-    return list(session.execute(query).all())
-
-
-def _arms(session: Session, shop_id: int, period: Period, dialect: str) -> dict[str, Lift]:
-    """Per scenario: messages sent and held out in the period, and how many of each were followed by
-    an order of that customer within the attribution window."""
-    start = func.coalesce(col(Message.sent_at), col(Message.scheduled_at))
-    bought = exists().where(col(Order.shop_id) == shop_id, col(Order.customer_id) == col(Message.customer_id),
-                            col(Order.canceled).is_(False), col(Order.ordered_at) > start,
-                            col(Order.ordered_at) <= plus_days(start, ATTRIBUTION_WINDOW.days, dialect))
-    query = (select(col(Message.scenario_key), col(Message.status), func.count(), func.sum(case((bought, 1), else_=0)))
-             .where(col(Message.shop_id) == shop_id,
-                    or_(col(Message.status) == MessageStatus.sent, col(Message.status) == MessageStatus.control),
-                    start >= period.start, start < period.end)
-             .group_by(col(Message.scenario_key), col(Message.status)))
-    arms: dict[str, Lift] = {}
-    for key, status, n, converted in session.execute(query):
-        arm = Lift(n, int(converted or 0)) if status == MessageStatus.sent else Lift(0, 0, n, int(converted or 0))
-        arms[key] = arms.get(key, Lift()) + arm
-    return arms
 
 
 def scenario_report(session: Session, shop: Shop, now: datetime, weeks: int = 8) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from plugin.storage.models import ConsentRecord, Customer, Message, MessageStatus, Suppression
+from plugin.storage.rollup import count_cancelling
 from plugin.storage.upsert import insert_ignore, table_of
 
 __all__ = ["suppress", "record_consent"]
@@ -34,6 +35,8 @@ def suppress(session: Session, shop_id: int, channel: str, address: str, reason:
             update(Customer).where(col(Customer.shop_id) == shop_id, col(Customer.email) == address)
             .values(email_consent=False, email_consent_at=now)
         )
+    count_cancelling(session, f"suppressed: {reason}", col(Message.shop_id) == shop_id, col(Message.channel) == channel,
+                     col(Message.to_address) == address)
     session.execute(
         update(Message)
         .where(col(Message.shop_id) == shop_id, col(Message.channel) == channel,

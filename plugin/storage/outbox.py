@@ -29,6 +29,7 @@ from sqlmodel import Session, col
 from plugin.storage.db import refresh_statistics
 from plugin.storage.models import Message, MessageStatus
 from plugin.storage.models.messages import status_is
+from plugin.storage.rollup import settling
 from plugin.storage.upsert import table_of
 
 __all__ = ["claim_many", "settle_many", "renew_leases", "SentMarks", "due_for_enqueue", "handovers", "due_within_horizon",
@@ -144,6 +145,7 @@ def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     UPDATE … FROM unnest(…) rather than one UPDATE each; SQLite, in-process, takes them as an
     executemany.
     """
+    settling(session, rows)  # the dashboard's rollup: one SELECT and one upsert per batch (plugin.storage.rollup)
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":

@@ -35,6 +35,7 @@ from plugin.storage.models import (
     SurveyAnswer,
     VisitorBinding,
 )
+from plugin.storage.rollup import count_cancelling
 
 __all__ = ["export_customer", "redact_customers", "redact_shop", "Redaction", "REDACTED_REASON"]
 
@@ -116,6 +117,7 @@ def redact_shop(session: Session, shop_id: int, now: datetime) -> Redaction:
 
 def _erase(session: Session, shop_id: int, people: Any, addresses: list[str] | None, now: datetime) -> Redaction:
     messages = select(col(Message.id)).where(col(Message.shop_id) == shop_id, col(Message.customer_id).in_(people))
+    count_cancelling(session, REDACTED_REASON, col(Message.shop_id) == shop_id, col(Message.customer_id).in_(people))
     cancelled = _count(session.execute(
         update(Message).where(col(Message.shop_id) == shop_id, col(Message.customer_id).in_(people),
                               col(Message.status) == MessageStatus.pending)

@@ -18,6 +18,7 @@ from plugin.storage.models.messages import (
 )
 from plugin.storage.models.orders import Order, OrderLine
 from plugin.storage.models.recommendations import Recommendation, RecommendationSet
+from plugin.storage.models.rollup import RollupDay, RollupHeld, RollupMark
 from plugin.storage.models.shop import (
     Customer,
     InstallState,
@@ -44,6 +45,9 @@ __all__ = [
     "Lease",
     "Proof",
     "Message",
+    "RollupDay",
+    "RollupHeld",
+    "RollupMark",
     "MessageEvent",
     "MessageStatus",
     "Order",

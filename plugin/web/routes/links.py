@@ -18,6 +18,7 @@ from plugin.measurement.links import (
 )
 from plugin.storage.consent import suppress
 from plugin.storage.models import Customer, Message, MessageEvent, Shop
+from plugin.storage.rollup import count_event
 from plugin.web.deps import Lang, RuntimeDep, SessionDep
 from plugin.web.i18n import texts
 from plugin.web.ratelimit import TrackingLimit, UnsubscribeLimit
@@ -75,6 +76,7 @@ def unsubscribe(token: str, runtime: RuntimeDep, session: SessionDep, lang: Lang
 def _event(session: SessionDep, runtime: RuntimeDep, message_id: int, kind: str, url: str = "") -> None:
     message = session.get(Message, message_id)
     if message is not None:
+        count_event(session, message, kind)
         session.add(MessageEvent(shop_id=message.shop_id, message_id=message_id, kind=kind, url=url[:1000],
                                  occurred_at=runtime.clock.now()))
         session.commit()

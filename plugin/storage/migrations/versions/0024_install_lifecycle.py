@@ -2,7 +2,7 @@
 orders reported by the thanks page
 
 Revision ID: 0024
-Revises: 0021
+Revises: 0023
 Create Date: 2026-12-02 04:00:00
 """
 
