@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from plugin.clock import as_utc
+from plugin.console.steps import ALL_STEPS, STEP_NAMES
 from plugin.gates.decisions import Wait, current_wait, explain_wait
 from plugin.gates.frequency_cap import LIVE
 from plugin.gates.rules import ShopRules
@@ -30,18 +31,8 @@ RECENT = 20
 FOUND = 10
 MAX_QUERY = 100
 
-# The steps of the multi-step presets, as their audiences write `trigger_step` (scenarios/*.py):
-# post-purchase writes the step's name; a cart's second reminder is "<revision>:2"; a points
-# notice is "<expiry day>:30" or ":7". Single-step presets have one row, "all".
-STEP_NAMES: dict[str, dict[str, tuple[str, str]]] = {
-    "post_purchase": {"thanks": ("購入お礼", "Thank-you"), "survey": ("アンケート(7日後)", "Survey (day 7)"),
-                      "d30": ("30日後", "Day 30"), "d90": ("90日後", "Day 90"), "d240": ("240日後", "Day 240"),
-                      "d365": ("365日後", "Day 365")},
-    "cart_recovery": {"first": ("1通目のリマインド", "First reminder"),
-                      "second": ("2通目のリマインド(24時間後)", "Second reminder (24 h)")},
-    "point_expiry": {"d30": ("失効30日前", "30 days before expiry"), "d7": ("失効7日前", "7 days before expiry")},
-}
-ALL_STEPS = {"all": ("すべて", "All")}
+# Step names live in plugin.console.steps (shared with the customer timeline); `_step_of` is
+# their SQL twin over the trigger columns (plugin.storage.rollup.step_sql).
 
 
 def _step_of(key: str) -> ColumnElement[str]:
