@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
@@ -29,22 +30,31 @@ def to_shop_noon() -> timedelta:
 
 
 @contextmanager
-def live_demo(settings: Settings, broker: dramatiq.Broker) -> Iterator[DemoStack]:
-    """Web + in-process worker + sandbox, as `okaeri demo` wires them, on a free port."""
-    port = free_port()
-    stack = build_demo(settings, "127.0.0.1", port, seed=42, broker=broker, clock=OffsetClock(to_shop_noon()))
-    worker = start_worker(stack.runtime, threads=4)
-    server = uvicorn.Server(uvicorn.Config(stack.app, host="127.0.0.1", port=port, log_level="warning"))
+def serve(app: Any, port: int, *, log_level: str = "warning") -> Iterator[None]:
+    """Serve an ASGI app with uvicorn on a loopback port in a thread, until the block ends."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield stack
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def live_demo(settings: Settings, broker: dramatiq.Broker) -> Iterator[DemoStack]:
+    """Web + in-process worker + sandbox, as `okaeri demo` wires them, on a free port."""
+    port = free_port()
+    stack = build_demo(settings, "127.0.0.1", port, seed=42, broker=broker, clock=OffsetClock(to_shop_noon()))
+    worker = start_worker(stack.runtime, threads=4)
+    try:
+        with serve(stack.app, port):
+            yield stack
+    finally:
         worker.stop()
         stack.catcher.stop()
         stack.runtime.close_channels()

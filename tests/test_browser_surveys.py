@@ -3,14 +3,11 @@ catcher), clicks a score, adds a comment, and the merchant sees it on /app/surve
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from plugin.delivery.batch import deliver_batch
@@ -22,6 +19,7 @@ from plugin.storage.models import Message
 from plugin.web.app import create_app
 from tests.conftest import require_service
 from tests.factories import enable, make_customer, make_order, make_product, make_shop
+from tests.live import serve
 from tests.test_browser import ARGS, CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,15 +34,8 @@ def served(settings, engine, clock, broker, catcher) -> Iterator[tuple[Runtime, 
     runtime = build_runtime(settings.model_copy(update={"base_url": base_url}), clock=clock, broker=broker, engine=engine)
     app = create_app(runtime)
     app.include_router(demo_router(catcher))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield runtime, base_url
-    server.should_exit = True
-    thread.join(10)
+    with serve(app, port):
+        yield runtime, base_url
     runtime.close_channels()
 
 

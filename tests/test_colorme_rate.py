@@ -5,24 +5,19 @@ call on arrival; the tests count calls per window as the sandbox saw them, never
 """
 from __future__ import annotations
 
-import os
 import secrets
-import socket
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import respx
-import uvicorn
 from fastapi.testclient import TestClient
 
 from connectors.colorme import PLATFORM
@@ -36,6 +31,8 @@ from plugin.demo.sandbox.seed import generate
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
 from tests.conftest import require_service
+from tests.live import serve
+from tests.services import reachable, redis_url
 
 API = "https://api.shop-pro.jp"
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -63,17 +60,8 @@ def sandbox(limit: RateLimit, tokens: set[str]) -> Iterator[str]:
     port = free_port()
     data = generate(7, datetime.now(UTC), f"http://127.0.0.1:{port}/store", customers=5, products=5)
     app = create_sandbox_app(data, SandboxConfig("http://127.0.0.1:9", "cid", "cs", "wh", tokens=tokens, rate_limit=limit))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
+    with serve(app, port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def _seen(limit: RateLimit, token: str) -> list[float]:
@@ -228,21 +216,6 @@ def test_threads_of_one_process_stay_under_120_a_minute_in_process() -> None:
     assert max_in_window(seen, limit.window) <= 120 and max(per_window(seen, limit.window)) <= 120
 
 
-def _redis_url() -> str:
-    for url in (os.environ.get("OKAERI_RATE_LIMIT_URL", ""), os.environ.get("BROKER_URL", "")):
-        if url.startswith(("redis:", "rediss:")):
-            return url
-    return "redis://127.0.0.1:6379/0"
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
 
 WORKER = textwrap.dedent("""
     import sys
@@ -263,8 +236,8 @@ WORKER = textwrap.dedent("""
 @pytest.mark.service
 @pytest.mark.slow
 def test_two_worker_processes_sharing_one_token_stay_under_120_a_minute_through_redis() -> None:
-    url = _redis_url()
-    require_service("Redis", _reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL=redis://…)")
+    url = redis_url()
+    require_service("Redis", reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL=redis://…)")
     # Given a sandbox enforcing 120 calls per scaled minute of 2 s, and two worker processes with one token
     limit = RateLimit(calls=120, time_scale=30.0)
     token, namespace = secrets.token_hex(16), f"okaeri-test-{uuid.uuid4().hex[:8]}"
@@ -292,8 +265,8 @@ def test_two_worker_processes_sharing_one_token_stay_under_120_a_minute_through_
 
 @pytest.mark.service
 def test_a_pause_set_by_one_process_holds_for_another_through_redis() -> None:
-    url = _redis_url()
-    require_service("Redis", _reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL=redis://…)")
+    url = redis_url()
+    require_service("Redis", reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL=redis://…)")
     import redis
 
     key = f"okaeri-test-{uuid.uuid4().hex[:8]}:budget:colorme:x"

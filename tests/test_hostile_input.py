@@ -13,12 +13,9 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -28,6 +25,7 @@ from plugin.storage.models import ConsentRecord, MessageEvent, Shop
 from plugin.web.app import create_app
 from plugin.web.deps import SESSION_COOKIE, session_cookie
 from tests.factories import idle_cart_shop
+from tests.live import serve
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 HOSTILE = ["ÿþ", "署名", "\u00e9" * 22, "é"]
@@ -239,15 +237,8 @@ def live_server(runtime) -> Iterator[int]:  # type: ignore[no-untyped-def]
         raise RuntimeError("a bug")
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    with serve(app, port, log_level="critical"):
+        yield port
 
 
 def test_after_a_500_the_same_keep_alive_connection_still_answers(live_server) -> None:  # type: ignore[no-untyped-def]

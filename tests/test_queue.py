@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from datetime import UTC, datetime
 
@@ -16,6 +15,7 @@ from plugin.tasks import DELIVER_MESSAGES, SCENARIO_TICK, Tasks
 from tests.conftest import require_service
 from tests.factories import idle_cart_shop
 from tests.live import wait_until
+from tests.services import reachable
 
 
 def test_memory_url_gives_the_in_process_broker() -> None:
@@ -28,20 +28,11 @@ def test_unknown_broker_scheme_is_refused() -> None:
         build_broker("kafka://x")
 
 
-def _reachable(url: str) -> bool:
-    host_port = url.rsplit("@", 1)[-1].split("/", 1)[0]
-    host, _, port = host_port.partition(":")
-    try:
-        socket.create_connection((host, int(port or 5672)), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
 
 @pytest.mark.service
 def test_reminders_are_delivered_through_rabbitmq(settings, engine, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
     url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    require_service("RabbitMQ", _reachable(url), f"{url} unreachable (set RABBITMQ_URL)")
+    require_service("RabbitMQ", reachable(url, 5672), f"{url} unreachable (set RABBITMQ_URL)")
     shop, people, _ = idle_cart_shop(session, clock.now(), customers=3)
     runtime = build_runtime(settings, engine=engine, clock=clock,
                             broker=build_broker(url))
@@ -63,7 +54,7 @@ def test_a_dead_redis_workers_messages_go_back_first_in_line_and_a_living_ones_s
     # Given a backlog on the delivery queue, a worker that fetched two messages and died, and a
     # living one that fetched one
     url = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
-    require_service("Redis", url.startswith("redis") and _reachable(url.replace("redis://", "x@")),
+    require_service("Redis", url.startswith("redis") and reachable(url),
                     f"{url} unreachable (set BROKER_URL=redis://…)")
     namespace = f"okaeri-test-{uuid.uuid4().hex[:8]}"
     dead, alive, producer = (build_broker(url, namespace=namespace) for _ in range(3))

@@ -6,11 +6,9 @@ Limits here are per hour, not per minute: the sliding-window counter forgives on
 window boundary passes mid-test, which a minute makes likely on a loaded machine."""
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -23,6 +21,7 @@ from plugin.storage.models import BrowseEvent, MessageEvent
 from plugin.web.app import create_app
 from tests.conftest import require_service
 from tests.factories import idle_cart_shop
+from tests.services import reachable, redis_url
 
 
 def _app(runtime: Runtime, **limits: Any) -> FastAPI:
@@ -147,26 +146,11 @@ def test_limits_are_counted_in_redis_when_the_broker_is_redis_and_in_memory_othe
     assert load_settings(BROKER_URL="amqp://x", OKAERI_RATE_LIMIT_URL="redis://r/3").rate_limit_store == "redis://r/3"
 
 
-def _redis_url() -> str:
-    for url in (os.environ.get("OKAERI_RATE_LIMIT_URL", ""), os.environ.get("BROKER_URL", "")):
-        if url.startswith(("redis:", "rediss:")):
-            return url
-    return "redis://127.0.0.1:6379/0"
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
 
 @pytest.mark.service
 def test_two_web_processes_share_one_count_through_redis(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
-    url = _redis_url()
-    require_service("Redis", _reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL)")
+    url = redis_url()
+    require_service("Redis", reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL)")
     # Given two app instances (as two `okaeri serve` processes) counting in the same Redis
     shop, people, product = idle_cart_shop(session, clock.now(), customers=1)
     limits = {"rate_limit_url": url, "rate_limit_events_visitor": "3/hour",

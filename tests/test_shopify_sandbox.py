@@ -3,18 +3,16 @@ operation and an incremental sync under a cost budget small enough to throttle â
 arrives exactly once, and throttling slows the sync instead of failing it."""
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.graphql import GraphQLClient
 from plugin.demo.mailcatcher import free_port
 from plugin.demo.sandbox.shopify_admin import create_shopify_sandbox_app, generate_shop
+from tests.live import serve
 
 DOMAIN, TOKEN = "sandbox-tea.myshopify.com", "shpat_sandbox"
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
@@ -26,15 +24,8 @@ def sandbox() -> Iterator[tuple[str, object]]:
     # A bucket of 700 points restoring 2,000/s: a 577-point order page fits once, then throttles
     app = create_shopify_sandbox_app({DOMAIN: shop}, maximum=700, restore=2000)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(10)
+    with serve(app, port):
+        yield f"http://127.0.0.1:{port}", app
 
 
 def _connector(base: str, token: str = TOKEN) -> ShopifyConnector:
