@@ -2,12 +2,14 @@
 
 Audiences write `trigger_step` in their own shape (scenarios/*.py): post-purchase writes the step's
 name; a cart's second reminder is "<revision>:2"; a points notice is "<expiry day>:30" or ":7".
-Single-step presets have one step, "all". The scenario page counts per step in SQL; the customer
-timeline labels one message's step with `step_label`.
+Single-step presets have one step, "all". Which step a message is in is decided once, by
+`plugin.storage.rollup.step_of` (and its SQL twin `step_sql`); this module only names the steps.
 """
 from __future__ import annotations
 
-__all__ = ["STEP_NAMES", "ALL_STEPS", "step_of", "step_label"]
+from plugin.storage.rollup import step_of
+
+__all__ = ["STEP_NAMES", "ALL_STEPS", "step_label"]
 
 STEP_NAMES: dict[str, dict[str, tuple[str, str]]] = {
     "post_purchase": {"thanks": ("購入お礼", "Thank-you"), "survey": ("アンケート(7日後)", "Survey (day 7)"),
@@ -18,18 +20,6 @@ STEP_NAMES: dict[str, dict[str, tuple[str, str]]] = {
     "point_expiry": {"d30": ("失効30日前", "30 days before expiry"), "d7": ("失効7日前", "7 days before expiry")},
 }
 ALL_STEPS = {"all": ("すべて", "All")}
-
-
-def step_of(key: str, trigger_step: str | None) -> str:
-    """The step a message of preset `key` belongs to (the Python twin of the scenario page's SQL)."""
-    step = trigger_step or ""
-    if key == "post_purchase":
-        return step or "thanks"
-    if key == "cart_recovery":
-        return "second" if step.endswith(":2") else "first"
-    if key == "point_expiry":
-        return "d7" if step.endswith(":7") else "d30"
-    return "all"
 
 
 def step_label(key: str, trigger_step: str | None, lang: str) -> str:
