@@ -212,6 +212,21 @@ def reconcile(shop: str) -> None:
         click.echo(f"{f.resource:<9} platform={f.platform} okaeri={f.local} {state}")
 
 
+@cli.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt stored platform tokens under the current OKAERI_SECRET_KEY (after a rotation).
+
+    Keep the old key in OKAERI_PREVIOUS_SECRET_KEYS while links signed with it may still be clicked."""
+    from plugin.storage.reencrypt import reencrypt_all
+
+    runtime = _runtime(_settings())
+    done = reencrypt_all(runtime.sessions, runtime.cipher)
+    click.echo(f"re-encrypted {done.rewritten} stored secret(s) under the current key")
+    if done.unreadable:
+        raise CliError(f"{done.unreadable} stored secret(s) could not be decrypted with any configured key; "
+                       "add the key they were encrypted with to OKAERI_PREVIOUS_SECRET_KEYS")
+
+
 @cli.command()
 def shops() -> None:
     """List installs and their state."""

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     broker_url: str = Field(default="memory://", alias="BROKER_URL")
     redis_namespace: str = Field(default="okaeri", alias="OKAERI_REDIS_NAMESPACE", min_length=1)
     secret_key: str = Field(default="", alias="OKAERI_SECRET_KEY")
+    # Keys rotated out, comma-separated, newest first: still accepted for links, cookies and stored
+    # tokens they signed or encrypted, never used to sign anything new.
+    previous_secret_keys: str = Field(default="", alias="OKAERI_PREVIOUS_SECRET_KEYS")
     base_url: str = Field(default="http://127.0.0.1:8000", alias="OKAERI_BASE_URL")
     smtp_host: str = Field(default="127.0.0.1", alias="OKAERI_SMTP_HOST")
     smtp_port: int = Field(default=8025, alias="OKAERI_SMTP_PORT", ge=1, le=65535)
@@ -139,6 +142,18 @@ class Settings(BaseSettings):
         if value and len(value) < 32:
             raise ValueError("must be at least 32 characters (generate one with `openssl rand -hex 32`)")
         return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _strong_previous(cls, value: str) -> str:
+        if any(len(key) < 32 for key in _listed(value)):
+            raise ValueError("each key must be at least 32 characters, separated by commas")
+        return value
+
+    @property
+    def previous_secret_key_list(self) -> tuple[str, ...]:
+        """The rotated-out keys still accepted, newest first."""
+        return tuple(_listed(self.previous_secret_keys))
 
     @property
     def effective_database_url(self) -> str:
