@@ -91,16 +91,25 @@ def serve(host: str, port: int) -> None:
     worker = start_worker(runtime) if is_in_process(runtime.broker) else None
     threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()  # a new script: new SRI
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info",
+                    timeout_graceful_shutdown=int(runtime.settings.shutdown_timeout))  # SIGTERM drains open requests
     finally:
         if worker:
             worker.stop()
         runtime.close()
 
 
+HEALTH_PORT = click.option(
+    "--health-port", type=click.IntRange(0, 65535), default=None,
+    help="Serve /healthz and /readyz on this port (127.0.0.1, or --health-host) for probes.")
+HEALTH_HOST = click.option("--health-host", default="127.0.0.1", show_default=True)
+
+
 @cli.command()
 @click.option("--threads", type=click.IntRange(1, 64), default=None, help="Worker threads (OKAERI_WORKER_THREADS).")
-def worker(threads: int | None) -> None:
+@HEALTH_PORT
+@HEALTH_HOST
+def worker(threads: int | None, health_port: int | None, health_host: str) -> None:
     """Consume sync, scenario and delivery jobs from BROKER_URL until interrupted."""
     from plugin.jobs.broker import is_in_process
     from plugin.jobs.worker import start_worker
@@ -109,29 +118,99 @@ def worker(threads: int | None) -> None:
     if is_in_process(runtime.broker):
         raise CliError("BROKER_URL is memory://: a separate worker cannot see the web process's queue; "
                        "set BROKER_URL to redis:// or amqp://")
-    _run_until_interrupt(lambda: start_worker(runtime, threads).stop, runtime)
+
+    def start() -> Callable[[], Any]:
+        consumer = start_worker(runtime, threads)
+        probe = _health_server(runtime, health_host, health_port,
+                               lambda: any(thread.is_alive() for thread in consumer.workers))
+        def stop() -> None:
+            if probe:
+                probe.stop()
+            # SIGTERM: stop fetching, let each thread finish the batch it holds (bounded), then exit.
+            consumer.stop(timeout=int(runtime.settings.shutdown_timeout * 1000))
+
+        return stop
+
+    _run_until_interrupt(start, runtime)
 
 
 @cli.command()
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 3600))
-def scheduler(interval: float) -> None:
+@HEALTH_PORT
+@HEALTH_HOST
+def scheduler(interval: float, health_port: int | None, health_host: str) -> None:
     """Enqueue periodic ticks; several may run, only the lease holder enqueues."""
     from plugin.jobs.scheduler import Scheduler
 
     runtime = _runtime(_settings())
     sched = Scheduler(runtime, interval)
     thread = threading.Thread(target=sched.run_forever, daemon=True)
-    thread.start()
-    _run_until_interrupt(lambda: sched.stop, runtime)
+
+    def start() -> Callable[[], Any]:
+        thread.start()
+        probe = _health_server(runtime, health_host, health_port, thread.is_alive)
+        def stop() -> None:
+            if probe:
+                probe.stop()
+            sched.stop()  # gives the lease back: a standby scheduler takes over at once
+
+        return stop
+
+    _run_until_interrupt(start, runtime)
+
+
+def _health_server(runtime: Any, host: str, port: int | None, alive: Callable[[], bool]) -> Any:
+    if port is None:
+        return None
+    from plugin.jobs.health import HealthServer, readiness
+
+    try:
+        server = HealthServer(host, port, lambda: readiness(runtime.engine, runtime.broker), alive).start()
+    except OSError as exc:
+        raise CliError(f"--health-port {port}: {exc.strerror or exc}") from None
+    click.echo(f"health: http://{host}:{server.port}/healthz and /readyz", err=True)
+    return server
+
+
+@cli.command()
+@click.option("--url", default="", help="Ask a running process's /readyz instead (e.g. http://127.0.0.1:9101).")
+def status(url: str) -> None:
+    """Is this deployment ready? Database, migrations and broker, one line each; exit 1 if not."""
+    from plugin.jobs.health import Check, is_ready, readiness
+
+    if url:
+        import httpx
+
+        try:
+            answer = httpx.get(url.rstrip("/") + "/readyz", timeout=10).json()
+            checks = [Check(**check) for check in answer["checks"]]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"{url}: no readiness answer ({type(exc).__name__})") from None
+    else:
+        runtime = _runtime(_settings())
+        try:
+            checks = readiness(runtime.engine, runtime.broker)
+        finally:
+            runtime.close()
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not is_ready(checks):
+        raise CliError("not ready: " + ", ".join(check.name for check in checks if not check.ok))
 
 
 def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -> None:
+    """Run until Ctrl-C or SIGTERM (what `docker stop`, systemd and Kubernetes send), then stop cleanly."""
+    import signal
+
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
     stop = start()
     try:
-        threading.Event().wait()
+        stopping.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stop()
         runtime.close()
 

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, alias="OKAERI_SMTP_TIMEOUT", gt=0)
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
+    shutdown_timeout: float = Field(default=30.0, alias="OKAERI_SHUTDOWN_TIMEOUT", gt=0, le=600)
     tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
     # Rate limits of the public endpoints, in the `limits` notation ("120/minute"; several joined by ";").
     rate_limit_url: str = Field(default="", alias="OKAERI_RATE_LIMIT_URL")

@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
+from plugin.jobs.health import is_ready, readiness, readiness_body
 from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
@@ -37,7 +39,14 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """The process is up (it answers); says nothing of the database or the broker."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)  # 503 is its answer when a part is down, not an error
+    def readyz() -> JSONResponse:
+        """Database reachable, migrations at head, broker reachable; 503 naming the failing part."""
+        checks = readiness(runtime.engine, runtime.broker)
+        return JSONResponse(readiness_body(checks), status_code=200 if is_ready(checks) else 503)
 
     return app
 
