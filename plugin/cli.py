@@ -51,7 +51,14 @@ def _runtime(settings: Settings) -> Any:
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def cli(verbose: bool) -> None:
     """Okaeri: repeat-customer scenarios for ColorMe Shop and Shopify."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    from plugin.logs import configure_logging
+
+    try:
+        settings = load_settings()
+        level, log_format = logging.getLevelName(settings.log_level), settings.log_format
+    except ConfigError:  # the command itself reports the bad variable
+        level, log_format = logging.WARNING, "text"
+    configure_logging(logging.INFO if verbose else level, log_format)
 
 
 @cli.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, alias="OKAERI_SMTP_TIMEOUT", gt=0)
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
+    log_format: Literal["text", "json"] = Field(default="text", alias="OKAERI_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="WARNING", alias="OKAERI_LOG_LEVEL")
     shutdown_timeout: float = Field(default=30.0, alias="OKAERI_SHUTDOWN_TIMEOUT", gt=0, le=600)
     tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
     # Rate limits of the public endpoints, in the `limits` notation ("120/minute"; several joined by ";").
@@ -143,6 +145,13 @@ class Settings(BaseSettings):
         if value and len(value) < 32:
             raise ValueError("must be at least 32 characters (generate one with `openssl rand -hex 32`)")
         return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any, info: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @field_validator("previous_secret_keys")
     @classmethod
