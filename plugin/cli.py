@@ -129,7 +129,7 @@ def worker(threads: int | None, health_port: int | None, health_host: str) -> No
     def start() -> Callable[[], Any]:
         consumer = start_worker(runtime, threads)
         probe = _health_server(runtime, health_host, health_port,
-                               lambda: any(thread.is_alive() for thread in consumer.workers))
+                               lambda: any(thread.is_alive() for thread in consumer.workers), backlog=False)
         def stop() -> None:
             if probe:
                 probe.stop()
@@ -166,16 +166,20 @@ def scheduler(interval: float, health_port: int | None, health_host: str) -> Non
     _run_until_interrupt(start, runtime)
 
 
-def _health_server(runtime: Any, host: str, port: int | None, alive: Callable[[], bool]) -> Any:
+def _health_server(runtime: Any, host: str, port: int | None, alive: Callable[[], bool], *,
+                   backlog: bool = True) -> Any:
+    """The probes and metrics of a worker (its own counters) or scheduler (with the outbox backlog)."""
     if port is None:
         return None
+    from plugin.jobs.exposition import metrics_page
     from plugin.jobs.health import HealthServer, readiness
 
     try:
-        server = HealthServer(host, port, lambda: readiness(runtime.engine, runtime.broker), alive).start()
+        server = HealthServer(host, port, lambda: readiness(runtime.engine, runtime.broker), alive,
+                              lambda: metrics_page(runtime, backlog=backlog)).start()
     except OSError as exc:
         raise CliError(f"--health-port {port}: {exc.strerror or exc}") from None
-    click.echo(f"health: http://{host}:{server.port}/healthz and /readyz", err=True)
+    click.echo(f"health: http://{host}:{server.port}/healthz, /readyz and /metrics", err=True)
     return server
 
 

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, alias="OKAERI_SMTP_TIMEOUT", gt=0)
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
+    metrics_token: str = Field(default="", alias="OKAERI_METRICS_TOKEN")
     log_format: Literal["text", "json"] = Field(default="text", alias="OKAERI_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="WARNING", alias="OKAERI_LOG_LEVEL")
     shutdown_timeout: float = Field(default=30.0, alias="OKAERI_SHUTDOWN_TIMEOUT", gt=0, le=600)

@@ -113,21 +113,25 @@ def _broker(broker: dramatiq.Broker) -> list[Check]:
 
 
 class HealthServer:
-    """`/healthz` and `/readyz` on a port of their own, for a worker or scheduler process.
+    """`/healthz`, `/readyz` and `/metrics` on a port of their own, for a worker or scheduler process.
 
     `alive` says whether the process's own work loop still runs (worker threads, scheduler loop).
     """
 
-    def __init__(self, host: str, port: int, ready: Callable[[], list[Check]], alive: Callable[[], bool]) -> None:
-        self._ready, self._alive = ready, alive
+    def __init__(self, host: str, port: int, ready: Callable[[], list[Check]], alive: Callable[[], bool],
+                 metrics: Callable[[], bytes] | None = None) -> None:
+        self._ready, self._alive, self._metrics = ready, alive, metrics
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                status, body = owner.answer(self.path)
-                payload = json.dumps(body, ensure_ascii=False).encode()
+                if self.path.split("?", 1)[0] == "/metrics" and owner._metrics is not None:
+                    status, payload, kind = 200, owner._metrics(), "text/plain; version=0.0.4; charset=utf-8"
+                else:
+                    status, body = owner.answer(self.path)
+                    payload, kind = json.dumps(body, ensure_ascii=False).encode(), "application/json; charset=utf-8"
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
