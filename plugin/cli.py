@@ -102,7 +102,7 @@ def serve(host: str, port: int) -> None:
                     timeout_graceful_shutdown=int(runtime.settings.shutdown_timeout))  # SIGTERM drains open requests
     finally:
         if worker:
-            worker.stop()
+            worker.stop(timeout=int(runtime.settings.shutdown_timeout * 1000))
         runtime.close()
 
 
