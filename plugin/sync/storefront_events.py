@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from connectors.storefront import StorefrontEvent
-from plugin.storage.models import BrowseEvent, Cart, CartLine, Product, Proof, Shop
+from plugin.storage.models import BrowseEvent, Cart, CartLine, Customer, Product, Proof, Shop, VisitorBinding
 from plugin.storage.upsert import table_of, upsert
 from plugin.sync.visitors import Speaker, speaker_for
 
-__all__ = ["record_event", "STOREFRONT"]
+__all__ = ["record_event", "record_events", "STOREFRONT"]
 
 STOREFRONT = "storefront"  # Cart.source of carts kept from basket events
 # Beacons may be queued by the browser; older or future stamps are clamped into this window.
@@ -91,3 +92,73 @@ def _record_basket(session: Session, shop: Shop, speaker: Speaker, event: Storef
         session.add(CartLine(shop_id=shop.id or 0, cart_id=cart_id, product_id=product_id, product_external_id=pid,
                              quantity=quantity, unit_price=price))
     return "basket emptied" if not wanted else "basket recorded"
+
+
+# The batch path's lookups, built once: a visitor's binding, and whether it is the first binding
+# of its customer (a page binding speaks only then), for every visitor of a batch in one query.
+_first = aliased(VisitorBinding)
+_BINDINGS = (
+    select(col(VisitorBinding.visitor_id), col(VisitorBinding.customer_id), col(Customer.external_id),
+           col(VisitorBinding.proof), col(VisitorBinding.id),
+           select(func.min(col(_first.id))).where(col(_first.shop_id) == col(VisitorBinding.shop_id),
+                                                  col(_first.customer_id) == col(VisitorBinding.customer_id))
+           .scalar_subquery())
+    .join(Customer, col(Customer.id) == col(VisitorBinding.customer_id))
+    .where(col(VisitorBinding.shop_id) == bindparam("shop"),
+           col(VisitorBinding.visitor_id).in_(bindparam("visitors", expanding=True))))
+_PRODUCTS = select(col(Product.external_id), col(Product.id), col(Product.price)).where(
+    col(Product.shop_id) == bindparam("shop"), col(Product.external_id).in_(bindparam("ids", expanding=True)))
+
+
+def record_events(session: Session, shop: Shop, events: list[tuple[StorefrontEvent, int | None]], now: datetime, *,
+                  cart_url: str) -> list[str]:
+    """`record_event` for many events of one shop, in order, in the caller's transaction; returns
+    each one's outcome.
+
+    The common case — a product view from a visitor already bound, with no new proof — costs two
+    queries for the whole batch (the visitors' bindings, the products) and one INSERT of every
+    view; anything else (a proof, a first claim, a basket, a visitor an earlier event of this batch
+    rebound) takes `record_event`'s own path, so the identity rules are the same either way.
+    """
+    views = [e for e, proven in events if e.kind == "product_view" and proven is None and e.product_id]
+    bound = _speakers(session, shop, {e.visitor_id for e in views})
+    products = {external: pid for external, pid, _ in session.execute(
+        _PRODUCTS, {"shop": shop.id, "ids": sorted({e.product_id or "" for e in views})})} if views else {}
+    outcomes: list[str] = []
+    rows: list[dict[str, object]] = []
+    stale = False  # an event took record_event's path: bindings may have changed (rebound, or unbound by a proof)
+    for position, (event, proven) in enumerate(events):
+        if stale and event.kind == "product_view" and proven is None:
+            bound = _speakers(session, shop, {e.visitor_id for e, p in events[position:] if p is None})
+            stale = False
+        speaker = bound.get(event.visitor_id)
+        if event.kind != "product_view" or proven is not None or not event.product_id or speaker is None:
+            outcomes.append(record_event(session, shop, event, now, cart_url=cart_url, proven_customer_id=proven))
+            stale = True
+            continue
+        logged_out = "" if speaker.proof == Proof.link else None
+        if event.customer_id not in (logged_out, speaker.external_id):
+            outcomes.append("ignored: speaks for nobody")
+            continue
+        product_id = products.get(event.product_id)
+        if product_id is None:
+            outcomes.append("ignored: unknown product")
+            continue
+        rows.append({"shop_id": shop.id, "customer_id": speaker.customer_id, "product_id": product_id,
+                     "occurred_at": _when(event, now)})
+        outcomes.append("view recorded")
+    if rows:
+        session.execute(insert(table_of(BrowseEvent)), rows)
+    return outcomes
+
+
+def _speakers(session: Session, shop: Shop, visitors: set[str]) -> dict[str, Speaker]:
+    """The visitors' bindings that speak (`visitors._current`, for many visitors in one query)."""
+    if not visitors:
+        return {}
+    found: dict[str, Speaker] = {}
+    for visitor, customer_id, external_id, proof, row_id, first_id in session.execute(
+            _BINDINGS, {"shop": shop.id, "visitors": sorted(visitors)}):
+        if proof == Proof.link or row_id == first_id:
+            found[visitor] = Speaker(customer_id, external_id, Proof(proof))
+    return found

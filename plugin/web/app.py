@@ -16,6 +16,7 @@ from plugin.jobs.exposition import CONTENT_TYPE, metrics_page
 from plugin.jobs.health import is_ready, readiness, readiness_body
 from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
+from plugin.web.event_intake import EventIntake
 from plugin.web.ratelimit import RateLimits
 from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
 from plugin.web.routes import surveys as survey_routes
@@ -31,6 +32,7 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app = FastAPI(title="Okaeri", docs_url=None, redoc_url=None, openapi_url=SCHEMA_URL if expose_schema else None)
     app.state.runtime = runtime
     app.state.rate_limits = RateLimits(runtime.settings)
+    app.state.event_intake = EventIntake(runtime)
     for module in (install, storefront, console, dashboard, scenario_page, rules, customers, links):
         app.include_router(module.router)
     app.include_router(survey_routes.router)

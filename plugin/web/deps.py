@@ -21,7 +21,9 @@ __all__ = ["RuntimeDep", "SessionDep", "CurrentShop", "SignedInShop", "PlatformD
 SESSION_COOKIE = "okaeri_session"
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that only read the app's state are `async def`: a plain `def` is run on the
+# threadpool, a thread hop per dependency per request (most of a storefront beacon's cost).
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -75,7 +77,7 @@ SignedInShop = Annotated[Shop, Depends(get_signed_in_shop)]
 CurrentShop = Annotated[Shop, Depends(get_current_shop)]
 
 
-def get_platform(platform: str, runtime: RuntimeDep) -> Platform[Any]:
+async def get_platform(platform: str, runtime: RuntimeDep) -> Platform[Any]:
     """The platform a `/{platform}/...` URL names, from the runtime's registry; 404 if none."""
     try:
         return runtime.platforms.get(platform)
@@ -86,7 +88,7 @@ def get_platform(platform: str, runtime: RuntimeDep) -> Platform[Any]:
 PlatformDep = Annotated[Platform[Any], Depends(get_platform)]
 
 
-def get_lang(request: Request) -> str:
+async def get_lang(request: Request) -> str:
     """Japanese unless ?lang=en, the lang cookie or a browser that puts English first says English."""
     return request_lang(request)
 

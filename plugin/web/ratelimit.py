@@ -19,6 +19,7 @@ from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
+from starlette.concurrency import run_in_threadpool
 
 from plugin import metrics
 from plugin.settings import Settings
@@ -54,6 +55,7 @@ class RateLimits:
         self.raised_keys = settings.rate_limit_raised_key_set
         self.trusted_proxies = settings.trusted_proxy_networks
         self.storage = _storage(settings)
+        self.in_memory = settings.rate_limit_store.startswith("memory")
         # A sliding window counter: two counters a key, no burst at a window's edge.
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
 
@@ -129,8 +131,14 @@ class StorefrontEventLimit:
     def __init__(self, headers: Mapping[str, str] | None = None) -> None:
         self.headers = dict(headers or {})  # the beacon's CORS headers, so the script can read a 429
 
-    def __call__(self, event_key: str, request: Request) -> None:
+    async def __call__(self, event_key: str, request: Request) -> None:
         limits = _rate_limits(request)
+        if limits.in_memory:  # no I/O: counted on the event loop, no thread hop per beacon
+            self._count(limits, event_key, request)
+        else:
+            await run_in_threadpool(self._count, limits, event_key, request)
+
+    def _count(self, limits: RateLimits, event_key: str, request: Request) -> None:
         raised = event_key in limits.raised_keys
         visitor = client_address(request, limits.trusted_proxies)
         shop_key = event_key[:200]
