@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from plugin.engine.tick import run_shop_tick
+from plugin.jobs.actors import register_actors
 from plugin.jobs.scheduler import HEARTBEAT, Scheduler
 from plugin.jobs.scheduler import LEASE as SCHEDULER_LEASE
 from plugin.storage import outbox
@@ -90,3 +92,61 @@ def test_the_heartbeat_hands_a_dead_workers_claims_over(runtime, session, clock)
     assert enqueued == {clock.now().replace(tzinfo=None)} or enqueued == {clock.now()}
     if _queued(runtime):
         assert _queued(runtime)["redelivery"] == 1
+
+
+def _ticks_sent(runtime, monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    sent: list[int] = []
+    monkeypatch.setattr(runtime.tasks, "scenario_tick", sent.append)
+    return sent
+
+
+def test_a_round_never_queues_a_shop_whose_tick_is_still_queued(runtime, session, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Given two shops, and a round that queued both their ticks (not run yet: a long backlog)
+    first, _, _ = idle_cart_shop(session, clock.now())
+    second, _, _ = idle_cart_shop(session, clock.now())
+    sent = _ticks_sent(runtime, monkeypatch)
+    scheduler = Scheduler(runtime, interval=60)
+    scheduler.run_once()
+    assert sorted(sent) == sorted([first.id, second.id])
+    # When the next round comes before they ran, nothing is queued twice
+    clock.advance(seconds=60)
+    scheduler.run_once()
+    assert len(sent) == 2
+    # and once the first shop's tick has run, only it is queued again
+    actor = register_actors(runtime)["scenario_tick"]
+    actor.fn(first.id)
+    clock.advance(seconds=60)
+    scheduler.run_once()
+    assert sent[2:] == [first.id]
+
+
+def test_a_tick_mark_left_by_a_lost_job_expires(runtime, session, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from plugin.storage.tick_queue import STALE
+
+    shop, _, _ = idle_cart_shop(session, clock.now())
+    sent = _ticks_sent(runtime, monkeypatch)
+    scheduler = Scheduler(runtime, interval=60)
+    scheduler.run_once()
+    # a worker died with the job; the mark outlives its time limit
+    clock.advance(seconds=STALE.total_seconds() + 1)
+    scheduler.run_once()
+    assert sent == [shop.id, shop.id]
+
+
+def test_a_failed_tick_lets_the_next_round_queue_the_shop(runtime, session, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import plugin.jobs.work as work
+
+    shop, _, _ = idle_cart_shop(session, clock.now())
+    sent = _ticks_sent(runtime, monkeypatch)
+    scheduler = Scheduler(runtime, interval=60)
+    scheduler.run_once()
+
+    def broken(_runtime, _shop_id):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(work, "tick_shop", broken)
+    with pytest.raises(RuntimeError):
+        register_actors(runtime)["scenario_tick"].fn(shop.id)
+    clock.advance(seconds=60)
+    scheduler.run_once()
+    assert sent == [shop.id, shop.id]

@@ -10,6 +10,7 @@ import dramatiq
 from connectors.errors import ProviderDown, RateLimited, Unauthorized
 from plugin.jobs import work
 from plugin.runtime import Runtime
+from plugin.storage.tick_queue import tick_finished
 from plugin.tasks import (
     DELIVER_MESSAGES,
     JOBS,
@@ -60,7 +61,11 @@ def register_actors(runtime: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
             log.warning("okaeri.sync.revoked", extra={"shop_id": shop_id})
 
     def scenario_tick(shop_id: int) -> None:
-        work.tick_shop(runtime, shop_id)
+        try:
+            work.tick_shop(runtime, shop_id)
+        finally:  # done or failed: the next round may queue this shop again
+            with runtime.sessions() as session:
+                tick_finished(session, [shop_id])
 
     def deliver_message(message_ids: list[int] | int) -> None:
         work.deliver_messages(runtime, message_ids if isinstance(message_ids, list) else [message_ids])

@@ -12,8 +12,9 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlmodel import col
 
 from plugin.jobs.broker import requeue_from_dead_workers
@@ -21,6 +22,7 @@ from plugin.runtime import Runtime
 from plugin.storage import outbox
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import InstallState, RecommendationSet, ScenarioSetting, Shop, SyncState
+from plugin.storage.tick_queue import queue_ticks
 from plugin.sync.reconcile import shops_due_for_reconciliation
 from plugin.tasks import DELIVER_MESSAGES, REDELIVER_MESSAGES
 
@@ -58,7 +60,9 @@ class Scheduler:
             return False
         now = self.runtime.clock.now()
         tasks = self.runtime.tasks
-        for shop_id in self._shops_with_scenarios():
+        with self.runtime.sessions() as session:  # not a shop whose last tick is still queued or running
+            due = queue_ticks(session, self._shops_with_scenarios_query(), now)
+        for shop_id in due:
             tasks.scenario_tick(shop_id)
         for shop_id in self._shops_due_for_sync(now):
             tasks.sync_shop(shop_id)
@@ -117,12 +121,10 @@ class Scheduler:
         except Exception:  # noqa: BLE001 - the lease then simply runs out
             log.warning("okaeri.scheduler.release-failed")
 
-    def _shops_with_scenarios(self) -> list[int]:
-        with self.runtime.sessions() as session:
-            return list(session.execute(
-                select(col(Shop.id)).distinct().join(ScenarioSetting, col(ScenarioSetting.shop_id) == Shop.id)
-                .where(col(Shop.state) == InstallState.active, col(ScenarioSetting.enabled).is_(True))
-            ).scalars())
+    @staticmethod
+    def _shops_with_scenarios_query() -> Select[Any]:
+        return (select(col(Shop.id)).distinct().join(ScenarioSetting, col(ScenarioSetting.shop_id) == Shop.id)
+                .where(col(Shop.state) == InstallState.active, col(ScenarioSetting.enabled).is_(True)))
 
     def _shops_due_for_training(self, now: datetime) -> list[int]:
         """Nightly: shops whose served recommendations are older than a day."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
 from plugin.storage.models.install import ScriptTag, ThanksPageOrder
+from plugin.storage.models.jobs import QueuedTick
 from plugin.storage.models.messages import (
     ConsentRecord,
     Conversion,
@@ -43,6 +44,7 @@ __all__ = [
     "GroupingRule",
     "InstallState",
     "Lease",
+    "QueuedTick",
     "Proof",
     "Message",
     "RollupDay",

@@ -1,0 +1,29 @@
+"""queued_ticks: the shops whose scenario tick is queued or running (a round never overlaps itself)
+
+Revision ID: 0032
+Revises: 0025
+Create Date: 2026-12-02 08:10:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0032"
+down_revision = "0025"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "queued_ticks",
+        sa.Column("shop_id", sa.Integer(), sa.ForeignKey("shops.id"), nullable=False),
+        sa.Column("queued_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("shop_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("queued_ticks")
