@@ -86,7 +86,7 @@ def run_pair(pair: str, messages: int, smtp_port: int, passes: int, profile: str
                 conn.execute(update(Message).values(status=MessageStatus.pending, attempts=0, sent_at=None, lease_until=None))
             load = os.getloadavg()[0]
             pg0 = backends(admin, APP) if admin is not None else {}
-            cpu0, wall0 = time.process_time(), time.perf_counter()
+            cpu0, thread0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
             sent = 0
             profiler = cProfile.Profile(time.thread_time) if profile and n == passes - 1 else None
             if profiler is not None:
@@ -98,11 +98,12 @@ def run_pair(pair: str, messages: int, smtp_port: int, passes: int, profile: str
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.{pair}")
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            thread = time.thread_time() - thread0
             pg1 = backends(admin, APP) if admin is not None else {}
             pg = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()) if admin is not None else None
             pg_text = f"{pg / sent * 1e6:.0f}" if pg is not None else "-"
             print(f"| {time.strftime('%H:%M', time.gmtime())} | {pair} | {n + 1} | {sent} | {sent / wall:.0f} | "
-                  f"{cpu / sent * 1e6:.0f} | {pg_text} | {load:.1f} → {os.getloadavg()[0]:.1f} |", flush=True)
+                  f"{cpu / sent * 1e6:.0f} | {thread / sent * 1e6:.0f} | {pg_text} | {load:.1f} → {os.getloadavg()[0]:.1f} |", flush=True)
         for sql, times in statements.most_common():
             print(f"    {times / passes / (len(ids) / BATCH):6.2f} per batch  {sql}")
         runtime.close()
@@ -113,6 +114,45 @@ def run_pair(pair: str, messages: int, smtp_port: int, passes: int, profile: str
             admin.dispose()
 
 
+def _ablate(parts: set[str]) -> None:
+    """Switch parts of issue 12's delivery off, to see what each costs (never in the product)."""
+    from contextlib import nullcontext
+
+    from plugin.delivery import batch
+    from plugin.storage import outbox, rollup
+
+    if "heartbeat" in parts:
+        class NoHeartbeat(nullcontext):  # type: ignore[type-arg]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(self)
+
+            def held(self) -> bool:
+                return True
+
+        batch.LeaseHeartbeat = NoHeartbeat  # type: ignore[attr-defined,misc,assignment]
+    if "marks" in parts:
+        class NoMarks:
+            def send(self, *args: Any) -> Any:
+                return self
+
+            def wait(self) -> None:
+                return None
+
+            def accepted(self, ids: Any) -> dict[int, Any]:
+                return {}
+
+            def forget(self, ids: Any) -> None:
+                return None
+
+        none = NoMarks()
+        batch.marks_for = lambda runtime: none  # type: ignore[attr-defined,assignment,return-value]
+    if "rollup" in parts:
+        outbox.settling = lambda session, rows: None  # type: ignore[attr-defined,assignment]
+        if hasattr(outbox, "settling_counts"):
+            outbox.settling_counts = lambda session, rows: ({}, {})  # type: ignore[attr-defined]
+        rollup.settling = outbox.settling  # type: ignore[assignment]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=10_000)
@@ -120,15 +160,18 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--profile", help="cProfile the last pass into PROFILE.<pair> (its CPU figure then includes the profiler)")
     parser.add_argument("--statements", action="store_true", help="count the SQL statements per batch")
+    parser.add_argument("--ablate", default="", help="comma-separated parts to switch off (this branch only): "
+                        "heartbeat, marks, rollup — an ablation, not a product setting")
     args = parser.parse_args()
+    _ablate({part for part in args.ablate.split(",") if part})
     smtp_port = free_port()
     sink = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(smtp_port)], stdout=subprocess.PIPE, text=True)
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     try:
         print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}; {args.messages} messages, "
               f"one thread, batches of {BATCH}; cwd {os.getcwd()}")
-        print("| UTC | pair | pass | sent | msg/s | process CPU µs/msg | PG backend µs/msg | load |")
-        print("|---|---|---:|---:|---:|---:|---:|---|")
+        print("| UTC | pair | pass | sent | msg/s | process CPU µs/msg | of which this thread | PG backend µs/msg | load |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---|")
         for pair in args.pairs.split(","):
             run_pair(pair, args.messages, smtp_port, args.passes, args.profile, args.statements)
     finally:

@@ -10,8 +10,11 @@ storage/broker pair:
                     PostgreSQL backends (pg_stat_activity by application_name), per sent message
   sqlite+memory     in-process worker threads (what `okaeri demo` runs); measured: this process's
                     CPU over the delivery (it also polls the count every 0.2 s; the same on both sides)
-Also the voluntary context switches per message of the worker processes' threads (each a wait
-for another process: SMTP, Redis, PostgreSQL), and the load average before and after.
+"net of idle": less the CPU the same processes used per second while idle (measured for 3 s
+just before) times the delivery's wall time — the part that grows with the wall time rather
+than with the messages (on a loaded machine a slower run polls longer). Also the voluntary
+context switches per message of the worker processes' threads (each a wait for another
+process: SMTP, Redis, PostgreSQL), and the load average before and after.
 
     python -m bench.delivery_profile [--messages 10000] [--pairs postgresql+redis] [--workers 1,2] [--rounds 1]
 
@@ -50,6 +53,7 @@ PG = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 APP = "okaeri_bench_worker"
 TICK = os.sysconf("SC_CLK_TCK")
+IDLE = 3.0  # seconds of idle workers measured before each delivery
 
 
 def cpu_of(pid: int) -> float:
@@ -159,10 +163,12 @@ def run_pair(pair: str, messages: int, threads: int, smtp_port: int, workers: li
                              for _ in range(processes)]
                     pids = [p.pid for p in procs]
                     _settled(pids)  # workers imported, connected and declared their queues
+                idle0 = sum(cpu_of(pid) for pid in pids)
+                time.sleep(IDLE)  # the workers' CPU while idle (their consumers poll the broker)
+                idle = (sum(cpu_of(pid) for pid in pids) - idle0) / IDLE
                 cpu0 = {pid: cpu_of(pid) for pid in pids}
                 sw0 = {pid: switches_of(pid) for pid in pids}
                 pg0 = backends(admin) if admin is not None else {}
-                started = time.perf_counter()
                 runtime.tasks.deliver(ids, runtime.clock.now())
                 sent, seconds = _wait_sent(engine, messages)
                 cpu = sum(cpu_of(pid) - cpu0[pid] for pid in pids)
@@ -176,6 +182,7 @@ def run_pair(pair: str, messages: int, threads: int, smtp_port: int, workers: li
                     p.wait()
                 rows.append({"pair": pair, "workers": "in-process" if processes == 0 else f"{processes} process(es)",
                              "sent": sent, "rate": sent / seconds, "cpu_us": cpu / max(sent, 1) * 1e6,
+                             "net_us": (cpu - idle * seconds) / max(sent, 1) * 1e6, "idle": idle,
                              "pg_us": pg / max(sent, 1) * 1e6 if admin is not None else None,
                              "switches": switches / max(sent, 1), "load": (load_before, os.getloadavg()[0])})
                 _print(rows[-1])
@@ -193,7 +200,8 @@ def run_pair(pair: str, messages: int, threads: int, smtp_port: int, workers: li
 def _print(r: dict[str, Any]) -> None:
     pg = f"{r['pg_us']:.0f}" if r["pg_us"] is not None else "-"
     print(f"| {time.strftime('%H:%M', time.gmtime())} | {r['pair']} | {r['workers']} | {r['sent']} | {r['rate']:.0f} | "
-          f"{r['cpu_us']:.0f} | {pg} | {r['switches']:.1f} | {r['load'][0]:.1f} → {r['load'][1]:.1f} |", flush=True)
+          f"{r['cpu_us']:.0f} | {r['idle'] * 1000:.0f} | {r['net_us']:.0f} | {pg} | {r['switches']:.1f} | "
+          f"{r['load'][0]:.1f} → {r['load'][1]:.1f} |", flush=True)
 
 
 def main() -> None:
@@ -210,8 +218,9 @@ def main() -> None:
     try:
         print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}; {args.messages} messages, "
               f"{args.threads} threads per worker; cwd {os.getcwd()}")
-        print("| UTC | pair | workers | sent | msg/s | worker CPU µs/msg | PG backends µs/msg | vol. switches/msg | load |")
-        print("|---|---|---|---:|---:|---:|---:|---:|---|")
+        print("| UTC | pair | workers | sent | msg/s | worker CPU µs/msg | idle CPU ms/s | net of idle µs/msg | "
+              "PG backends µs/msg | vol. switches/msg | load |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for pair in args.pairs.split(","):
             run_pair(pair, args.messages, args.threads, smtp_port, [int(w) for w in args.workers.split(",")], args.rounds)
     finally:

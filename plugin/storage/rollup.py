@@ -31,9 +31,11 @@ from sqlmodel import Session, col
 
 from plugin.clock import as_utc
 from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, RollupDay, RollupHeld, Shop
+from plugin.storage.upsert import table_of
 
 __all__ = ["DAY_COLUMNS", "TEMPLATE_PREFIX", "step_of", "step_sql", "ended_reason", "local_date", "add_days", "add_held",
-           "settling", "settling_counts", "upserts_as_ctes", "waiting_reason", "waiting_class", "count_written", "count_cancelling", "count_event", "count_conversions"]
+           "settling", "settling_counts", "upserts_as_ctes", "waiting_reason", "waiting_class", "count_written",
+           "count_cancelling", "count_event", "count_conversions"]
 
 DAY_COLUMNS = ("sent", "opened", "clicked", "conversions", "revenue", "treated_bought", "control", "control_bought")
 TEMPLATE_PREFIX = "template failed: "  # plugin.channels.copy_errors.RECORD_PREFIX (channels sit above storage)
@@ -297,7 +299,7 @@ def _ctes(days: bool, held: bool) -> str:
             (days, "rollup_days", RollupDay, _DAY_KEY, DAY_COLUMNS, "rd_"), (held, "rollup_held", RollupHeld, _HELD_KEY, ("n",), "rh_")):
         if not wanted:
             continue
-        table = model.__table__  # type: ignore[attr-defined]
+        table = table_of(model)
         columns = [*key, *counters]
         arrays = ", ".join(f"CAST(:{prefix}{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
         parts.append(f"{prefix.rstrip('_')} AS (INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
