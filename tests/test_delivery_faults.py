@@ -198,7 +198,8 @@ def _cut_database_connection(engine, times: int, after: int = 0) -> dict[str, in
 
     @event.listens_for(engine, "before_cursor_execute")
     def cut(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.startswith("UPDATE messages SET") and re.search(r"\bsent_at\s*=", statement):
+        # (the settle's UPDATE may be led by the rollup's upserts, WITH …)
+        if re.match(r"(WITH .*)?UPDATE messages SET", statement) and re.search(r"\bsent_at\s*=", statement):
             state["seen"] += 1
             if after < state["seen"] <= after + times:
                 state["cut"] += 1

@@ -29,7 +29,7 @@ from sqlmodel import Session, col
 from plugin.storage.db import refresh_statistics
 from plugin.storage.models import Message, MessageStatus
 from plugin.storage.models.messages import status_is
-from plugin.storage.rollup import settling
+from plugin.storage.rollup import add_days, add_held, settling, settling_counts, upserts_as_ctes
 from plugin.storage.upsert import table_of
 
 __all__ = ["claim_many", "settle_many", "renew_leases", "SentMarks", "due_for_enqueue", "handovers", "due_within_horizon",
@@ -139,38 +139,50 @@ class SentMarks:
 
 
 def settle_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk-settle claimed messages: each row has `id` plus the columns to set.
+    """Bulk-settle claimed messages: each row has `id` plus the columns to set; the dashboard's
+    rollup (plugin.storage.rollup) counts what they end in the same transaction.
 
     On PostgreSQL, rows that set the same columns (a batch's sent mails) go in one
-    UPDATE … FROM unnest(…) rather than one UPDATE each; SQLite, in-process, takes them as an
-    executemany.
+    UPDATE … FROM unnest(…) rather than one UPDATE each, and the rollup's upserts lead the first
+    of them as WITH clauses: a batch that sent everything settles in one statement. SQLite,
+    in-process, takes them as an executemany, the rollup as its own upserts.
     """
-    settling(session, rows)  # the dashboard's rollup: one SELECT and one upsert per batch (plugin.storage.rollup)
-    if not rows:
-        return
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(update(Message), [{**r, "lease_until": None} for r in rows])
-    else:
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            groups[tuple(sorted(row))].append(row)
-        for keys, group in groups.items():
-            nulls = tuple(k for k in keys if all(row[k] is None for row in group))  # an all-NULL array has no type
-            names = ("id", *(k for k in keys if k not in {"id", "lease_until", *nulls}))
-            session.execute(_unnest_update(names, nulls), {k: [row[k] for row in group] for k in names})
+        settling(session, rows)
+        if rows:
+            session.execute(update(Message), [{**r, "lease_until": None} for r in rows])
+            session.commit()
+        return
+    days, held = settling_counts(session, rows)
+    if not rows:
+        if days or held:
+            add_days(session, days)
+            add_held(session, held)
+            session.commit()  # the counters of claims that ended elsewhere are the batch's only write
+        return
+    ctes, counters = upserts_as_ctes(days, held)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(sorted(row))].append(row)
+    for keys, group in groups.items():
+        nulls = tuple(k for k in keys if all(row[k] is None for row in group))  # an all-NULL array has no type
+        names = ("id", *(k for k in keys if k not in {"id", "lease_until", *nulls}))
+        session.execute(_unnest_update(names, nulls, ctes), {**counters, **{k: [row[k] for row in group] for k in names}})
+        ctes, counters = "", {}  # with the first group only
     session.commit()
 
 
 @lru_cache(maxsize=64)
-def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...]) -> TextClause:
+def _unnest_update(names: tuple[str, ...], nulls: tuple[str, ...], ctes: str = "") -> TextClause:
     """`UPDATE messages … FROM unnest(:id, :status, …)`: one array per column, so the statement's
     text is the same for every batch that sets these columns — compiled and planned once (a VALUES
-    list, one bound row per message, was compiled anew for each batch: 15% of a worker's CPU)."""
+    list, one bound row per message, was compiled anew for each batch: 15% of a worker's CPU).
+    `ctes`: the rollup's upserts (`upserts_as_ctes`) leading it, one of a few texts."""
     table = table_of(Message)
     dialect = postgresql.dialect()
     arrays = ", ".join(f"CAST(:{k} AS {table.c[k].type.compile(dialect=dialect)}[])" for k in names)
     sets = [f"{k} = v.{k}" for k in names[1:]] + [f"{k} = NULL" for k in sorted({*nulls, "lease_until"})]
-    return text(f"UPDATE messages SET {', '.join(sets)} FROM unnest({arrays}) AS v({', '.join(names)}) "
+    return text(f"{ctes}UPDATE messages SET {', '.join(sets)} FROM unnest({arrays}) AS v({', '.join(names)}) "
                 "WHERE messages.id = v.id")
 
 

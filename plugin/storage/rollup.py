@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,10 +30,12 @@ from sqlalchemy import ColumnElement, String, TextClause, bindparam, case, exist
 from sqlmodel import Session, col
 
 from plugin.clock import as_utc
-from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, Shop
+from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, RollupDay, RollupHeld, Shop
+from plugin.storage.upsert import table_of
 
 __all__ = ["DAY_COLUMNS", "TEMPLATE_PREFIX", "step_of", "step_sql", "ended_reason", "local_date", "add_days", "add_held",
-           "settling", "waiting_reason", "waiting_class", "count_written", "count_cancelling", "count_event", "count_conversions"]
+           "settling", "settling_counts", "upserts_as_ctes", "waiting_reason", "waiting_class", "count_written",
+           "count_cancelling", "count_event", "count_conversions"]
 
 DAY_COLUMNS = ("sent", "opened", "clicked", "conversions", "revenue", "treated_bought", "control", "control_bought")
 TEMPLATE_PREFIX = "template failed: "  # plugin.channels.copy_errors.RECORD_PREFIX (channels sit above storage)
@@ -124,14 +127,13 @@ _HELD_UPSERT = _upsert_sql("rollup_held", ("shop_id", "scenario_key", "day", "re
 
 def add_days(session: Session, counts: dict[DayKey, dict[str, int]]) -> None:
     """Add these counters to their days: one statement (its rows as parameter sets)."""
-    rows = [{"shop_id": k[0], "scenario_key": k[1], "step": k[2], "day": k[3], **{c: v.get(c, 0) for c in DAY_COLUMNS}}
-            for k, v in counts.items() if any(v.values())]
+    rows = days_rows(counts)
     if rows:
         session.execute(_DAYS_UPSERT, rows)
 
 
 def add_held(session: Session, counts: dict[HeldKey, int]) -> None:
-    rows = [{"shop_id": k[0], "scenario_key": k[1], "day": k[2], "reason": k[3], "n": n} for k, n in counts.items() if n]
+    rows = held_rows(counts)
     if rows:
         session.execute(_HELD_UPSERT, rows)
 
@@ -193,19 +195,50 @@ def settling(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     the journal after a crash counts nothing — and move the rows it defers again to their new
     reason; then the messages this delivery session claimed that ended without passing here:
     marked sent in their row on the marks' own connection (no cheaper mark store) or failed at
-    rendering. One SELECT of the batch's ids, one upsert per table.
+    rendering. One upsert per table (`settling_counts` says what; on PostgreSQL `settle_many`
+    writes them in its own UPDATE instead)."""
+    days, held = settling_counts(session, rows)
+    add_days(session, days)
+    add_held(session, held)
+    if not rows and (days or held):
+        session.commit()  # settle_many has nothing to write: these counters are its batch's only write
+
+
+def settling_counts(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[dict[DayKey, dict[str, int]], dict[HeldKey, int]]:
+    """What `settling` adds: (days, held) for the rows about to be settled and the session's claims.
 
     The claimed messages are those the claim loaded into this session (`claim_many`, the only
-    Message entities delivery loads); a set in `session.info` keeps each counted once."""
+    Message entities delivery loads); a set in `session.info` keeps each counted once. What the
+    claim loaded is all a batch's own rows need: a row loaded as `sending` had not ended (it is
+    this session's claim), and a row failed at rendering is failed in memory as in its row. Only
+    rows the session does not hold that way are read (one SELECT of their ids): a journal's
+    re-settle, and claims that may have been marked sent in their row on another connection."""
     counted: set[int] = session.info.setdefault("rollup_counted", set())
     given = {r["id"]: r for r in rows}
-    claimed = {obj.id for obj in list(session.identity_map.values()) if isinstance(obj, Message) and obj.id is not None
-               and obj.id not in counted and obj.id not in given and obj.status in _CLAIMED}
-    if not given and not claimed:
-        return
-    zones, days, held = _Zones(session), {}, {}  # type: ignore[var-annotated]
-    for message_id, shop_id, key, trigger_step, created_at, status, sent_at, last_error, decision in session.connection().execute(
-            _SETTLING, {"ids": [*given, *claimed]}):  # Core, on the session's connection: no ORM step per batch
+    loaded = {obj.id: obj for obj in list(session.identity_map.values()) if isinstance(obj, Message) and obj.id is not None
+              and obj.id not in counted and (obj.id in given or obj.status in _CLAIMED)}
+    known: list[tuple[Any, ...]] = []
+    unknown: list[int] = []
+    for message_id in given:
+        obj = loaded.get(message_id)
+        if obj is not None and obj.status == MessageStatus.sending:  # as claimed: not ended
+            known.append(_state(obj))
+        else:
+            unknown.append(message_id)
+    for message_id, obj in loaded.items():
+        if message_id in given:
+            continue
+        if obj.status == MessageStatus.failed:  # failed at rendering, committed as it is in memory
+            known.append(_state(obj))
+        else:
+            unknown.append(message_id)  # marked sent in its row, maybe: only the row knows
+    days: dict[DayKey, dict[str, int]] = {}
+    held: dict[HeldKey, int] = {}
+    if not known and not unknown:
+        return days, held
+    found = session.connection().execute(_SETTLING, {"ids": unknown}).all() if unknown else []  # Core: no ORM step
+    zones = _Zones(session)
+    for message_id, shop_id, key, trigger_step, created_at, status, sent_at, last_error, decision in [*known, *found]:
         if status in _ENDED and message_id in given:
             continue  # settled before (a journal outliving its settle): counted then
         if message_id in given:
@@ -223,10 +256,56 @@ def settling(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         counted.add(message_id)
         _held(held, (shop_id, key, local_date(created_at, zones(shop_id)), waiting_reason(decision or "")), -1)
         _ended(zones, days, held, shop_id, key, trigger_step, created_at, status, sent_at, last_error)
-    add_days(session, days)
-    add_held(session, held)
-    if not rows and (days or held):
-        session.commit()  # settle_many has nothing to write: these counters are its batch's only write
+    return days, held
+
+
+def _state(m: Message) -> tuple[Any, ...]:
+    """A loaded message as a row of `_SETTLING`."""
+    return (m.id, m.shop_id, m.scenario_key, m.trigger_step, m.created_at, m.status, m.sent_at, m.last_error, m.decision)
+
+
+def days_rows(counts: dict[DayKey, dict[str, int]]) -> list[dict[str, Any]]:
+    return [{"shop_id": k[0], "scenario_key": k[1], "step": k[2], "day": k[3], **{c: v.get(c, 0) for c in DAY_COLUMNS}}
+            for k, v in counts.items() if any(v.values())]
+
+
+def held_rows(counts: dict[HeldKey, int]) -> list[dict[str, Any]]:
+    return [{"shop_id": k[0], "scenario_key": k[1], "day": k[2], "reason": k[3], "n": n} for k, n in counts.items() if n]
+
+
+_DAY_KEY, _HELD_KEY = ("shop_id", "scenario_key", "step", "day"), ("shop_id", "scenario_key", "day", "reason")
+
+
+def upserts_as_ctes(days: dict[DayKey, dict[str, int]], held: dict[HeldKey, int]) -> tuple[str, dict[str, list[Any]]]:
+    """PostgreSQL: these counters as `WITH` data-modifying statements (INSERT … SELECT FROM unnest
+    … ON CONFLICT adding), to lead another statement — `settle_many`'s UPDATE — so that a batch's
+    settle and its rollup are one statement; ("", {}) when there is nothing to add. Parameters are
+    prefixed rd_ / rh_, one array per column: the text depends only on which tables get rows."""
+    day_rows, held_rows_ = days_rows(days), held_rows(held)
+    params: dict[str, list[Any]] = {}
+    for prefix, table_rows, columns in (("rd_", day_rows, (*_DAY_KEY, *DAY_COLUMNS)), ("rh_", held_rows_, (*_HELD_KEY, "n"))):
+        if table_rows:
+            params.update({prefix + c: [r[c] for r in table_rows] for c in columns})
+    return _ctes(bool(day_rows), bool(held_rows_)), params
+
+
+@lru_cache(maxsize=4)
+def _ctes(days: bool, held: bool) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    parts = []
+    for wanted, name, model, key, counters, prefix in (
+            (days, "rollup_days", RollupDay, _DAY_KEY, DAY_COLUMNS, "rd_"), (held, "rollup_held", RollupHeld, _HELD_KEY, ("n",), "rh_")):
+        if not wanted:
+            continue
+        table = table_of(model)
+        columns = [*key, *counters]
+        arrays = ", ".join(f"CAST(:{prefix}{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
+        parts.append(f"{prefix.rstrip('_')} AS (INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+                     f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+                     + ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in counters) + ")")
+    return f"WITH {', '.join(parts)} " if parts else ""
 
 
 def count_written(session: Session, shop: Shop, key: str, since_id: int, now: datetime, *where: Any) -> None:
