@@ -137,6 +137,27 @@ def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 as the bounce domain's MX).")
+@click.option("--port", default=2525, show_default=True, type=click.IntRange(1, 65535))
+def bounces(host: str, port: int) -> None:
+    """Receive bounces (DSN) and complaints (ARF) over SMTP for OKAERI_BOUNCE_DOMAIN; suppress as they say."""
+    from plugin.channels.bounces.inbound import Inbox
+    from plugin.channels.bounces.receiver import BounceReceiver
+    from plugin.channels.verp import ReturnPath
+    from plugin.demo.stack import port_in_use
+
+    settings = _settings()
+    if not settings.bounce_domain:
+        raise CliError("invalid configuration: OKAERI_BOUNCE_DOMAIN: must be set (the domain of the VERP return path)")
+    if port_in_use(host, port):
+        raise CliError(f"port {port} on {host} is already in use")
+    runtime = _runtime(settings)
+    inbox = Inbox(runtime.sessions, ReturnPath(runtime.signer, settings.bounce_domain), runtime.clock)
+    click.echo(f"receiving reports for @{settings.bounce_domain} on {host}:{port}")
+    _run_until_interrupt(lambda: BounceReceiver(inbox, host, port).start().stop, runtime)
+
+
+@cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
     from plugin.storage.db import make_engine
