@@ -2,9 +2,11 @@
 suppressed as they call for, only for the shop whose message it was, and only on a signed return path."""
 from __future__ import annotations
 
+import html
 import smtplib
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from plugin.channels.bounces.inbound import Inbox
@@ -15,6 +17,8 @@ from plugin.delivery.batch import deliver
 from plugin.demo.mailcatcher import free_port
 from plugin.engine.tick import run_shop_tick
 from plugin.storage.models import Customer, DeliveryReport, Message, MessageStatus, ReportKind, Shop, Suppression
+from plugin.web.app import create_app
+from plugin.web.deps import SESSION_COOKIE, session_cookie
 from tests.factories import idle_cart_shop, make_customer, make_shop
 from tests.mail_fixtures import (  # noqa: F401 (fixtures)
     BOUNCE_DOMAIN,
@@ -231,3 +235,26 @@ def test_the_receiver_takes_reports_over_a_real_smtp_connection(mail_runtime, se
     # Then the address is suppressed
     assert _suppression(session, shop, people[0].email).reason == "bounced"
     assert session.get(Shop, shop.id) is not None
+
+
+def test_the_customer_page_shows_bounces_and_complaints(mail_runtime, session, clock, inbox, verp):  # type: ignore[no-untyped-def]  # noqa: F811
+    # Given a customer whose mail bounced softly once, and another's who complained
+    shop = make_shop(session, clock.now())
+    soft = make_customer(session, shop, clock.now(), email="full@example.jp")
+    hard = make_customer(session, shop, clock.now(), email="gone@example.jp")
+    soft_message, hard_message = _sent(session, shop, soft, clock.now()), _sent(session, shop, hard, clock.now())
+    inbox.receive(dsn("5.2.2", diagnostic="smtp; 552 5.2.2 Mailbox full"), [verp.address(verp.ref(soft_message.id))])
+    inbox.receive(dsn("5.1.1"), [verp.address(verp.ref(hard_message.id))])
+    client = TestClient(create_app(mail_runtime), headers={"accept": "text/html"})
+    client.cookies.set(SESSION_COOKIE, session_cookie(mail_runtime, shop.id))
+    # When the merchant opens each customer's page
+    gone = client.get(f"/app/customers/{hard.id}").text
+    full = client.get(f"/app/customers/{soft.id}").text
+    # Then the bounced address says it is suppressed and why, on its consent and on the message
+    assert "配信停止（不達）" in gone and "5.1.1" in gone and "同意なし" in gone
+    assert "受信側からの報告: 配信停止（不達） 5.1.1 (2026-11-20 12:00)" in gone
+    # and the soft bounce is shown, counted, and has not stopped the mail
+    assert "一時的な不達" in full and "直近30日で1回(3回で配信停止)" in full and "Mailbox full" in full
+    assert "同意あり" in full
+    english = html.unescape(client.get(f"/app/customers/{hard.id}", params={"lang": "en"}).text)
+    assert "Suppressed (bounced)" in english and "Bounces and complaints" in english
