@@ -37,8 +37,8 @@ from plugin.channels.email import EmailChannel, SmtpConfig, build_mime
 from plugin.channels.verp import ReturnPath
 from plugin.clock import daytime_zone
 from plugin.crypto import Signer
-from plugin.demo.mailcatcher import free_port
 from plugin.delivery.batch import prepare_batch
+from plugin.demo.mailcatcher import free_port
 from plugin.engine.tick import run_shop_tick
 from plugin.jobs.broker import build_broker
 from plugin.runtime import build_runtime

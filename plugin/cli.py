@@ -153,8 +153,28 @@ def bounces(host: str, port: int) -> None:
         raise CliError(f"port {port} on {host} is already in use")
     runtime = _runtime(settings)
     inbox = Inbox(runtime.sessions, ReturnPath(runtime.signer, settings.bounce_domain), runtime.clock)
-    click.echo(f"receiving reports for @{settings.bounce_domain} on {host}:{port}")
-    _run_until_interrupt(lambda: BounceReceiver(inbox, host, port).start().stop, runtime)
+
+    def start() -> Callable[[], Any]:
+        receiver = BounceReceiver(inbox, host, port).start()
+        click.echo(f"receiving reports for @{settings.bounce_domain} on {host}:{port}")
+        return receiver.stop
+
+    _run_until_interrupt(start, runtime)
+
+
+@cli.command("dkim-record")
+def dkim_record() -> None:
+    """Print the DNS TXT record of the OKAERI_DKIM_* key, to publish before mail is signed with it."""
+    from plugin.channels.dkim import DkimSigner
+
+    settings = _settings(require_secret=False)
+    signer = DkimSigner.from_settings(settings)
+    if signer is None:
+        raise CliError("invalid configuration: OKAERI_DKIM_DOMAIN: must be set (with OKAERI_DKIM_SELECTOR and the key)")
+    click.echo(signer.dns_record())
+    if not signer.aligned_with(settings.mail_from):
+        click.echo(f"warning: OKAERI_MAIL_FROM {settings.mail_from} is not at {signer.domain}: DMARC will not see "
+                   "this signature as aligned with the From address", err=True)
 
 
 @cli.command()

@@ -15,7 +15,7 @@ import dkim
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, utils
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 from dkim.canonicalization import CanonicalizationPolicy
 
 from plugin.settings import Settings
@@ -44,6 +44,7 @@ class DkimSigner:
             raise ValueError("the DKIM key must be an RSA key")
         self._key = key
         self._now = now
+        self.domain, self.selector = domain.lower(), selector
         self._fixed = b"v=1; a=rsa-sha256; c=relaxed/simple; d=" + domain.encode() + b"; s=" + selector.encode()
 
     @classmethod
@@ -52,6 +53,16 @@ class DkimSigner:
         if not settings.dkim_domain:
             return None
         return cls(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_pem)
+
+    def dns_record(self) -> str:
+        """The TXT record receivers look the key up in, as a zone-file line."""
+        public = self._key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return f'{self.selector}._domainkey.{self.domain}. IN TXT "v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"'
+
+    def aligned_with(self, address: str) -> bool:
+        """DMARC's relaxed alignment, roughly: the From domain is the signing domain or under it."""
+        domain = address.rsplit("@", 1)[-1].lower()
+        return domain == self.domain or domain.endswith("." + self.domain)
 
     def sign(self, raw: bytes) -> bytes:
         """`raw` (CRLF lines, as sent) with a DKIM-Signature header in front."""
