@@ -258,3 +258,18 @@ def test_the_customer_page_shows_bounces_and_complaints(mail_runtime, session, c
     assert "同意あり" in full
     english = html.unescape(client.get(f"/app/customers/{hard.id}", params={"lang": "en"}).text)
     assert "Suppressed (bounced)" in english and "Bounces and complaints" in english
+
+
+@pytest.mark.parametrize("raw", [
+    b"",
+    b"\x00\xff\xfe garbage without headers",
+    b"Subject: hello\r\n\r\nJust a reply from a person, not a report.\r\n",
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x--\r\n",
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n"
+    b"Content-Type: message/delivery-status\r\n\r\nnot: fields\r\n\r\nAction: failed\r\nStatus: 9.9.9.9\r\n--x--\r\n",
+    b"Content-Type: multipart/report; report-type=feedback-report; boundary=x\r\n\r\n--x\r\n"
+    b"Content-Type: message/feedback-report\r\n\r\n\xff\xfe: \xff\r\n--x--\r\n",
+])
+def test_a_mail_that_is_no_readable_report_changes_nothing(raw: bytes) -> None:
+    report = read_report(raw)
+    assert report is None or report.report.kind == ReportKind.soft_bounce  # a failed action with a broken status
