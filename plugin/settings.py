@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # VERP: when set, each mail's envelope sender is bounces+<signed ref>@this domain, whose MX is
     # `okaeri bounces` (or a relay handing bounces to it).
     bounce_domain: str = Field(default="", alias="OKAERI_BOUNCE_DOMAIN")
+    # A relay's webhook (POST /mail/reports) takes report mails with this bearer token; off when empty.
+    bounce_webhook_token: str = Field(default="", alias="OKAERI_BOUNCE_WEBHOOK_TOKEN", repr=False)
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
     tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
     # Rate limits of the public endpoints, in the `limits` notation ("120/minute"; several joined by ";").
@@ -145,6 +147,13 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _strong_secret(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (generate one with `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("bounce_webhook_token")
+    @classmethod
+    def _long_token(cls, value: str) -> str:
         if value and len(value) < 32:
             raise ValueError("must be at least 32 characters (generate one with `openssl rand -hex 32`)")
         return value

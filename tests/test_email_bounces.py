@@ -273,3 +273,32 @@ def test_the_customer_page_shows_bounces_and_complaints(mail_runtime, session, c
 def test_a_mail_that_is_no_readable_report_changes_nothing(raw: bytes) -> None:
     report = read_report(raw)
     assert report is None or report.report.kind == ReportKind.soft_bounce  # a failed action with a broken status
+
+
+WEBHOOK_TOKEN = "relay-token-0123456789abcdef0123456789"
+
+
+def test_a_relay_posts_a_bounce_to_the_webhook(mail_settings, mail_runtime, session, clock, capture):  # type: ignore[no-untyped-def]  # noqa: F811
+    # Given the webhook switched on with a token, and a delivered reminder
+    mail_runtime.settings = mail_settings.model_copy(update={"bounce_webhook_token": WEBHOOK_TOKEN})
+    client = TestClient(create_app(mail_runtime))
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=1)
+    assert [deliver(mail_runtime, i)[0] for i, _ in run_shop_tick(mail_runtime, shop.id)] == ["sent"]
+    (sent,) = capture.mails
+    report = dsn("5.1.1", recipient=people[0].email, original=sent.raw)  # the original's headers quoted, X-Okaeri-Ref too
+    # When a stranger posts it without the token, nothing happens
+    refused = client.post("/mail/reports", content=report, headers={"authorization": "Bearer wrong"})
+    assert refused.status_code == 401 and "署名を確認できませんでした" in refused.text
+    assert _suppression(session, shop, people[0].email) is None
+    # Then the relay, with the token, gets it handled: the reference quoted in the report finds the message
+    taken = client.post("/mail/reports", content=report, headers={"authorization": f"Bearer {WEBHOOK_TOKEN}"})
+    assert taken.status_code == 200 and taken.json() == {"outcome": "suppressed"}
+    assert _suppression(session, shop, people[0].email).reason == "bounced"
+    too_large = client.post("/mail/reports", content=b"x" * (10 * 1024 * 1024 + 1),
+                            headers={"authorization": f"Bearer {WEBHOOK_TOKEN}"})
+    assert too_large.status_code == 413
+
+
+def test_the_webhook_is_absent_unless_configured(runtime) -> None:  # type: ignore[no-untyped-def]
+    client = TestClient(create_app(runtime))
+    assert client.post("/mail/reports", content=b"x", headers={"authorization": "Bearer x"}).status_code == 404
