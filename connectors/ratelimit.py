@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from connectors import metrics
 from connectors.errors import RateLimited
 
 __all__ = ["RequestBudget", "MemoryBudget", "RedisBudget", "SlidingWindowLimiter", "budget_for", "token_key"]
@@ -45,6 +46,7 @@ class RequestBudget:
         if calls < 1 or window <= 0:
             raise ValueError("a budget needs calls >= 1 and a window > 0")
         self.calls, self.window, self._sleep = calls, window, sleep
+        self.platform = ""  # the metrics label; `budget_for` sets it from the key
 
     def reserve(self, max_wait: float = float("inf")) -> str:
         """Wait for a slot and hold it; return its ticket for `settle`.
@@ -65,6 +67,7 @@ class RequestBudget:
                 raise RateLimited("request budget spent", retry_after=wait)
             self._sleep(wait)  # the exact time until a slot frees: no polling loop
             waited += wait
+            metrics.waited(self.platform, wait)
 
     def settle(self, ticket: str) -> None:
         """The answer to the call holding `ticket` is in: its slot frees one window from now."""
@@ -221,6 +224,7 @@ def budget_for(store: str, key: str, calls: int, window: float, *, namespace: st
                 found = RedisBudget(_redis(store), f"{namespace}:budget:{key}", calls, window)
             else:
                 found = MemoryBudget(calls, window)
+            found.platform = key.split(":", 1)[0] if ":" in key else ""
             _budgets[(store, namespace, key, calls, window)] = found
         return found
 

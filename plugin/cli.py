@@ -51,7 +51,14 @@ def _runtime(settings: Settings) -> Any:
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def cli(verbose: bool) -> None:
     """Okaeri: repeat-customer scenarios for ColorMe Shop and Shopify."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    from plugin.logs import configure_logging
+
+    try:
+        settings = load_settings()
+        level, log_format = logging.getLevelName(settings.log_level), settings.log_format
+    except ConfigError:  # the command itself reports the bad variable
+        level, log_format = logging.WARNING, "text"
+    configure_logging(logging.INFO if verbose else level, log_format)
 
 
 @cli.command()
@@ -91,16 +98,25 @@ def serve(host: str, port: int) -> None:
     worker = start_worker(runtime) if is_in_process(runtime.broker) else None
     threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()  # a new script: new SRI
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info",
+                    timeout_graceful_shutdown=int(runtime.settings.shutdown_timeout))  # SIGTERM drains open requests
     finally:
         if worker:
-            worker.stop()
+            worker.stop(timeout=int(runtime.settings.shutdown_timeout * 1000))
         runtime.close()
+
+
+HEALTH_PORT = click.option(
+    "--health-port", type=click.IntRange(0, 65535), default=None,
+    help="Serve /healthz and /readyz on this port (127.0.0.1, or --health-host) for probes.")
+HEALTH_HOST = click.option("--health-host", default="127.0.0.1", show_default=True)
 
 
 @cli.command()
 @click.option("--threads", type=click.IntRange(1, 64), default=None, help="Worker threads (OKAERI_WORKER_THREADS).")
-def worker(threads: int | None) -> None:
+@HEALTH_PORT
+@HEALTH_HOST
+def worker(threads: int | None, health_port: int | None, health_host: str) -> None:
     """Consume sync, scenario and delivery jobs from BROKER_URL until interrupted."""
     from plugin.jobs.broker import is_in_process
     from plugin.jobs.worker import start_worker
@@ -109,29 +125,103 @@ def worker(threads: int | None) -> None:
     if is_in_process(runtime.broker):
         raise CliError("BROKER_URL is memory://: a separate worker cannot see the web process's queue; "
                        "set BROKER_URL to redis:// or amqp://")
-    _run_until_interrupt(lambda: start_worker(runtime, threads).stop, runtime)
+
+    def start() -> Callable[[], Any]:
+        consumer = start_worker(runtime, threads)
+        probe = _health_server(runtime, health_host, health_port,
+                               lambda: any(thread.is_alive() for thread in consumer.workers), backlog=False)
+        def stop() -> None:
+            if probe:
+                probe.stop()
+            # SIGTERM: stop fetching, let each thread finish the batch it holds (bounded), then exit.
+            consumer.stop(timeout=int(runtime.settings.shutdown_timeout * 1000))
+
+        return stop
+
+    _run_until_interrupt(start, runtime)
 
 
 @cli.command()
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 3600))
-def scheduler(interval: float) -> None:
+@HEALTH_PORT
+@HEALTH_HOST
+def scheduler(interval: float, health_port: int | None, health_host: str) -> None:
     """Enqueue periodic ticks; several may run, only the lease holder enqueues."""
     from plugin.jobs.scheduler import Scheduler
 
     runtime = _runtime(_settings())
     sched = Scheduler(runtime, interval)
     thread = threading.Thread(target=sched.run_forever, daemon=True)
-    thread.start()
-    _run_until_interrupt(lambda: sched.stop, runtime)
+
+    def start() -> Callable[[], Any]:
+        thread.start()
+        probe = _health_server(runtime, health_host, health_port, thread.is_alive)
+        def stop() -> None:
+            if probe:
+                probe.stop()
+            sched.stop()  # gives the lease back: a standby scheduler takes over at once
+
+        return stop
+
+    _run_until_interrupt(start, runtime)
+
+
+def _health_server(runtime: Any, host: str, port: int | None, alive: Callable[[], bool], *,
+                   backlog: bool = True) -> Any:
+    """The probes and metrics of a worker (its own counters) or scheduler (with the outbox backlog)."""
+    if port is None:
+        return None
+    from plugin.jobs.exposition import metrics_page
+    from plugin.jobs.health import HealthServer, readiness
+
+    try:
+        server = HealthServer(host, port, lambda: readiness(runtime.engine, runtime.broker), alive,
+                              lambda: metrics_page(runtime, backlog=backlog)).start()
+    except OSError as exc:
+        raise CliError(f"--health-port {port}: {exc.strerror or exc}") from None
+    click.echo(f"health: http://{host}:{server.port}/healthz, /readyz and /metrics", err=True)
+    return server
+
+
+@cli.command()
+@click.option("--url", default="", help="Ask a running process's /readyz instead (e.g. http://127.0.0.1:9101).")
+def status(url: str) -> None:
+    """Is this deployment ready? Database, migrations and broker, one line each; exit 1 if not."""
+    from plugin.jobs.health import Check, is_ready, readiness
+
+    if url:
+        import httpx
+
+        try:
+            answer = httpx.get(url.rstrip("/") + "/readyz", timeout=10).json()
+            checks = [Check(**check) for check in answer["checks"]]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"{url}: no readiness answer ({type(exc).__name__})") from None
+    else:
+        runtime = _runtime(_settings())
+        try:
+            checks = readiness(runtime.engine, runtime.broker)
+        finally:
+            runtime.close()
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not is_ready(checks):
+        raise CliError("not ready: " + ", ".join(check.name for check in checks if not check.ok))
 
 
 def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -> None:
+    """Run until Ctrl-C or SIGTERM (what `docker stop`, systemd and Kubernetes send), then stop cleanly."""
+    import signal
+
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
     stop = start()
     try:
-        threading.Event().wait()
+        stopping.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stop()
         runtime.close()
 
@@ -251,6 +341,21 @@ def reconcile(shop: str) -> None:
     for f in findings:
         state = "ok" if f.agrees else f"repaired, now {f.local_after}"
         click.echo(f"{f.resource:<9} platform={f.platform} okaeri={f.local} {state}")
+
+
+@cli.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt stored platform tokens under the current OKAERI_SECRET_KEY (after a rotation).
+
+    Keep the old key in OKAERI_PREVIOUS_SECRET_KEYS while links signed with it may still be clicked."""
+    from plugin.storage.reencrypt import reencrypt_all
+
+    runtime = _runtime(_settings())
+    done = reencrypt_all(runtime.sessions, runtime.cipher)
+    click.echo(f"re-encrypted {done.rewritten} stored secret(s) under the current key")
+    if done.unreadable:
+        raise CliError(f"{done.unreadable} stored secret(s) could not be decrypted with any configured key; "
+                       "add the key they were encrypted with to OKAERI_PREVIOUS_SECRET_KEYS")
 
 
 @cli.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from limits import parse_many
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     broker_url: str = Field(default="memory://", alias="BROKER_URL")
     redis_namespace: str = Field(default="okaeri", alias="OKAERI_REDIS_NAMESPACE", min_length=1)
     secret_key: str = Field(default="", alias="OKAERI_SECRET_KEY")
+    # Keys rotated out, comma-separated, newest first: still accepted for links, cookies and stored
+    # tokens they signed or encrypted, never used to sign anything new.
+    previous_secret_keys: str = Field(default="", alias="OKAERI_PREVIOUS_SECRET_KEYS")
     base_url: str = Field(default="http://127.0.0.1:8000", alias="OKAERI_BASE_URL")
     smtp_host: str = Field(default="127.0.0.1", alias="OKAERI_SMTP_HOST")
     smtp_port: int = Field(default=8025, alias="OKAERI_SMTP_PORT", ge=1, le=65535)
@@ -51,6 +54,10 @@ class Settings(BaseSettings):
     # A relay's webhook (POST /mail/reports) takes report mails with this bearer token; off when empty.
     bounce_webhook_token: str = Field(default="", alias="OKAERI_BOUNCE_WEBHOOK_TOKEN", repr=False)
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
+    metrics_token: str = Field(default="", alias="OKAERI_METRICS_TOKEN")
+    log_format: Literal["text", "json"] = Field(default="text", alias="OKAERI_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="WARNING", alias="OKAERI_LOG_LEVEL")
+    shutdown_timeout: float = Field(default=30.0, alias="OKAERI_SHUTDOWN_TIMEOUT", gt=0, le=600)
     tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
     # Rate limits of the public endpoints, in the `limits` notation ("120/minute"; several joined by ";").
     rate_limit_url: str = Field(default="", alias="OKAERI_RATE_LIMIT_URL")
@@ -178,6 +185,25 @@ class Settings(BaseSettings):
     def dkim_key_pem(self) -> bytes:
         """The DKIM private key as PEM bytes (b"" when DKIM is off)."""
         return _pem_of(self.dkim_private_key, self.dkim_private_key_file) if self.dkim_domain else b""
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any, info: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _strong_previous(cls, value: str) -> str:
+        if any(len(key) < 32 for key in _listed(value)):
+            raise ValueError("each key must be at least 32 characters, separated by commas")
+        return value
+
+    @property
+    def previous_secret_key_list(self) -> tuple[str, ...]:
+        """The rotated-out keys still accepted, newest first."""
+        return tuple(_listed(self.previous_secret_keys))
 
     @property
     def effective_database_url(self) -> str:

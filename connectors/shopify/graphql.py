@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from connectors import metrics
 from connectors.errors import BadResponse, ProviderDown, RateLimited, Unauthorized
 from connectors.shopify.shop_domain import admin_url
 
@@ -136,6 +137,7 @@ class GraphQLClient:
 
     def _pause(self, seconds: float) -> None:
         self.waited += seconds
+        metrics.waited(PLATFORM, seconds)
         self._sleep(seconds)
 
 

@@ -21,6 +21,7 @@ from plugin.engine.partition import Partition
 from plugin.gates.base import Tick
 from plugin.gates.pipeline import gated_audience, outbox_columns, ranked_audience
 from plugin.gates.rules import ShopRules
+from plugin.metrics import TICK_DURATION, size_bucket
 from plugin.runtime import Runtime
 from plugin.storage.leases import acquire_lease, release_lease
 from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
@@ -74,15 +75,31 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
                 if runtime.engine.dialect.name == "postgresql" else (1, 1)
         else:
             min_share = 1  # asked for explicitly (tests): split whatever the shop's size
+        started = time.perf_counter()
         written = _run_partitions(runtime, shop, steps, now, partitions, min_share)
         with runtime.sessions() as session:  # a period counts as done once every partition wrote it
             done = [{"shop_id": shop.id, "scenario_key": s.scenario.key, "period": s.period, "finished_at": now}
                     for s in steps if s.periodic]
             insert_ignore(session, table_of(ScenarioRun), done, ["shop_id", "scenario_key", "period"])
             session.commit()
+            TICK_DURATION.labels(size_bucket(_customer_count(session, shop.id or 0))).observe(
+                time.perf_counter() - started)
         return written
     finally:
         release_lease(runtime, lease, holder)
+
+
+_SIZES: dict[int, tuple[float, int]] = {}  # shop id -> (when counted, customers): the metric's bucket
+_SIZE_TTL = 3600.0
+
+
+def _customer_count(session: Session, shop_id: int) -> int:
+    """The shop's customers, counted at most once an hour per process (a label, not a figure)."""
+    counted = _SIZES.get(shop_id)
+    if counted is None or time.monotonic() - counted[0] > _SIZE_TTL:
+        total = session.execute(select(func.count()).where(col(Customer.shop_id) == shop_id)).scalar_one()
+        counted = _SIZES[shop_id] = (time.monotonic(), int(total))
+    return counted[1]
 
 
 def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Channel]) -> list[Step]:

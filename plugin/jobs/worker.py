@@ -8,6 +8,7 @@ import dramatiq
 from plugin.delivery.batch import settle_journaled
 from plugin.jobs.actors import register_actors
 from plugin.jobs.broker import is_in_process
+from plugin.jobs.exposition import install_actor_metrics
 from plugin.jobs.work import hand_over_queued
 from plugin.runtime import Runtime
 
@@ -23,6 +24,7 @@ def start_worker(runtime: Runtime, threads: int | None = None) -> dramatiq.Worke
     and journaled is settled, and whatever it had handed to its queue (and did not deliver before
     it died) is handed over again before work starts.
     """
+    install_actor_metrics(runtime.broker)
     register_actors(runtime)
     if is_in_process(runtime.broker) and not _anything_queued(runtime.broker):
         settled = settle_journaled(runtime)  # what the last run sent and marked, and could not settle

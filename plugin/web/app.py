@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
+from connectors.signatures import same_secret
+from plugin.jobs.exposition import CONTENT_TYPE, metrics_page
+from plugin.jobs.health import is_ready, readiness, readiness_body
 from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
@@ -39,7 +43,22 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """The process is up (it answers); says nothing of the database or the broker."""
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics; behind OKAERI_METRICS_TOKEN (a bearer token) when one is set."""
+        token = runtime.settings.metrics_token
+        if token and not same_secret(request.headers.get("authorization", ""), f"Bearer {token}"):
+            return Response("metrics need the bearer token (OKAERI_METRICS_TOKEN)\n", 401, media_type="text/plain")
+        return Response(metrics_page(runtime), media_type=CONTENT_TYPE)
+
+    @app.get("/readyz", include_in_schema=False)  # 503 is its answer when a part is down, not an error
+    def readyz() -> JSONResponse:
+        """Database reachable, migrations at head, broker reachable; 503 naming the failing part."""
+        checks = readiness(runtime.engine, runtime.broker)
+        return JSONResponse(readiness_body(checks), status_code=200 if is_ready(checks) else 503)
 
     return app
 

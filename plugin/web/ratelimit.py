@@ -20,6 +20,7 @@ from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from plugin import metrics
 from plugin.settings import Settings
 from plugin.web.errors import RateLimitExceeded
 
@@ -133,10 +134,16 @@ class StorefrontEventLimit:
         raised = event_key in limits.raised_keys
         visitor = client_address(request, limits.trusted_proxies)
         shop_key = event_key[:200]
-        limits.hit(limits.limits.raised_events if raised else limits.limits.events_visitor,
-                   "events-visitor", shop_key if raised else "", visitor, headers=self.headers)
-        limits.hit(limits.limits.raised_events if raised else limits.limits.events_shop,
-                   "events-shop", shop_key, headers=self.headers)
+        platform = str(request.path_params.get("platform", ""))[:16]
+        try:
+            limits.hit(limits.limits.raised_events if raised else limits.limits.events_visitor,
+                       "events-visitor", shop_key if raised else "", visitor, headers=self.headers)
+            limits.hit(limits.limits.raised_events if raised else limits.limits.events_shop,
+                       "events-shop", shop_key, headers=self.headers)
+        except RateLimitExceeded:
+            metrics.intake("event", platform if platform in request.app.state.runtime.platforms else "unknown",
+                           "refused", "rate_limited")
+            raise
 
 
 def _tracking(request: Request) -> None:

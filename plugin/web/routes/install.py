@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from connectors.errors import BadResponse, ConnectorError
 from connectors.platform import ForeignGrant, InstallRequested
 from connectors.signatures import same_secret
+from plugin import metrics
 from plugin.crypto import BadSignature
 from plugin.install.lifecycle import (
     begin_install,
@@ -39,8 +40,17 @@ async def platform_hook(hook: str, platform: PlatformDep, request: Request, runt
         raise AppError(404, "no_hook", platform=platform.name, hook=hook[:100])
     body = await request.body()
     if len(body) > MAX_HOOK_BODY:  # checked before the signature: nothing this large is ever stored
+        metrics.intake("webhook", platform.name, "refused", "too_large")
         raise AppError(413, "too_large", kib=str(MAX_HOOK_BODY // 1024))
-    event = handler(body, request.headers)
+    try:
+        event = handler(body, request.headers)
+    except BadSignature:
+        metrics.intake("webhook", platform.name, "refused", "bad_signature")
+        raise
+    except BadResponse:
+        metrics.intake("webhook", platform.name, "refused", "invalid")
+        raise
+    metrics.intake("webhook", platform.name, "accepted")
     if isinstance(event, InstallRequested):
         begin_install(runtime, platform, event)
         return {"redirect_url": oauth_start_url(runtime, platform, event.account)}

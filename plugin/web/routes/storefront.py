@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from connectors.storefront import InvalidEvent
+from plugin import metrics
 from plugin.measurement.links import read_visitor_proof
 from plugin.measurement.thanks_page import record_thanks_page
 from plugin.storage.models import InstallState, Shop
@@ -49,14 +50,17 @@ async def storefront_event(event_key: str, platform: PlatformDep, request: Reque
     """
     body = await request.body()
     if len(body) > MAX_BODY:
+        metrics.intake("event", platform.name, "refused", "too_large")
         raise AppError(413, "too_large", kib=str(MAX_BODY // 1024), headers=CORS)
     try:
         event = platform.parse_event(body)
     except InvalidEvent as exc:
+        metrics.intake("event", platform.name, "refused", "invalid")
         return JSONResponse({"error": f"invalid event: {exc}"}, 422, headers=CORS)
     shop = session.execute(
         select(Shop).where(col(Shop.event_key) == event_key, col(Shop.platform) == platform.name)).scalar_one_or_none()
     if shop is None or shop.state != InstallState.active or not shop.storefront_enabled or not event_key:
+        metrics.intake("event", platform.name, "refused", "unknown_shop")
         return JSONResponse({"error": "unknown shop key"}, 404, headers=CORS)
     now = runtime.clock.now()
     proven = read_visitor_proof(runtime, event.proof, shop.id or 0, now) if event.proof else None
@@ -66,4 +70,5 @@ async def storefront_event(event_key: str, platform: PlatformDep, request: Reque
         outcome = record_event(session, shop, event, now, cart_url=platform.cart_url(shop.domain), proven_customer_id=proven)
     session.commit()
     log.info("okaeri.storefront.event", extra={"shop_id": shop.id, "kind": event.kind, "outcome": outcome})
+    metrics.intake("event", platform.name, "accepted")
     return JSONResponse(ACCEPTED, 202, headers=CORS)
