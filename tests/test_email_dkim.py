@@ -121,3 +121,13 @@ def test_a_pem_key_given_inline_with_escaped_newlines_is_accepted(dkim_key, tmp_
     settings = load_settings(OKAERI_DATA_DIR=tmp_path, OKAERI_DKIM_DOMAIN="okaeri.test", OKAERI_DKIM_SELECTOR="s1",
                              OKAERI_DKIM_PRIVATE_KEY=inline)
     assert settings.dkim_key_pem == dkim_key.pem
+
+
+def test_a_return_path_made_before_a_key_rotation_still_verifies() -> None:
+    from plugin.crypto import Signer
+
+    old_key, new_key = "old-secret-key-0123456789abcdef0123456789", "new-secret-key-0123456789abcdef0123456789"
+    before = ReturnPath(Signer(old_key), BOUNCE_DOMAIN).ref(5)
+    after = ReturnPath(Signer(new_key, [old_key]), BOUNCE_DOMAIN)
+    assert after.outbox_id(before) == 5 and after.ref(5) != before
+    assert ReturnPath(Signer(new_key), BOUNCE_DOMAIN).outbox_id(before) is None  # the old key dropped: no longer

@@ -11,7 +11,7 @@ come back to another address with the original attached.
 from __future__ import annotations
 
 import base64
-import hmac
+import binascii
 import re
 
 from plugin.crypto import Signer
@@ -36,7 +36,9 @@ class ReturnPath:
     @classmethod
     def from_settings(cls, settings: Settings) -> ReturnPath | None:
         """VERP of OKAERI_BOUNCE_DOMAIN, or None when it is not set."""
-        return cls(Signer(settings.secret_key), settings.bounce_domain) if settings.bounce_domain else None
+        if not settings.bounce_domain:
+            return None
+        return cls(Signer(settings.secret_key, settings.previous_secret_key_list), settings.bounce_domain)
 
     def ref(self, outbox_id: int) -> str:
         """`<id>-<tag>`: what the envelope sender and the X-Okaeri-Ref header carry."""
@@ -46,12 +48,17 @@ class ReturnPath:
         return f"{LOCAL_PART}+{ref}@{self.domain}"
 
     def outbox_id(self, ref: str) -> int | None:
-        """The row a reference names, or None when it is malformed or its tag does not verify."""
+        """The row a reference names, or None when it is malformed or its tag does not verify (under
+        the current secret key or a previous one: a bounce may come days after a key rotation)."""
         match = _REF.fullmatch(ref.strip().lower())
         if match is None:
             return None
+        try:
+            tag = base64.urlsafe_b64encode(binascii.unhexlify(match.group(2))).rstrip(b"=").decode()
+        except binascii.Error:
+            return None
         outbox_id = int(match.group(1))
-        return outbox_id if hmac.compare_digest(self._tag(outbox_id), match.group(2)) else None
+        return outbox_id if self.signer.verify_mac(str(outbox_id), tag, _PURPOSE) else None
 
     def ref_of_address(self, address: str) -> str | None:
         """The reference in a VERP address (`bounces+<ref>@…`), unchecked; None for any other address."""
