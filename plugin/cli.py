@@ -229,7 +229,9 @@ def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 as the bounce domain's MX).")
 @click.option("--port", default=2525, show_default=True, type=click.IntRange(1, 65535))
-def bounces(host: str, port: int) -> None:
+@HEALTH_PORT
+@HEALTH_HOST
+def bounces(host: str, port: int, health_port: int | None, health_host: str) -> None:
     """Receive bounces (DSN) and complaints (ARF) over SMTP for OKAERI_BOUNCE_DOMAIN; suppress as they say."""
     from plugin.channels.bounces.inbound import Inbox
     from plugin.channels.bounces.receiver import BounceReceiver
@@ -246,8 +248,15 @@ def bounces(host: str, port: int) -> None:
 
     def start() -> Callable[[], Any]:
         receiver = BounceReceiver(inbox, host, port).start()
+        probe = _health_server(runtime, health_host, health_port, receiver.alive, backlog=False)
         click.echo(f"receiving reports for @{settings.bounce_domain} on {host}:{port}")
-        return receiver.stop
+
+        def stop() -> None:
+            if probe:
+                probe.stop()
+            receiver.stop()
+
+        return stop
 
     _run_until_interrupt(start, runtime)
 

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlmodel import Session
@@ -72,8 +73,8 @@ def test_okaeri_bounces_suppresses_a_hard_bounce_sent_to_it_over_smtp(tmp_path: 
         session.add(message)
         session.commit()
     return_path = ReturnPath(Signer(SECRET), "bounce.okaeri.test")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "plugin", "bounces", "--port", str(port)], env=env,
+    port, health = free_port(), free_port()
+    server = subprocess.Popen([sys.executable, "-m", "plugin", "bounces", "--port", str(port), "--health-port", str(health)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -89,6 +90,10 @@ def test_okaeri_bounces_suppresses_a_hard_bounce_sent_to_it_over_smtp(tmp_path: 
                 reason = session.execute(select(Suppression.reason)).scalar()
             time.sleep(0.05)
         assert reason == "bounced"
+        # and the receiver's own metrics count it, beside its probes
+        metrics = httpx.get(f"http://127.0.0.1:{health}/metrics", timeout=10).text
+        assert 'okaeri_delivery_reports_total{channel="email",kind="hard_bounce",outcome="suppressed"} 1.0' in metrics
+        assert httpx.get(f"http://127.0.0.1:{health}/healthz", timeout=10).status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from plugin.channels.bounces.parse import read_report
 from plugin.channels.verp import ReturnPath
 from plugin.clock import Clock
+from plugin.metrics import DELIVERY_REPORTS
 from plugin.storage.delivery_reports import record_report
 from plugin.storage.models import Message
 
@@ -34,6 +35,7 @@ class Inbox:
         inbound = read_report(raw)
         if inbound is None:
             log.info("okaeri.bounces.not-a-report", extra={"size": len(raw)})
+            DELIVERY_REPORTS.labels("email", "none", "not-a-report").inc()
             return "not-a-report"
         envelope = [ref for ref in (self.return_path.ref_of_address(address) for address in recipients) if ref]
         with self.sessions() as session:
@@ -47,5 +49,7 @@ class Inbox:
                 session.commit()
                 log.info("okaeri.bounces.report", extra={"shop_id": message.shop_id, "message_id": message.id,
                                                          "kind": inbound.report.kind.value, "outcome": outcome})
+                DELIVERY_REPORTS.labels(message.channel, inbound.report.kind.value, outcome).inc()
                 return outcome
+        DELIVERY_REPORTS.labels("email", inbound.report.kind.value, "unmatched").inc()
         return "unmatched"

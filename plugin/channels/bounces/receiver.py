@@ -55,5 +55,10 @@ class BounceReceiver:
         self._controller.start()
         return self
 
+    def alive(self) -> bool:
+        """The server thread runs (for the liveness probe)."""
+        thread = self._controller._thread  # aiosmtpd keeps its server thread there
+        return thread is not None and thread.is_alive()
+
     def stop(self) -> None:
         self._controller.stop()
