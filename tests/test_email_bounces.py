@@ -302,3 +302,17 @@ def test_a_relay_posts_a_bounce_to_the_webhook(mail_settings, mail_runtime, sess
 def test_the_webhook_is_absent_unless_configured(runtime) -> None:  # type: ignore[no-untyped-def]
     client = TestClient(create_app(runtime))
     assert client.post("/mail/reports", content=b"x", headers={"authorization": "Bearer x"}).status_code == 404
+
+
+@pytest.mark.parametrize(("status", "diagnostic", "kind", "code"), [
+    ("5.1.1", "smtp; 550 5.1.1 user unknown", ReportKind.hard_bounce, "5.1.1"),
+    ("5.0.0", "smtp; 550 5.1.1 <x@example.jp>: user unknown", ReportKind.hard_bounce, "5.1.1"),  # the reply says more
+    ("5.0.0", "smtp; 550 rejected", ReportKind.soft_bounce, "5.0.0"),
+    ("5.2.2", "smtp; 552 5.2.2 mailbox full", ReportKind.soft_bounce, "5.2.2"),
+    ("5.7.1", "smtp; 550 5.7.1 message refused as spam", ReportKind.soft_bounce, "5.7.1"),  # about the message, not the address
+    ("5.2.1", "smtp; 550 5.2.1 account disabled", ReportKind.hard_bounce, "5.2.1"),
+    ("4.4.7", "smtp; 450 4.4.7 retry timeout exceeded", ReportKind.soft_bounce, "4.4.7"),
+])
+def test_each_dsn_status_is_read_as_hard_or_soft(status: str, diagnostic: str, kind: ReportKind, code: str) -> None:
+    inbound = read_report(dsn(status, diagnostic=diagnostic))
+    assert inbound is not None and (inbound.report.kind, inbound.report.status) == (kind, code)

@@ -95,10 +95,22 @@ def _dsn_failure(mail: Message) -> Report | None:
             status = str(block.get("Status", "")).strip().split(" ", 1)[0]
             status = status if _STATUS.fullmatch(status) else ""
             detail = " ".join(str(block.get("Diagnostic-Code", "")).split())
+            status = _specific(status, detail)
             kind = ReportKind.hard_bounce if _HARD.fullmatch(status) else ReportKind.soft_bounce
             if worst is None or (kind == ReportKind.hard_bounce and worst.kind != kind):
                 worst = Report(kind, status, detail)
     return worst
+
+
+def _specific(status: str, detail: str) -> str:
+    """A generic status (none, or x.0.0) made specific by the code the remote server's reply quotes,
+    when that code is of the same class (a 5.0.0 whose reply says 5.1.1 is a 5.1.1)."""
+    if status and not status.endswith(".0.0"):
+        return status
+    quoted = _STATUS.search(detail)
+    if quoted is None or (status and quoted.group(0)[0] != status[0]):
+        return status
+    return quoted.group(0)
 
 
 def _other_bounce(mail: Message) -> Report | None:
