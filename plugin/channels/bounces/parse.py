@@ -56,7 +56,7 @@ def refs_in(raw: bytes) -> list[str]:
 
 
 def _is_feedback(mail: Message) -> bool:
-    return mail.get_content_type() == "multipart/report" and (mail.get_param("report-type") or "") == "feedback-report"
+    return mail.get_content_type() == "multipart/report" and str(mail.get_param("report-type") or "").lower() == "feedback-report"
 
 
 def _complaint(mail: Message) -> Report | None:
