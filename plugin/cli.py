@@ -227,6 +227,56 @@ def _run_until_interrupt(start: Callable[[], Callable[[], Any]], runtime: Any) -
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 as the bounce domain's MX).")
+@click.option("--port", default=2525, show_default=True, type=click.IntRange(1, 65535))
+@HEALTH_PORT
+@HEALTH_HOST
+def bounces(host: str, port: int, health_port: int | None, health_host: str) -> None:
+    """Receive bounces (DSN) and complaints (ARF) over SMTP for OKAERI_BOUNCE_DOMAIN; suppress as they say."""
+    from plugin.channels.bounces.inbound import Inbox
+    from plugin.channels.bounces.receiver import BounceReceiver
+    from plugin.channels.verp import ReturnPath
+    from plugin.demo.stack import port_in_use
+
+    settings = _settings()
+    if not settings.bounce_domain:
+        raise CliError("invalid configuration: OKAERI_BOUNCE_DOMAIN: must be set (the domain of the VERP return path)")
+    if port_in_use(host, port):
+        raise CliError(f"port {port} on {host} is already in use")
+    runtime = _runtime(settings)
+    inbox = Inbox(runtime.sessions, ReturnPath(runtime.signer, settings.bounce_domain), runtime.clock)
+
+    def start() -> Callable[[], Any]:
+        receiver = BounceReceiver(inbox, host, port).start()
+        probe = _health_server(runtime, health_host, health_port, receiver.alive, backlog=False)
+        click.echo(f"receiving reports for @{settings.bounce_domain} on {host}:{port}")
+
+        def stop() -> None:
+            if probe:
+                probe.stop()
+            receiver.stop()
+
+        return stop
+
+    _run_until_interrupt(start, runtime)
+
+
+@cli.command("dkim-record")
+def dkim_record() -> None:
+    """Print the DNS TXT record of the OKAERI_DKIM_* key, to publish before mail is signed with it."""
+    from plugin.channels.dkim import DkimSigner
+
+    settings = _settings(require_secret=False)
+    signer = DkimSigner.from_settings(settings)
+    if signer is None:
+        raise CliError("invalid configuration: OKAERI_DKIM_DOMAIN: must be set (with OKAERI_DKIM_SELECTOR and the key)")
+    click.echo(signer.dns_record())
+    if not signer.aligned_with(settings.mail_from):
+        click.echo(f"warning: OKAERI_MAIL_FROM {settings.mail_from} is not at {signer.domain}: DMARC will not see "
+                   "this signature as aligned with the From address", err=True)
+
+
+@cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
     from plugin.storage.db import make_engine

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Histogram
 
 __all__ = [
     "MESSAGES_SENT", "MESSAGES_FAILED", "DELIVERY_LATENCY", "TICK_DURATION", "INTAKE", "intake", "size_bucket",
-    "SIZE_BUCKETS",
+    "SIZE_BUCKETS", "DELIVERY_REPORTS",
 ]
 
 MESSAGES_SENT = Counter("okaeri_messages_sent", "Messages a channel accepted.", ["channel", "scenario"])
@@ -24,6 +24,9 @@ TICK_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 INTAKE = Counter("okaeri_intake", "Platform webhooks and storefront events received, by outcome and reason.",
                  ["kind", "platform", "outcome", "reason"])
+DELIVERY_REPORTS = Counter("okaeri_delivery_reports", "Bounces and complaints received after a hand-off, by kind "
+                           "(hard_bounce, soft_bounce, complaint; none: not a report) and outcome.",
+                           ["channel", "kind", "outcome"])
 
 SIZE_BUCKETS = ((1_000, "<1k"), (10_000, "1k-10k"), (100_000, "10k-100k"), (1_000_000, "100k-1M"))
 

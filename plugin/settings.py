@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from limits import parse_many
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ConfigError", "Settings", "load_settings", "config_error", "ensure_secret_key"]
@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=False, alias="OKAERI_SMTP_STARTTLS")
     smtp_timeout: float = Field(default=10.0, alias="OKAERI_SMTP_TIMEOUT", gt=0)
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
+    # DKIM (RFC 6376): every mail is signed when a domain is set, with an RSA key given as PEM,
+    # inline (newlines may be written as \n) or in a file.
+    dkim_domain: str = Field(default="", alias="OKAERI_DKIM_DOMAIN")
+    dkim_selector: str = Field(default="", alias="OKAERI_DKIM_SELECTOR")
+    dkim_private_key: str = Field(default="", alias="OKAERI_DKIM_PRIVATE_KEY", repr=False)
+    dkim_private_key_file: Path | None = Field(default=None, alias="OKAERI_DKIM_PRIVATE_KEY_FILE", validate_default=True)
+    # VERP: when set, each mail's envelope sender is bounces+<signed ref>@this domain, whose MX is
+    # `okaeri bounces` (or a relay handing bounces to it).
+    bounce_domain: str = Field(default="", alias="OKAERI_BOUNCE_DOMAIN")
+    # A relay's webhook (POST /mail/reports) takes report mails with this bearer token; off when empty.
+    bounce_webhook_token: str = Field(default="", alias="OKAERI_BOUNCE_WEBHOOK_TOKEN", repr=False)
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
     metrics_token: str = Field(default="", alias="OKAERI_METRICS_TOKEN")
     log_format: Literal["text", "json"] = Field(default="text", alias="OKAERI_LOG_FORMAT")
@@ -147,6 +158,34 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters (generate one with `openssl rand -hex 32`)")
         return value
 
+    @field_validator("bounce_webhook_token")
+    @classmethod
+    def _long_token(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (generate one with `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("dkim_private_key_file")
+    @classmethod
+    def _dkim_complete(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        domain, selector, pem = (info.data.get(name, "") for name in ("dkim_domain", "dkim_selector", "dkim_private_key"))
+        if not (domain or selector or pem or value):
+            return value
+        missing = [name for name, given in (("OKAERI_DKIM_DOMAIN", domain), ("OKAERI_DKIM_SELECTOR", selector)) if not given]
+        if missing:
+            raise ValueError(f"DKIM signing also needs {' and '.join(missing)}")
+        if bool(pem) == bool(value):
+            raise ValueError("give the DKIM key once: inline in OKAERI_DKIM_PRIVATE_KEY or as this file")
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
+        _check_rsa_key(_pem_of(pem, value))
+        return value
+
+    @property
+    def dkim_key_pem(self) -> bytes:
+        """The DKIM private key as PEM bytes (b"" when DKIM is off)."""
+        return _pem_of(self.dkim_private_key, self.dkim_private_key_file) if self.dkim_domain else b""
+
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
     def _any_case(cls, value: Any, info: Any) -> Any:
@@ -172,6 +211,22 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'okaeri.db').resolve()}"
+
+
+def _pem_of(inline: str, path: Path | None) -> bytes:
+    return path.read_bytes() if path is not None else inline.replace("\\n", "\n").encode()
+
+
+def _check_rsa_key(pem: bytes) -> None:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise ValueError("the DKIM key is not an unencrypted PEM private key") from None
+    if not isinstance(key, RSAPrivateKey) or key.key_size < 1024:
+        raise ValueError("the DKIM key must be an RSA key of 1024 bits or more (2048 recommended)")
 
 
 def _listed(value: str) -> list[str]:

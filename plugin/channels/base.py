@@ -40,6 +40,7 @@ class OutgoingMessage:
     body_text: str
     body_html: str
     unsubscribe_url: str
+    outbox_id: int = 0  # the outbox row (0: a preview or test send), for replies that come back (bounces)
 
 
 class Copy(Protocol):
@@ -76,6 +77,7 @@ class Draft:
     link: Callable[[str], str]
     pixel_url: str
     unsubscribe_url: str
+    outbox_id: int = 0  # the outbox row it renders (0: a preview or test send)
 
 
 class TemporaryFailure(Exception):

@@ -16,7 +16,9 @@ from email.utils import formataddr, formatdate
 from sqlalchemy import ColumnElement, and_
 
 from plugin.channels.base import Channel, Draft, OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.channels.dkim import DkimSigner
 from plugin.channels.layout import render_message
+from plugin.channels.verp import REF_HEADER, ReturnPath
 from plugin.settings import Settings
 from plugin.storage.models import Customer
 from plugin.storage.upsert import table_of
@@ -74,8 +76,11 @@ class EmailChannel(Channel):
 
     name = "email"
 
-    def __init__(self, config: SmtpConfig, pool_size: int = 4) -> None:
+    def __init__(self, config: SmtpConfig, pool_size: int = 4, *, dkim: DkimSigner | None = None,
+                 return_path: ReturnPath | None = None) -> None:
         self.config = config
+        self.dkim = dkim  # signs every mail when set
+        self.return_path = return_path  # a VERP envelope sender per outbox row when set
         self._idle: queue.LifoQueue[smtplib.SMTP] = queue.LifoQueue()
         self._slots = queue.Queue[None]()
         for _ in range(pool_size):
@@ -83,8 +88,10 @@ class EmailChannel(Channel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmailChannel:
-        """The SMTP relay of OKAERI_SMTP_*, one pooled connection per worker thread."""
-        return cls(SmtpConfig.from_settings(settings), pool_size=settings.worker_threads)
+        """The SMTP relay of OKAERI_SMTP_*, one pooled connection per worker thread; DKIM of
+        OKAERI_DKIM_*, VERP of OKAERI_BOUNCE_DOMAIN."""
+        return cls(SmtpConfig.from_settings(settings), pool_size=settings.worker_threads,
+                   dkim=DkimSigner.from_settings(settings), return_path=ReturnPath.from_settings(settings))
 
     def address(self) -> ColumnElement[str]:
         return table_of(Customer).c.email
@@ -102,24 +109,35 @@ class EmailChannel(Channel):
                                              intro=draft.intro_template, link=draft.link, pixel_url=draft.pixel_url)
         return OutgoingMessage(message_id=draft.message_id, to_address=draft.to_address, to_name=draft.to_name,
                                from_name=draft.from_name, subject=subject, body_text=text, body_html=html,
-                               unsubscribe_url=draft.unsubscribe_url)
+                               unsubscribe_url=draft.unsubscribe_url, outbox_id=draft.outbox_id)
 
     def send(self, message: OutgoingMessage) -> None:
         self.send_after(message, lambda: None)
 
     def send_after(self, message: OutgoingMessage, ready: Callable[[], None]) -> None:
         """`ready()` is called between the envelope and DATA."""
-        raw = build_mime(message, self.config.mail_from)
+        sender, raw = self._sealed(message)
         self._slots.get()  # bounds concurrent connections to pool_size
         try:
-            self._send_raw(raw, message.to_address, ready)
+            self._send_raw(raw, sender, message.to_address, ready)
         finally:
             self._slots.put(None)
 
-    def _send_raw(self, raw: bytes, to_address: str, ready: Callable[[], None]) -> None:
+    def _sealed(self, message: OutgoingMessage) -> tuple[str, bytes]:
+        """The envelope sender and the bytes DATA sends: VERP reference, then the DKIM signature
+        over exactly those bytes (smtplib adds only dot-stuffing, which the receiver removes)."""
+        raw = build_mime(message, self.config.mail_from)
+        sender = self.config.mail_from
+        if self.return_path is not None and message.outbox_id:
+            ref = self.return_path.ref(message.outbox_id)
+            raw = f"{REF_HEADER}: {ref}\r\n".encode() + raw
+            sender = self.return_path.address(ref)
+        return sender, self.dkim.sign(raw) if self.dkim is not None else raw
+
+    def _send_raw(self, raw: bytes, sender: str, to_address: str, ready: Callable[[], None]) -> None:
         """Envelope, then the body once: a transfer cut off after the body went out may have been
         accepted, so it is never repeated here (delivery retries it later, with the same Message-ID)."""
-        connection = self._envelope(to_address)
+        connection = self._envelope(sender, to_address)
         try:
             ready()
         except BaseException:
@@ -138,14 +156,14 @@ class EmailChannel(Channel):
             raise _failure(code, reply)
         self._checkin(connection)
 
-    def _envelope(self, to_address: str) -> smtplib.SMTP:
+    def _envelope(self, sender: str, to_address: str) -> smtplib.SMTP:
         """MAIL FROM and RCPT TO on a pooled connection; a reused one the server has closed in the
         meantime is replaced once (nothing of this message was sent on it)."""
         for attempt in range(2):
             connection = self._checkout()
             try:
                 connection.ehlo_or_helo_if_needed()
-                code, reply = connection.mail(self.config.mail_from)
+                code, reply = connection.mail(sender)
                 if code == 421 and not attempt:  # an idle connection the server is closing
                     self._discard(connection)
                     continue

@@ -18,19 +18,22 @@ from sqlmodel import Session, col
 from plugin.channels.base import Channel
 from plugin.channels.layout import money
 from plugin.clock import as_utc
-from plugin.console.customer_texts import HELD_BACK, STATES, customer_texts, reason_text
+from plugin.console.customer_texts import HELD_BACK, REPORTS, STATES, customer_texts, reason_text
 from plugin.console.steps import step_label
 from plugin.gates.decisions import explain
 from plugin.storage.db import MAX_ROW_ID
+from plugin.storage.delivery_reports import SOFT_WINDOW
 from plugin.storage.models import (
     ConsentRecord,
     Conversion,
     Customer,
+    DeliveryReport,
     Message,
     MessageEvent,
     MessageStatus,
     Order,
     OrderLine,
+    ReportKind,
     Shop,
     Suppression,
 )
@@ -81,6 +84,8 @@ class ChannelConsent:
     suppressed_reason: str  # "" when the address is not suppressed: unsubscribed, bounced, blocked
     suppressed_at: str
     records: list[dict[str, str]]
+    reports: list[dict[str, str]] = field(default_factory=list)  # bounces and complaints, newest first
+    soft_recent: int = 0  # soft bounces within the window that suppresses at its limit
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class TimelineRow:
     opens: str = ""
     clicks: str = ""
     conversions: list[str] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)  # what the receiving side reported (bounce, complaint)
 
 
 @dataclass(frozen=True)
@@ -174,8 +180,10 @@ def _exact_ids(session: Session, shop_id: int, query: str) -> list[int]:
 
 
 def customer_profile(session: Session, shop: Shop, customer_id: int, *, lang: str, channels: Mapping[str, Channel],
-                     expiry_from_platform: bool, platform_title: str, page: int = 1) -> Profile | None:
-    """Everything the page shows of one customer of this shop; None when the shop has no such customer."""
+                     expiry_from_platform: bool, platform_title: str, page: int = 1,
+                     now: datetime | None = None) -> Profile | None:
+    """Everything the page shows of one customer of this shop; None when the shop has no such customer.
+    `now` dates the recent soft bounces (none are counted without it)."""
     customer = session.execute(select(Customer).where(
         col(Customer.shop_id) == shop.id, col(Customer.id) == customer_id)).scalar_one_or_none()
     if customer is None:
@@ -188,7 +196,7 @@ def customer_profile(session: Session, shop: Shop, customer_id: int, *, lang: st
                    points_expires=_local(customer.points_expire_at, shop.timezone, "%Y-%m-%d"),
                    points_source=_expiry_source(shop, customer, lang, expiry_from_platform, platform_title),
                    points_rule=not expiry_from_platform,
-                   consent=_consent(session, shop, customer, channels), timeline=timeline, page=page, has_next=has_next)
+                   consent=_consent(session, shop, customer, channels, lang, now), timeline=timeline, page=page, has_next=has_next)
 
 
 def _orders(session: Session, shop: Shop, customer_id: int, lang: str) -> tuple[list[OrderView], int, int]:
@@ -221,12 +229,14 @@ def _expiry_source(shop: Shop, customer: Customer, lang: str, expiry_from_platfo
     return words["from_rule"].format(months=months, last_order=_local(customer.last_order_at, shop.timezone, "%Y-%m-%d"))
 
 
-def _consent(session: Session, shop: Shop, customer: Customer, channels: Mapping[str, Channel]) -> list[ChannelConsent]:
+def _consent(session: Session, shop: Shop, customer: Customer, channels: Mapping[str, Channel],
+             lang: str = "ja", now: datetime | None = None) -> list[ChannelConsent]:
     """Per channel: the address, whether the customer may be sent to, suppression and the record."""
     out = []
     for name, channel in channels.items():
         address = str(getattr(customer, channel.address().name, "") or "")
         reason, since, records = "", "", []
+        reports: list[dict[str, str]] = []
         if address:
             where = (col(Suppression.shop_id) == shop.id, col(Suppression.channel) == name, col(Suppression.address) == address)
             held = session.execute(select(Suppression).where(*where)).scalar_one_or_none()
@@ -238,8 +248,23 @@ def _consent(session: Session, shop: Shop, customer: Customer, channels: Mapping
                            col(ConsentRecord.address) == address)
                            .order_by(col(ConsentRecord.recorded_at).desc(), col(ConsentRecord.id).desc())
                            .limit(RECORDS_SHOWN)).scalars()]
-        out.append(ChannelConsent(name, address, channel.accepts(customer) and not reason, reason, since, records))
+            reports = _reports(session, shop, name, address, lang, now)
+        soft = sum(1 for r in reports if r["kind"] == ReportKind.soft_bounce and r["recent"])
+        out.append(ChannelConsent(name, address, channel.accepts(customer) and not reason, reason, since, records,
+                                  reports, soft))
     return out
+
+
+def _reports(session: Session, shop: Shop, channel: str, address: str, lang: str,
+             now: datetime | None) -> list[dict[str, str]]:
+    """The latest bounces and complaints of one address (the index on shop, channel, address, time)."""
+    labels = REPORTS["en" if lang == "en" else "ja"]
+    rows = session.execute(select(DeliveryReport).where(
+        col(DeliveryReport.shop_id) == shop.id, col(DeliveryReport.channel) == channel, col(DeliveryReport.address) == address)
+        .order_by(col(DeliveryReport.received_at).desc(), col(DeliveryReport.id).desc()).limit(RECORDS_SHOWN)).scalars()
+    return [{"at": _local(r.received_at, shop.timezone), "kind": r.kind, "label": labels.get(r.kind, r.kind),
+             "status": r.status, "detail": r.detail, "recent": "1" if now is not None and as_utc(r.received_at) > now - SOFT_WINDOW else ""}
+            for r in rows]
 
 
 def _timeline(session: Session, shop: Shop, customer_id: int, lang: str, page: int) -> tuple[list[TimelineRow], bool]:
@@ -251,11 +276,12 @@ def _timeline(session: Session, shop: Shop, customer_id: int, lang: str, page: i
     ids = [m.id or 0 for m in shown]
     events = _events(session, shop, ids, lang)
     earned = _conversions(session, shop, ids, lang)
+    reported = _reported(session, shop, ids, lang)
     rows = []
     for m in shown:
         mid = m.id or 0
         rows.append(replace(_row(m, shop, lang), opens=events.get((mid, "open"), ""), clicks=events.get((mid, "click"), ""),
-                            conversions=earned.get(mid, [])))
+                            conversions=earned.get(mid, []), reports=reported.get(mid, [])))
     return rows, len(messages) > PER_PAGE
 
 
@@ -295,6 +321,20 @@ def _events(session: Session, shop: Shop, ids: Sequence[int], lang: str) -> dict
                                   col(MessageEvent.kind).in_(("open", "click")))
                            .group_by(col(MessageEvent.message_id), col(MessageEvent.kind)))
     return {(mid, kind): words["times"].format(count=n, at=_local(first, shop.timezone)) for mid, kind, n, first in rows}
+
+
+def _reported(session: Session, shop: Shop, ids: Sequence[int], lang: str) -> dict[int, list[str]]:
+    """What the receiving side reported of each message: the kind, its status code, when."""
+    if not ids:
+        return {}
+    labels = REPORTS["en" if lang == "en" else "ja"]
+    out: defaultdict[int, list[str]] = defaultdict(list)
+    for r in session.execute(select(DeliveryReport).where(col(DeliveryReport.shop_id) == shop.id,
+                                                          col(DeliveryReport.message_id).in_(ids))
+                             .order_by(col(DeliveryReport.received_at))).scalars():
+        out[r.message_id].append(" ".join(part for part in (labels.get(r.kind, r.kind), r.status,
+                                                            f"({_local(r.received_at, shop.timezone)})") if part))
+    return dict(out)
 
 
 def _conversions(session: Session, shop: Shop, ids: Sequence[int], lang: str) -> dict[int, list[str]]:

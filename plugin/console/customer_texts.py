@@ -2,7 +2,11 @@
 message was held back, cancelled or failed (from the reason its row recorded)."""
 from __future__ import annotations
 
-__all__ = ["TEXT", "customer_texts", "STATES", "reason_text"]
+from plugin.storage.delivery_reports import SOFT_LIMIT, SOFT_WINDOW
+
+__all__ = ["TEXT", "customer_texts", "STATES", "REPORTS", "reason_text"]
+
+_DAYS = SOFT_WINDOW.days
 
 TEXT: dict[str, dict[str, str]] = {
     "ja": {
@@ -31,6 +35,10 @@ TEXT: dict[str, dict[str, str]] = {
         "times": "{count}回(最初 {at})", "order_ref": "注文 {ref} {total}({at})", "page": "{page}ページ目",
         "not_found": "このお客様は見つかりません。このショップの顧客ではないか、削除された可能性があります。",
         "unsubscribed": "配信停止", "bounced": "不達(バウンス)", "blocked": "ブロック", "email_channel": "メール", "line_channel": "LINE",
+        "complained": "迷惑メール報告", "reports": "不達・迷惑メール報告",
+        "reports_help": "受信側から届いた不達通知(バウンス)と迷惑メール報告です。宛先不明と迷惑メール報告はすぐに、"
+                        f"一時的な不達は{_DAYS}日以内に{SOFT_LIMIT}回で配信停止になります。",
+        "soft_recent": f"一時的な不達: 直近{_DAYS}日で{{count}}回({SOFT_LIMIT}回で配信停止)", "report_of_message": "受信側からの報告",
     },
     "en": {
         "customers": "Customers", "search": "Search", "search_label": "Email, name or customer id",
@@ -58,6 +66,11 @@ TEXT: dict[str, dict[str, str]] = {
         "times": "{count} (first {at})", "order_ref": "order {ref} {total} ({at})", "page": "page {page}",
         "not_found": "This customer cannot be found: not a customer of this shop, or removed.",
         "unsubscribed": "unsubscribed", "bounced": "bounced", "blocked": "blocked", "email_channel": "Email", "line_channel": "LINE",
+        "complained": "spam complaint", "reports": "Bounces and complaints",
+        "reports_help": "Bounce notices and spam complaints the receiving side sent back. An unknown address or a complaint "
+                        f"suppresses at once; soft bounces suppress at {SOFT_LIMIT} within {_DAYS} days.",
+        "soft_recent": f"Soft bounces: {{count}} in the last {_DAYS} days (suppressed at {SOFT_LIMIT})",
+        "report_of_message": "Reported by the receiver",
     },
 }
 
@@ -69,11 +82,19 @@ STATES: dict[str, dict[str, str]] = {
            "held_back": "Held back", "control": "Control (not sent)", "cancelled": "Cancelled", "failed": "Failed"},
 }
 
+# A delivery report's kind (plugin.storage.models.ReportKind), as the merchant reads it.
+REPORTS: dict[str, dict[str, str]] = {
+    "ja": {"hard_bounce": "配信停止（不達）", "soft_bounce": "一時的な不達", "complaint": "配信停止（迷惑メール報告）"},
+    "en": {"hard_bounce": "Suppressed (bounced)", "soft_bounce": "Soft bounce", "complaint": "Suppressed (spam complaint)"},
+}
+
 # What a row's recorded reason (`last_error`) means, by its beginning; the first match wins.
 _REASONS: list[tuple[str, str, str]] = [
     ("suppressed: unsubscribed", "お客様が配信停止したため送信を見送りました", "the customer unsubscribed, so it was not sent"),
     ("suppressed: bounced", "宛先に届かなかった(バウンス)ため配信停止リストに入り、送信を見送りました",
      "the address bounced and was suppressed, so it was not sent"),
+    ("suppressed: complained", "お客様が迷惑メールとして報告したため配信停止リストに入り、送信を見送りました",
+     "the customer reported a mail as spam and was suppressed, so it was not sent"),
     ("suppressed: blocked", "お客様にブロックされたため送信を見送りました", "the customer blocked the shop, so it was not sent"),
     ("suppressed or no consent", "配信時に同意がない、または配信停止リストにあったため送信を見送りました",
      "at delivery the customer had no consent or was suppressed, so it was not sent"),

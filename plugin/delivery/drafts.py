@@ -53,7 +53,7 @@ def draft_for(runtime: Runtime, shop: Shop, scenario: Scenario, message: Message
                  variables=variables, subject_template=setting.subject_template if setting else None,
                  intro_template=setting.body_template if setting else None,
                  link=lambda url: click_url(runtime, message_id, url), pixel_url=open_url(runtime, message_id),
-                 unsubscribe_url=unsubscribe)
+                 unsubscribe_url=unsubscribe, outbox_id=message_id)
 
 
 def channel_for(runtime: Runtime, scenario: Scenario, setting: ScenarioSetting | None) -> Channel:

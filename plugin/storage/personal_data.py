@@ -25,6 +25,7 @@ from plugin.storage.models import (
     CartLine,
     ConsentRecord,
     Customer,
+    DeliveryReport,
     Message,
     MessageEvent,
     MessageStatus,
@@ -127,6 +128,8 @@ def _erase(session: Session, shop_id: int, people: Any, addresses: list[str] | N
                                       .values(to_address="", subject="")))
     session.execute(update(MessageEvent).where(col(MessageEvent.shop_id) == shop_id,
                                                col(MessageEvent.message_id).in_(messages)).values(url=""))
+    session.execute(delete(DeliveryReport).where(col(DeliveryReport.shop_id) == shop_id,
+                                                 col(DeliveryReport.message_id).in_(messages)))  # they name the address
     carts = select(col(Cart.id)).where(col(Cart.shop_id) == shop_id, col(Cart.customer_id).in_(people))
     session.execute(delete(CartLine).where(col(CartLine.shop_id) == shop_id, col(CartLine.cart_id).in_(carts)))
     session.execute(delete(Cart).where(col(Cart.shop_id) == shop_id, col(Cart.customer_id).in_(people)))

@@ -19,6 +19,7 @@ from plugin.storage.models.messages import (
 )
 from plugin.storage.models.orders import Order, OrderLine
 from plugin.storage.models.recommendations import Recommendation, RecommendationSet
+from plugin.storage.models.reports import DeliveryReport, ReportKind
 from plugin.storage.models.rollup import RollupDay, RollupHeld, RollupMark
 from plugin.storage.models.shop import (
     Customer,
@@ -69,6 +70,8 @@ __all__ = [
     "Trigger",
     "VisitorBinding",
     "WebhookReceipt",
+    "DeliveryReport",
+    "ReportKind",
     "idempotency_key",
     "rfc_message_id",
     "trigger_key_sql",

@@ -49,7 +49,8 @@ def customer_detail(customer_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], shop
     except UnknownPlatform:  # a shop of a platform this process does not serve: its data is still readable
         from_platform, title = True, shop.platform
     profile = customer_profile(session, shop, customer_id, lang=lang, channels=runtime.channels,
-                               expiry_from_platform=from_platform, platform_title=title, page=page)
+                               expiry_from_platform=from_platform, platform_title=title, page=page,
+                               now=runtime.clock.now())
     if profile is None:
         raise CustomerNotFound()
     return render_page("customer.html", lang, nav_active="customers", shop=shop, p=profile, c=customer_texts(lang))
