@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=False, alias="OKAERI_SMTP_STARTTLS")
     smtp_timeout: float = Field(default=10.0, alias="OKAERI_SMTP_TIMEOUT", gt=0)
     mail_from: str = Field(default="no-reply@okaeri.example", alias="OKAERI_MAIL_FROM")
+    line_api_base: str = Field(default="https://api.line.me", alias="LINE_API_BASE")
+    line_timeout: float = Field(default=10.0, alias="OKAERI_LINE_TIMEOUT", gt=0)
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
     tick_partitions: int = Field(default=2, alias="OKAERI_TICK_PARTITIONS", ge=1, le=32)
     # Rate limits of the public endpoints, in the `limits` notation ("120/minute"; several joined by ";").

@@ -73,6 +73,7 @@ class EmailChannel(Channel):
     SMTP connections."""
 
     name = "email"
+    labels = {"ja": "メール", "en": "email"}
 
     def __init__(self, config: SmtpConfig, pool_size: int = 4) -> None:
         self.config = config

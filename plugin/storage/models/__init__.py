@@ -31,6 +31,8 @@ from plugin.storage.models.shop import (
 )
 from plugin.storage.models.surveys import SurveyAnswer, SurveyAnswerGroup
 from plugin.storage.models.visitors import Proof, VisitorBinding
+from plugin.storage.models.line import LineAccount, LineLink, LineLinkCode, LinePush, LineScenarioAccount  # noqa: E402,I001
+from plugin.storage.models.channels import ChannelRule  # noqa: E402,I001
 
 __all__ = [
     "FEW_LEFT",
@@ -70,4 +72,10 @@ __all__ = [
     "idempotency_key",
     "rfc_message_id",
     "trigger_key_sql",
+    "LineAccount",
+    "LineLink",
+    "LineLinkCode",
+    "LinePush",
+    "LineScenarioAccount",
+    "ChannelRule",
 ]
