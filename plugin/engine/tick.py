@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from plugin.channels.base import Channel
 from plugin.channels.choice import preferred_channels, rule_of
+from plugin.engine.followup import follow_up_steps
 from plugin.engine.partition import Partition
 from plugin.gates.base import Tick
 from plugin.gates.decisions import channel_chosen
@@ -78,6 +79,7 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
         else:
             min_share = 1  # asked for explicitly (tests): split whatever the shop's size
         written = _run_partitions(runtime, shop, steps, now, partitions, min_share)
+        written += _write_follow_ups(runtime, shop, steps, now)
         with runtime.sessions() as session:  # a period counts as done once every partition wrote it
             done = [{"shop_id": shop.id, "scenario_key": s.scenario.key, "period": s.period, "finished_at": now}
                     for s in steps if s.periodic]
@@ -210,6 +212,23 @@ def _write_pass(session: Session, shop: Shop, step: Step, channel: Channel, chos
     log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(due),
                                              "seconds": round(time.perf_counter() - started, 3)})
     return [(i, due_at) for i in due]
+
+
+def _write_follow_ups(runtime: Runtime, shop: Shop, steps: list[Step], now: datetime) -> list[tuple[int, datetime]]:
+    """Unopened messages followed on a preferred channel (plugin.engine.followup), after the presets."""
+    written: list[tuple[int, datetime]] = []
+    with runtime.sessions() as session:
+        for tick, ranked, token in follow_up_steps(session, shop, steps, runtime.channels, now):
+            before = high_water(session)
+            insert, due_at = _insert_messages(session, tick, ranked, token)
+            session.execute(insert)
+            count_written(session, shop, tick.scenario_key, before, now)
+            session.commit()
+            due = session.execute(select(col(Message.id)).where(
+                col(Message.id) > before, col(Message.shop_id) == shop.id, col(Message.scenario_key) == tick.scenario_key,
+                col(Message.enqueued_at) == now, col(Message.status) == MessageStatus.pending)).scalars().all()
+            written += [(i, due_at) for i in due]
+    return written
 
 
 def _insert_messages(session: Session, tick: Tick, ranked: Any, chosen: Any = None) -> tuple[Any, datetime]:

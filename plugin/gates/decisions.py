@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from plugin.clock import as_utc
 
-__all__ = ["channel_chosen", "follow_up_token", "CAP_OK", "CAP_DEFERRED", "QUIET_OK", "TREATMENT", "cap_deferred", "quiet_deferred", "control",
+__all__ = ["channel_chosen", "follow_up_token",
+           "CAP_OK", "CAP_DEFERRED", "QUIET_OK", "TREATMENT", "cap_deferred", "quiet_deferred", "control",
            "delivery_deferred", "explain", "Wait", "current_wait", "explain_wait"]
 
 CAP_OK = "cap=ok"

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
+from plugin.storage.models.channels import ChannelRule
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
 from plugin.storage.models.install import ScriptTag, ThanksPageOrder
+from plugin.storage.models.line import LineAccount, LineLink, LineLinkCode, LinePush, LineScenarioAccount
 from plugin.storage.models.messages import (
     ConsentRecord,
     Conversion,
@@ -31,8 +33,6 @@ from plugin.storage.models.shop import (
 )
 from plugin.storage.models.surveys import SurveyAnswer, SurveyAnswerGroup
 from plugin.storage.models.visitors import Proof, VisitorBinding
-from plugin.storage.models.line import LineAccount, LineLink, LineLinkCode, LinePush, LineScenarioAccount  # noqa: E402,I001
-from plugin.storage.models.channels import ChannelRule  # noqa: E402,I001
 
 __all__ = [
     "FEW_LEFT",
