@@ -88,8 +88,8 @@ def test_follow_with_is_unblocked_makes_line_reach_them_again(runtime, session, 
 
 
 def test_a_survey_button_tapped_in_line_records_the_answer_of_that_customer_only(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
-    from plugin.measurement.surveys import survey_token
     from plugin.channels.line_messages import survey_postback
+    from plugin.measurement.surveys import survey_token
 
     fake, shop, people, product, account, links, client = _setup(runtime, session, clock, customers=2)
     (message_id, _), (other_id, _) = run_shop_tick(runtime, shop.id)

@@ -34,10 +34,9 @@ from sqlalchemy import ColumnElement, Engine
 from sqlmodel import Session
 
 from plugin.clock import Clock
-from plugin.crypto import TokenCipher
 from plugin.storage.models import Customer
 
-__all__ = ["OutgoingMessage", "Draft", "Copy", "TemporaryFailure", "PermanentFailure", "Channel"]
+__all__ = ["Cipher", "OutgoingMessage", "Draft", "Copy", "TemporaryFailure", "PermanentFailure", "Channel"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,13 @@ class OutgoingMessage:
     body_html: str
     unsubscribe_url: str
     payload: Any = None  # a channel's own rendered form beside the texts (LINE: its message objects)
+
+
+class Cipher(Protocol):
+    """What a channel needs of the runtime's TokenCipher (plugin.crypto): secrets at rest."""
+
+    def encrypt(self, token: str) -> str: ...
+    def decrypt(self, ciphertext: str) -> str: ...
 
 
 class Copy(Protocol):
@@ -127,7 +133,7 @@ class Channel:
     labels: dict[str, str] = {}  # its name for merchants, by locale
     idle_reason: str = ""  # a bound channel that reaches nobody now (an account paused): why, as a token
 
-    def attach(self, engine: Engine, cipher: TokenCipher, clock: Clock) -> None:
+    def attach(self, engine: Engine, cipher: Cipher, clock: Clock) -> None:
         """Resources of the runtime a channel with state of its own uses; by default none."""
 
     def bind(self, session: Session, shop_id: int, scenario_key: str) -> Channel | None:

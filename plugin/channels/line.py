@@ -27,7 +27,7 @@ import httpx
 from sqlalchemy import ColumnElement, Engine, String, case, exists, false, literal, select, update
 from sqlmodel import Session, col
 
-from plugin.channels.base import Channel, Draft, OutgoingMessage, PermanentFailure, TemporaryFailure
+from plugin.channels.base import Channel, Cipher, Draft, OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.line_api import (
     LineApi,
     LineQuotaExhausted,
@@ -38,7 +38,6 @@ from plugin.channels.line_api import (
 )
 from plugin.channels.line_messages import render_line
 from plugin.clock import Clock, SystemClock, as_utc
-from plugin.crypto import TokenCipher
 from plugin.settings import Settings
 from plugin.storage.models import Customer, LineAccount, LineLink, LinePush, Suppression
 from plugin.storage.upsert import insert_ignore, table_of
@@ -105,7 +104,7 @@ class LineChannel(Channel):
         self.api = api
         self.sleep = sleep
         self.engine: Engine | None = None
-        self.cipher: TokenCipher | None = None
+        self.cipher: Cipher | None = None
         self.clock: Clock = SystemClock()
         self._accounts: dict[int, _Account] = {}
         self._lock = threading.Lock()
@@ -124,7 +123,7 @@ class LineChannel(Channel):
         timeout = self.api._client.timeout.read
         return float(timeout) if timeout is not None else 10.0
 
-    def attach(self, engine: Engine, cipher: TokenCipher, clock: Clock) -> None:
+    def attach(self, engine: Engine, cipher: Cipher, clock: Clock) -> None:
         self.engine, self.cipher, self.clock = engine, cipher, clock
 
     # -- whom it reaches -------------------------------------------------------------------------

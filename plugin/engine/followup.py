@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, literal, select
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from plugin.channels.base import Channel
@@ -23,6 +22,7 @@ from plugin.gates.decisions import channel_chosen, follow_up_token
 from plugin.gates.pipeline import PIPELINE, ranked_audience
 from plugin.gates.rules import ShopRules
 from plugin.storage.models import Customer, Message, MessageEvent, MessageStatus, Shop
+from plugin.storage.upsert import table_of
 
 __all__ = ["FOLLOW_UP", "LOOK_BACK", "follow_up_audience", "follow_up_steps"]
 
@@ -33,15 +33,16 @@ LOOK_BACK = timedelta(days=7)  # originals older than hours + this are left alon
 def follow_up_audience(shop: Shop, scenario_key: str, channel: str, hours: int, now: datetime) -> Any:
     """Sent messages of this scenario on `channel`, `hours` old or more, never opened or clicked,
     not follow-ups themselves: customer, trigger columns and the follow-up's trigger key."""
-    original = aliased(Message)
+    original = table_of(Message).alias("original")
     sent_before = now - timedelta(hours=hours)
-    seen = exists().where(col(MessageEvent.message_id) == original.id, col(MessageEvent.kind).in_(("open", "click")))
-    return select(original.customer_id.label("customer_id"), original.trigger_kind.label("trigger_kind"),
-                  original.trigger_ref.label("trigger_ref"), original.trigger_step.label("trigger_step"),
-                  (original.trigger_key + literal(FOLLOW_UP)).label("follow_up_key")).where(
-        original.shop_id == shop.id, original.scenario_key == scenario_key, original.channel == channel,
-        original.status == MessageStatus.sent, original.sent_at <= sent_before,
-        original.sent_at > sent_before - LOOK_BACK, ~original.trigger_key.like(f"%{FOLLOW_UP}"), ~seen)
+    seen = exists().where(col(MessageEvent.message_id) == original.c.id, col(MessageEvent.kind).in_(("open", "click")))
+    c = original.c
+    return select(c.customer_id.label("customer_id"), c.trigger_kind.label("trigger_kind"),
+                  c.trigger_ref.label("trigger_ref"), c.trigger_step.label("trigger_step"),
+                  (c.trigger_key + literal(FOLLOW_UP)).label("follow_up_key")).where(
+        c.shop_id == shop.id, c.scenario_key == scenario_key, c.channel == channel,
+        c.status == MessageStatus.sent.value, c.sent_at <= sent_before,
+        c.sent_at > sent_before - LOOK_BACK, ~c.trigger_key.like(f"%{FOLLOW_UP}"), ~seen)
 
 
 def _gated(tick: Tick, audience: Any) -> Any:

@@ -1,0 +1,80 @@
+"""Linking a LINE user to a shop customer: the platform's line_uid directly; otherwise a one-time
+code from a signed mailed link, sent inside LINE to the shop's own account — never a guess, never
+another customer, never another shop."""
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from plugin.channels.line_links import Redeemed, issue_code, link_platform_customers, redeem_code
+from plugin.demo.sandbox.line_api import message_event, signature, webhook_body
+from plugin.storage.models import LineLink
+from plugin.web.app import create_app
+from plugin.web.routes.line import link_url
+from tests.factories import make_customer, make_shop
+from tests.line_support import SECRET, make_line_account
+
+
+def _links(session):  # type: ignore[no-untyped-def]
+    return session.execute(select(LineLink.account_id, LineLink.customer_id, LineLink.line_user_id)).all()
+
+
+def test_customers_whose_platform_knows_their_line_user_are_linked_to_the_first_account(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    shop = make_shop(session, clock.now())
+    known = make_customer(session, shop, clock.now(), line_user_id="U" + "a" * 32)
+    make_customer(session, shop, clock.now())  # no line_uid: not linked
+    first = make_line_account(session, runtime, shop)
+    make_line_account(session, runtime, shop, name="渋谷店")
+    assert link_platform_customers(session, shop.id, clock.now()) == 1
+    assert _links(session) == [(first.id, known.id, "U" + "a" * 32)]
+    assert link_platform_customers(session, shop.id, clock.now()) == 0  # again: nothing new
+
+
+def test_a_mailed_code_sent_inside_line_links_that_customer_once(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    shop = make_shop(session, clock.now())
+    customer = make_customer(session, shop, clock.now())
+    account = make_line_account(session, runtime, shop)
+    client = TestClient(create_app(runtime))
+    code = issue_code(session, account, customer, clock.now())
+    # Given the customer opens the mailed link: its page shows the code to send
+    page = client.get(link_url(runtime, code).removeprefix(runtime.settings.base_url))
+    assert page.status_code == 200 and f"OKAERI-{code}" in page.text
+    assert client.get("/line/link/forged-token").status_code == 400
+    # When they send it to the account inside LINE (a signed webhook)
+    body = webhook_body(account.bot_user_id, message_event("Ucustomer", f"連携します OKAERI-{code}"))
+    answer = client.post(f"/line/webhook/{account.webhook_key}", content=body,
+                         headers={"x-line-signature": signature(SECRET, body)})
+    # Then that LINE user is that customer on that account, and the link is spent
+    assert answer.status_code == 200
+    assert _links(session) == [(account.id, customer.id, "Ucustomer")]
+    assert redeem_code(session, account, "Uother", code, clock.now()) == Redeemed.used
+    assert client.get(link_url(runtime, code).removeprefix(runtime.settings.base_url)).status_code == 410
+
+
+def test_a_code_cannot_link_across_shops_or_to_another_customer(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    shop, other_shop = make_shop(session, clock.now()), make_shop(session, clock.now())
+    alice, bob = make_customer(session, shop, clock.now()), make_customer(session, shop, clock.now())
+    stranger = make_customer(session, other_shop, clock.now())
+    account, other_account = make_line_account(session, runtime, shop), make_line_account(session, runtime, other_shop)
+    # A code of one shop sent to another shop's account links nobody
+    code = issue_code(session, account, alice, clock.now())
+    assert redeem_code(session, other_account, "Ualice", code, clock.now()) == Redeemed.unknown
+    # A code can't be issued for another shop's customer
+    try:
+        issue_code(session, account, stranger, clock.now())
+        raise AssertionError("issued across shops")
+    except ValueError:
+        pass
+    # A LINE user linked to Alice cannot become Bob with Bob's code; Alice cannot take a second LINE user
+    assert redeem_code(session, account, "Ualice", code, clock.now()) == Redeemed.linked
+    assert redeem_code(session, account, "Ualice", issue_code(session, account, bob, clock.now()), clock.now()) == \
+        Redeemed.user_taken
+    assert redeem_code(session, account, "Umallory", issue_code(session, account, alice, clock.now()), clock.now()) == \
+        Redeemed.customer_taken
+    # An expired code links nobody
+    late = issue_code(session, account, bob, clock.now())
+    clock.advance(days=8)
+    assert redeem_code(session, account, "Ubob", late, clock.now()) == Redeemed.expired
+    assert _links(session) == [(account.id, alice.id, "Ualice")]
+    # A guessed code is just unknown
+    assert redeem_code(session, account, "Ubob", "ABCDEFGHJK", clock.now()) == Redeemed.unknown
