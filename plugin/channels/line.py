@@ -315,6 +315,8 @@ def _reach_address(account_id: int | None, customer_id: ColumnElement[int] | Non
         links.customer_id == (table_of(Customer).c.id if customer_id is None else customer_id))
     if account_id is not None:
         query = query.where(links.account_id == account_id)
+    if customer_id is None:  # the customers of the enclosing query, however deep it sits (the consent gate's EXISTS)
+        query = query.correlate(table_of(Customer))
     return query.order_by(links.account_id).limit(1).scalar_subquery()
 
 
