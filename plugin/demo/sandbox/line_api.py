@@ -23,7 +23,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 __all__ = ["FakeLineApi", "Push", "signature", "webhook_body", "follow_event", "unfollow_event", "message_event",
-           "postback_event"]
+           "postback_event", "send_webhook"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,13 @@ class FakeLineApi:
             return Response(answer.content, answer.status_code, media_type="application/json",
                             headers={k: v for k, v in answer.headers.items() if k.startswith("x-line")})
         return router
+
+
+def send_webhook(url: str, secret: str, destination: str, *events: dict[str, Any], timeout: float = 10.0) -> httpx.Response:
+    """POST events to an app's webhook URL, signed as LINE signs them."""
+    body = webhook_body(destination, *events)
+    return httpx.post(url, content=body, timeout=timeout,
+                      headers={"content-type": "application/json", "x-line-signature": signature(secret, body)})
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
