@@ -21,10 +21,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import ColumnElement, Engine, String, case, exists, false, literal, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, String, case, exists, false, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from plugin.channels.base import Channel, Cipher, Draft, OutgoingMessage, PermanentFailure, TemporaryFailure
@@ -40,7 +42,7 @@ from plugin.channels.line_messages import render_line
 from plugin.clock import Clock, SystemClock, as_utc
 from plugin.settings import Settings
 from plugin.storage.models import Customer, LineAccount, LineLink, LinePush, Suppression
-from plugin.storage.upsert import insert_ignore, table_of
+from plugin.storage.upsert import table_of
 
 __all__ = ["LineChannel", "line_address", "split_address", "quota_renews_at", "scenario_account", "RETRY_KEY_LIFETIME",
            "TRIES"]
@@ -83,6 +85,18 @@ def scenario_account(session: Session, shop_id: int, scenario_key: str) -> LineA
         if account is not None:
             return account
     return session.execute(query.order_by(col(LineAccount.id)).limit(1)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class _Push:
+    retry_key: str
+    created_at: datetime
+    accepted_at: datetime | None
+    attempts: int
+
+
+def _insert(connection: Connection, table: Any) -> Any:
+    return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 @dataclass
@@ -228,35 +242,41 @@ class LineChannel(Channel):
         with self._lock:
             self._accounts.pop(account_id, None)
 
-    def _push_record(self, message_key: str, account_id: int, now: datetime) -> LinePush:
-        """The logical send's retry key, written (committed) before its first attempt."""
-        with self._session() as session:
-            insert_ignore(session, table_of(LinePush), [{
-                "message_key": message_key, "retry_key": str(uuid.uuid4()), "account_id": account_id,
-                "created_at": now, "accepted_at": None, "attempts": 0}], ["message_key"])
-            session.commit()
-            push = session.get(LinePush, message_key, populate_existing=True)
-            assert push is not None
-            if push.accepted_at is None and now - as_utc(push.created_at) > RETRY_KEY_LIFETIME:
+    def _push_record(self, message_key: str, account_id: int, now: datetime) -> _Push:
+        """The logical send's retry key, written (committed) before its first attempt: one INSERT …
+        ON CONFLICT DO NOTHING RETURNING on a pooled connection, a SELECT only on a retry."""
+        if self.engine is None:
+            raise TemporaryFailure("LINE channel not attached to a database")
+        pushes = table_of(LinePush)
+        columns = (pushes.c.retry_key, pushes.c.created_at, pushes.c.accepted_at, pushes.c.attempts)
+        fresh = str(uuid.uuid4())
+        with self.engine.begin() as connection:
+            row = connection.execute(_insert(connection, pushes).values(
+                message_key=message_key, retry_key=fresh, account_id=account_id, created_at=now, accepted_at=None,
+                attempts=0).on_conflict_do_nothing(index_elements=["message_key"]).returning(*columns)).first()
+            if row is None:
+                row = connection.execute(select(*columns).where(pushes.c.message_key == message_key)).one()
+            push = _Push(row[0], as_utc(row[1]), row[2], row[3])
+            if push.accepted_at is None and now - push.created_at > RETRY_KEY_LIFETIME:
                 if push.attempts:  # LINE may have it under a key it has forgotten: never risk a second push
                     raise PermanentFailure("the X-Line-Retry-Key is older than 24 h and an earlier attempt's outcome "
                                            "is unknown: not sent again", bad_address=False)
-                push.retry_key, push.created_at = str(uuid.uuid4()), now  # nothing ever reached LINE: a fresh key is safe
-                session.add(push)
-                session.commit()
-            return push
+                connection.execute(update(pushes).where(pushes.c.message_key == message_key)
+                                   .values(retry_key=fresh, created_at=now))  # nothing ever reached LINE: a fresh key is safe
+                push = _Push(fresh, now, None, 0)
+        return push
 
     def _note_uncertain(self, message_key: str) -> None:
-        with self._session() as session:
-            session.execute(update(LinePush).where(col(LinePush.message_key) == message_key)
-                            .values(attempts=col(LinePush.attempts) + 1))
-            session.commit()
+        self._update(message_key, attempts=table_of(LinePush).c.attempts + 1)
 
     def _accepted(self, message_key: str) -> None:
-        with self._session() as session:
-            session.execute(update(LinePush).where(col(LinePush.message_key) == message_key)
-                            .values(accepted_at=self.clock.now()))
-            session.commit()
+        self._update(message_key, accepted_at=self.clock.now())
+
+    def _update(self, message_key: str, **values: Any) -> None:
+        assert self.engine is not None
+        pushes = table_of(LinePush)
+        with self.engine.begin() as connection:
+            connection.execute(update(pushes).where(pushes.c.message_key == message_key).values(**values))
 
     def _pause(self, account_id: int, until: datetime, reason: str) -> None:
         with self._session() as session:
