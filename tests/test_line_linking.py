@@ -7,10 +7,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from plugin.channels.line_links import Redeemed, issue_code, link_platform_customers, redeem_code
+from plugin.console.line_accounts import link_url
 from plugin.demo.sandbox.line_api import message_event, signature, webhook_body
 from plugin.storage.models import LineLink
 from plugin.web.app import create_app
-from plugin.web.routes.line import link_url
 from tests.factories import make_customer, make_shop
 from tests.line_support import SECRET, make_line_account
 
@@ -78,3 +78,34 @@ def test_a_code_cannot_link_across_shops_or_to_another_customer(runtime, session
     assert _links(session) == [(account.id, alice.id, "Ualice")]
     # A guessed code is just unknown
     assert redeem_code(session, account, "Ubob", "ABCDEFGHJK", clock.now()) == Redeemed.unknown
+
+
+def test_the_merchant_mails_a_link_that_the_customer_confirms_inside_line(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    from plugin.web.deps import SESSION_COOKIE, session_cookie
+    from plugin.web.routes.console import _csrf
+
+    shop = make_shop(session, clock.now())
+    customer = make_customer(session, shop, clock.now(), email="hanako@example.jp")
+    account = make_line_account(session, runtime, shop)
+    client = TestClient(create_app(runtime))
+    client.cookies.set(SESSION_COOKIE, session_cookie(runtime, shop.id))
+    # Given the customer page offers the invitation for a customer not on LINE
+    page = client.get(f"/app/customers/{customer.id}", headers={"accept": "text/html"})
+    assert f"/app/line/invite/{customer.id}" in page.text
+    # When the merchant sends it
+    sent = client.post(f"/app/line/invite/{customer.id}", data={"csrf": _csrf(runtime, shop.id)}, follow_redirects=False)
+    assert sent.status_code == 303
+    # Then the customer's mail holds a signed link whose page shows the code that links them in LINE
+    (mail,) = catcher.snapshot()
+    text = mail.get_body(("plain",)).get_content()
+    url = next(word for word in text.split() if "/line/link/" in word)
+    code = TestClient(create_app(runtime)).get(url.removeprefix(runtime.settings.base_url)).text.split("OKAERI-")[1][:10]
+    body = webhook_body(account.bot_user_id, message_event("Uhanako", f"OKAERI-{code}"))
+    client.post(f"/line/webhook/{account.webhook_key}", content=body, headers={"x-line-signature": signature(SECRET, body)})
+    assert _links(session) == [(account.id, customer.id, "Uhanako")]
+    # and another shop's merchant cannot invite this customer
+    other = make_shop(session, clock.now())
+    make_line_account(session, runtime, other)
+    client.cookies.set(SESSION_COOKIE, session_cookie(runtime, other.id))
+    refused = client.post(f"/app/line/invite/{customer.id}", data={"csrf": _csrf(runtime, other.id)})
+    assert refused.status_code == 422 and len(catcher.snapshot()) == 1

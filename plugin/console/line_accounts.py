@@ -10,19 +10,23 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.choice import rule_of, save_rule
 from plugin.channels.line import LineChannel
 from plugin.channels.line_api import LineError, LineUnauthorized, LineUnavailable
-from plugin.channels.line_links import link_platform_customers, set_scenario_account
+from plugin.channels.line_links import issue_code, link_platform_customers, set_scenario_account
 from plugin.clock import as_utc
 from plugin.console.forms import SettingError
 from plugin.runtime import Runtime
-from plugin.storage.models import LineAccount, LineLink, LineScenarioAccount, Shop
+from plugin.storage.models import Customer, LineAccount, LineLink, LineScenarioAccount, Shop, Suppression
 
-__all__ = ["AccountView", "accounts_of", "add_account", "resume_account", "webhook_url", "choose_account", "set_channel_rule",
+__all__ = ["link_url", "send_link_invite", "LINK_PURPOSE",
+           "AccountView", "accounts_of", "add_account", "resume_account", "webhook_url", "choose_account", "set_channel_rule",
            "scenario_accounts", "LINE"]
 
 LINE = "line"
+MAIL = "email"  # the link invitation goes by mail: it proves the customer's address
+LINK_PURPOSE = "line-link"
 _REFUSED = "LINE がこのチャネルアクセストークンを受け付けませんでした。 / LINE refused this channel access token."
 
 
@@ -129,3 +133,46 @@ def set_channel_rule(runtime: Runtime, session: Session, shop: Shop, form: dict[
 def channel_rule_choice(runtime: Runtime, session: Session, shop: Shop) -> tuple[str, bool]:
     rule = rule_of(session, shop.id or 0, runtime.channels)
     return ("line_first" if LINE in rule.preferred.split(",") else "own_only"), rule.follow_up
+
+
+def link_url(runtime: Runtime, code: str) -> str:
+    """The signed one-time link a customer gets by mail (plugin.channels.line_links.issue_code)."""
+    return f"{runtime.settings.base_url}/line/link/{runtime.signer.dumps({'code': code}, LINK_PURPOSE)}"
+
+
+_INVITE = {
+    "ja": ("【{shop}】LINE 連携のご案内",
+           "{name} 様\n\n{shop} の LINE 公式アカウント「{account}」と連携すると、お知らせを LINE でお届けします。\n"
+           "次のリンクを開き、表示されるコードを LINE のトーク画面で送信してください（7日間有効・1回のみ）。\n\n{url}\n\n"
+           "お心当たりのない場合は、このメールを破棄してください。\n\n--\n{shop}\n{address}\n"),
+    "en": ("[{shop}] Link your LINE",
+           "Dear {name},\n\nLink {shop}'s LINE Official Account “{account}” to get our news on LINE.\n"
+           "Open this link and send the code it shows in the LINE chat (valid 7 days, once).\n\n{url}\n\n"
+           "If you did not expect this, ignore this mail.\n\n--\n{shop}\n{address}\n"),
+}
+
+
+def send_link_invite(runtime: Runtime, session: Session, shop: Shop, customer_id: int) -> None:
+    """Mail the customer a signed one-time link to link their LINE to the shop's first account."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.shop_id != shop.id or customer.deleted_at is not None:
+        raise SettingError("このショップの顧客ではありません。 / Not a customer of this shop.")
+    suppressed = session.execute(select(col(Suppression.id)).where(
+        col(Suppression.shop_id) == shop.id, col(Suppression.channel) == MAIL, col(Suppression.address) == customer.email)).first()
+    if not customer.email or not customer.email_consent or suppressed is not None:
+        raise SettingError("メール受信に同意していないため、案内を送れません。 / The customer has not agreed to mail.")
+    account = session.execute(select(LineAccount).where(col(LineAccount.shop_id) == shop.id)
+                              .order_by(col(LineAccount.id)).limit(1)).scalar_one_or_none()
+    mail = runtime.channels.get(MAIL)
+    if account is None or mail is None:
+        raise SettingError("LINE アカウントがまだありません。 / The shop has no LINE account yet.")
+    code = issue_code(session, account, customer, runtime.clock.now())
+    subject, body = _INVITE["en" if shop.locale == "en" else "ja"]
+    fields = {"shop": shop.sender_name or shop.name, "name": customer.name or "お客", "account": account.display_name or account.name,
+              "url": link_url(runtime, code), "address": shop.sender_address}
+    try:
+        mail.send(OutgoingMessage(f"<line-link.{code}@okaeri>", customer.email, customer.name, fields["shop"],
+                                  subject.format(**fields), body.format(**fields), "", f"{runtime.settings.base_url}/u/preview"))
+    except (TemporaryFailure, PermanentFailure) as exc:
+        raise SettingError("案内メールを送れませんでした。しばらくしてからお試しください。 / "
+                           "The mail could not be sent; try again later.") from exc

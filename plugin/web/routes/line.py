@@ -12,12 +12,15 @@ from sqlmodel import Session, col
 
 from plugin.console.forms import SettingError
 from plugin.console.line_accounts import (
+    LINK_PURPOSE,
     accounts_of,
     add_account,
     channel_rule_choice,
     choose_account,
+    link_url,
     resume_account,
     scenario_accounts,
+    send_link_invite,
     set_channel_rule,
 )
 from plugin.crypto import BadSignature as BadLinkSignature
@@ -34,7 +37,6 @@ from scenarios import by_priority
 __all__ = ["router", "link_url", "LINK_PURPOSE"]
 
 router = APIRouter()
-LINK_PURPOSE = "line-link"
 MAX_BODY = 1_000_000
 
 
@@ -56,11 +58,6 @@ async def line_webhook(key: Annotated[str, Path(max_length=64)], request: Reques
     except BadWebhook as exc:
         raise AppError(400, "unreadable_json") from exc
     return JSONResponse({"ok": True, **counts})
-
-
-def link_url(runtime: Runtime, code: str) -> str:
-    """The signed one-time link a customer gets by mail (plugin.channels.line_links.issue_code)."""
-    return f"{runtime.settings.base_url}/line/link/{runtime.signer.dumps({'code': code}, LINK_PURPOSE)}"
 
 
 _LINK_TEXT = {
@@ -158,3 +155,12 @@ async def channel_rule(request: Request, shop: CurrentShop, session: SessionDep,
         session.rollback()
         return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
     return RedirectResponse("/app/line?done=rule", status_code=303)
+
+
+@router.post("/app/line/invite/{customer_id}", response_model=None)
+async def invite(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
+                 customer_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> RedirectResponse:
+    """Mail this customer a signed one-time link that links their LINE (confirmed inside LINE)."""
+    await _form(request, runtime, shop)
+    send_link_invite(runtime, session, shop, customer_id)  # a refusal is a SettingError: 422 with the reason
+    return RedirectResponse(f"/app/customers/{customer_id}?line_invite=sent#consent", status_code=303)
