@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -78,13 +78,12 @@ def scenario_account(session: Session, shop_id: int, scenario_key: str) -> LineA
     """The account a scenario sends from: the one its setting names (plugin.channels.line_links), else the shop's first."""
     from plugin.channels.line_links import chosen_account_id
 
+    accounts = session.execute(select(LineAccount).where(col(LineAccount.shop_id) == shop_id)
+                               .order_by(col(LineAccount.id))).scalars().all()
+    if not accounts:
+        return None  # most shops, every tick: one query
     chosen = chosen_account_id(session, shop_id, scenario_key)
-    query = select(LineAccount).where(col(LineAccount.shop_id) == shop_id)
-    if chosen is not None:
-        account = session.execute(query.where(col(LineAccount.id) == chosen)).scalar_one_or_none()
-        if account is not None:
-            return account
-    return session.execute(query.order_by(col(LineAccount.id)).limit(1)).scalar_one_or_none()
+    return next((a for a in accounts if a.id == chosen), accounts[0])
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,15 @@ class _Push:
 
 def _insert(connection: Connection, table: Any) -> Any:
     return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+@dataclass
+class _ThreadKeys:
+    """One delivery thread's keys: queued at render, written before its first push; accepted pushes to note."""
+
+    pending: dict[str, tuple[str, int]] = field(default_factory=dict)  # message key → (retry key, account)
+    known: dict[str, _Push] = field(default_factory=dict)
+    accepted: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 @dataclass
@@ -122,6 +130,7 @@ class LineChannel(Channel):
         self.clock: Clock = SystemClock()
         self._accounts: dict[int, _Account] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LineChannel:
@@ -168,6 +177,7 @@ class LineChannel(Channel):
 
     def render(self, draft: Draft) -> OutgoingMessage:
         subject, text, messages = render_line(draft)
+        self._queue_key(draft.message_id, draft.to_address)
         return OutgoingMessage(message_id=draft.message_id, to_address=draft.to_address, to_name=draft.to_name,
                                from_name=draft.from_name, subject=subject, body_text=text, body_html="",
                                unsubscribe_url=draft.unsubscribe_url, payload=messages)
@@ -242,35 +252,73 @@ class LineChannel(Channel):
         with self._lock:
             self._accounts.pop(account_id, None)
 
+    def _queue_key(self, message_key: str, address: str) -> None:
+        """A key for a push about to be sent: delivery renders a whole batch before sending any, so
+        the batch's keys are written in one statement, before the batch's first push."""
+        try:
+            account_id, _ = split_address(address)
+        except ValueError:
+            return
+        pending = self._thread().pending
+        if len(pending) < 5000:  # renders never sent (previews) must not grow it without end
+            pending.setdefault(message_key, (str(uuid.uuid4()), account_id))
+
+    def _thread(self) -> _ThreadKeys:
+        keys = getattr(self._local, "keys", None)
+        if keys is None:
+            keys = self._local.keys = _ThreadKeys()
+        return keys
+
     def _push_record(self, message_key: str, account_id: int, now: datetime) -> _Push:
-        """The logical send's retry key, written (committed) before its first attempt: one INSERT …
-        ON CONFLICT DO NOTHING RETURNING on a pooled connection, a SELECT only on a retry."""
+        """The logical send's retry key, written (committed) before its first attempt."""
+        keys = self._thread()
+        push = keys.known.pop(message_key, None)
+        if push is None:
+            keys.pending.setdefault(message_key, (str(uuid.uuid4()), account_id))
+            keys.known = self._write_keys(keys, now)
+            push = keys.known.pop(message_key)
+        if push.accepted_at is None and now - push.created_at > RETRY_KEY_LIFETIME:
+            if push.attempts:  # LINE may have it under a key it has forgotten: never risk a second push
+                raise PermanentFailure("the X-Line-Retry-Key is older than 24 h and an earlier attempt's outcome "
+                                       "is unknown: not sent again", bad_address=False)
+            fresh = str(uuid.uuid4())  # nothing ever reached LINE: a fresh key is safe
+            self._update(message_key, retry_key=fresh, created_at=now)
+            push = _Push(fresh, now, None, 0)
+        return push
+
+    def _write_keys(self, keys: _ThreadKeys, now: datetime) -> dict[str, _Push]:
+        """One transaction: the accepted pushes noted since the last one, then every queued key
+        (INSERT … ON CONFLICT DO NOTHING RETURNING), then the rows a retry already had."""
         if self.engine is None:
             raise TemporaryFailure("LINE channel not attached to a database")
         pushes = table_of(LinePush)
-        columns = (pushes.c.retry_key, pushes.c.created_at, pushes.c.accepted_at, pushes.c.attempts)
-        fresh = str(uuid.uuid4())
+        columns = (pushes.c.message_key, pushes.c.retry_key, pushes.c.created_at, pushes.c.accepted_at, pushes.c.attempts)
+        pending, accepted = keys.pending, keys.accepted
+        keys.pending, keys.accepted = {}, []
+        found: dict[str, _Push] = {}
         with self.engine.begin() as connection:
-            row = connection.execute(_insert(connection, pushes).values(
-                message_key=message_key, retry_key=fresh, account_id=account_id, created_at=now, accepted_at=None,
-                attempts=0).on_conflict_do_nothing(index_elements=["message_key"]).returning(*columns)).first()
-            if row is None:
-                row = connection.execute(select(*columns).where(pushes.c.message_key == message_key)).one()
-            push = _Push(row[0], as_utc(row[1]), row[2], row[3])
-            if push.accepted_at is None and now - push.created_at > RETRY_KEY_LIFETIME:
-                if push.attempts:  # LINE may have it under a key it has forgotten: never risk a second push
-                    raise PermanentFailure("the X-Line-Retry-Key is older than 24 h and an earlier attempt's outcome "
-                                           "is unknown: not sent again", bad_address=False)
-                connection.execute(update(pushes).where(pushes.c.message_key == message_key)
-                                   .values(retry_key=fresh, created_at=now))  # nothing ever reached LINE: a fresh key is safe
-                push = _Push(fresh, now, None, 0)
-        return push
+            if connection.dialect.name == "postgresql":  # as the outbox's marks: a killed worker loses nothing committed
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO off")
+            if accepted:
+                connection.execute(update(pushes).where(pushes.c.message_key.in_([k for k, _ in accepted]),
+                                                        pushes.c.accepted_at.is_(None)).values(accepted_at=accepted[-1][1]))
+            rows = [{"message_key": key, "retry_key": retry_key, "account_id": account_id, "created_at": now,
+                     "accepted_at": None, "attempts": 0} for key, (retry_key, account_id) in pending.items()]
+            for row in connection.execute(_insert(connection, pushes).values(rows).on_conflict_do_nothing(
+                    index_elements=["message_key"]).returning(*columns)):
+                found[row[0]] = _Push(row[1], as_utc(row[2]), row[3], row[4])
+            missing = [key for key in pending if key not in found]
+            if missing:
+                for row in connection.execute(select(*columns).where(pushes.c.message_key.in_(missing))):
+                    found[row[0]] = _Push(row[1], as_utc(row[2]), as_utc(row[3]) if row[3] else None, row[4])
+        return found
 
     def _note_uncertain(self, message_key: str) -> None:
         self._update(message_key, attempts=table_of(LinePush).c.attempts + 1)
 
     def _accepted(self, message_key: str) -> None:
-        self._update(message_key, accepted_at=self.clock.now())
+        """Noted, written with the next keys: if it is lost, a retry gets LINE's 409, which is sent too."""
+        self._thread().accepted.append((message_key, self.clock.now()))
 
     def _update(self, message_key: str, **values: Any) -> None:
         assert self.engine is not None
