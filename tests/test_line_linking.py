@@ -109,3 +109,19 @@ def test_the_merchant_mails_a_link_that_the_customer_confirms_inside_line(runtim
     client.cookies.set(SESSION_COOKIE, session_cookie(runtime, other.id))
     refused = client.post(f"/app/line/invite/{customer.id}", data={"csrf": _csrf(runtime, other.id)})
     assert refused.status_code == 422 and len(catcher.snapshot()) == 1
+
+
+def test_redacting_a_customer_removes_their_line_link_and_codes(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    from plugin.storage.personal_data import redact_customers
+
+    shop = make_shop(session, clock.now())
+    customer, other = make_customer(session, shop, clock.now()), make_customer(session, shop, clock.now())
+    account = make_line_account(session, runtime, shop)
+    issue_code(session, account, customer, clock.now())
+    from tests.line_support import link
+
+    link(session, account, customer, clock.now(), user_id="Ugone")
+    link(session, account, other, clock.now(), user_id="Ustays")
+    redact_customers(session, shop.id, [customer.id], clock.now())
+    session.commit()
+    assert [user for _, _, user in _links(session)] == ["Ustays"]
