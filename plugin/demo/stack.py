@@ -115,11 +115,13 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
     config.load()
     _restore_script_tag(runtime, data, base_url)
     app = create_app(runtime)
-    app.mount("/sandbox", create_sandbox_app(data, config))
-    app.include_router(demo_router(catcher))
+    sandbox = create_sandbox_app(data, config)
     line = fake_line_for(runtime)
     if line is not None:
+        sandbox.include_router(line.router(), prefix="/line")  # the same fake LINE over HTTP: /sandbox/line/v2/bot/…
         app.include_router(line_demo_router(line))
+    app.mount("/sandbox", sandbox)
+    app.include_router(demo_router(catcher))
     return DemoStack(app=app, runtime=runtime, sandbox=data, catcher=catcher, base_url=base_url, line=line)
 
 

@@ -96,7 +96,7 @@ def link_page(token: Annotated[str, Path(max_length=500)], runtime: RuntimeDep, 
 def line_page(shop: Shop, session: Session, runtime: Runtime, lang: str, *, status: int = 200, error: str = "",
               done: str = "") -> HTMLResponse:
     rule, follow_up = channel_rule_choice(runtime, session, shop)
-    return render_page("line.html", lang, status, shop=shop, nav_active="rules", accounts=accounts_of(runtime, session, shop),
+    return render_page("line.html", lang, status, shop=shop, nav_active="line", accounts=accounts_of(runtime, session, shop),
                        csrf=_csrf(runtime, shop.id or 0), error=error, done=done, rule=rule, follow_up=follow_up,
                        scenarios=[(s.key, s.name(lang)) for s in by_priority()], chosen=scenario_accounts(session, shop))
 
