@@ -106,3 +106,13 @@ def test_a_survey_button_tapped_in_line_records_the_answer_of_that_customer_only
     (answer,) = session.execute(select(SurveyAnswer)).scalars().all()
     assert (answer.score, answer.customer_id, answer.message_id) == (9, message.customer_id, message_id)
     assert answer.confirmed_at is not None
+
+
+def test_a_signed_body_of_odd_shapes_is_answered_calmly(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    _, _, _, _, account, links, client = _setup(runtime, session, clock)
+    for body in (b"not json", b"[1, 2]", b'{"events": "x"}'):
+        assert _post(client, account, body).status_code == 400
+    odd = b'{"events": [1, {"type": "follow", "source": "x"}, {"type": "message", "source": {"userId": "U1"}, "message": "hi"},' \
+          b' {"type": "postback", "source": {"userId": "U1"}, "postback": ["x"]}]}'
+    answer = _post(client, account, odd)
+    assert answer.status_code == 200 and answer.json()["ignored"] == 2

@@ -49,7 +49,7 @@ def handle_events(runtime: Runtime, session: Session, account: LineAccount, body
     """Handle each new event of a verified body; counts by outcome (handled, duplicate, ignored)."""
     try:
         events = json.loads(body).get("events", [])
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:
         raise BadWebhook("not a JSON object with events") from exc
     if not isinstance(events, list):
         raise BadWebhook("events is not a list")
@@ -62,13 +62,18 @@ def handle_events(runtime: Runtime, session: Session, account: LineAccount, body
             counts["duplicate"] += 1
             continue
         handler = HANDLERS.get(str(event.get("type")))
-        user_id = str((event.get("source") or {}).get("userId") or "")
+        user_id = str(_dict(event.get("source")).get("userId") or "")
         if handler is None or not user_id:
             counts["ignored"] += 1
             continue
         handler(runtime, session, account, user_id, event)
         counts["handled"] += 1
     return counts
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A JSON object of the event, or {} when the sender put anything else there."""
+    return value if isinstance(value, dict) else {}
 
 
 def _first_time(runtime: Runtime, session: Session, event: dict[str, Any]) -> bool:
@@ -84,7 +89,7 @@ def _first_time(runtime: Runtime, session: Session, event: dict[str, Any]) -> bo
 
 def _follow(runtime: Runtime, session: Session, account: LineAccount, user_id: str, event: dict[str, Any]) -> None:
     link = set_following(session, account, user_id, True, runtime.clock.now())
-    unblocked = bool((event.get("follow") or {}).get("isUnblocked"))
+    unblocked = bool(_dict(event.get("follow")).get("isUnblocked"))
     log.info("okaeri.line.follow", extra={"account_id": account.id, "linked": link is not None, "unblocked": unblocked})
 
 
@@ -95,7 +100,7 @@ def _unfollow(runtime: Runtime, session: Session, account: LineAccount, user_id:
 
 
 def _message(runtime: Runtime, session: Session, account: LineAccount, user_id: str, event: dict[str, Any]) -> None:
-    message = event.get("message") or {}
+    message = _dict(event.get("message"))
     match = CODE_PATTERN.search(str(message.get("text", ""))) if message.get("type") == "text" else None
     if match is not None:
         outcome = redeem_code(session, account, user_id, match.group(1), runtime.clock.now())
@@ -103,7 +108,7 @@ def _message(runtime: Runtime, session: Session, account: LineAccount, user_id: 
 
 
 def _postback(runtime: Runtime, session: Session, account: LineAccount, user_id: str, event: dict[str, Any]) -> None:
-    fields = parse_qs(str((event.get("postback") or {}).get("data", "")))
+    fields = parse_qs(str(_dict(event.get("postback")).get("data", ""))[:1000])
     token, score = (fields.get(SURVEY_DATA) or [""])[0], (fields.get("score") or [""])[0]
     link = read_survey_token(runtime, token)
     if link is None or not score.isdigit() or int(score) not in SCORES or not link.message_id:
