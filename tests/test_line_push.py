@@ -95,6 +95,12 @@ def test_the_monthly_quota_429_pauses_that_account_only_and_new_messages_go_by_e
     assert deliver(runtime, second)[0] == "sent"
     assert session.get(LineAccount, other_account.id, populate_existing=True).paused_until is None
     assert len(fake.requests) == 2  # no retry storm: one 429, one push
+    # and the next tick sends the waiting reminder by email instead of next month
+    run_shop_tick(runtime, shop.id)
+    moved = session.get(Message, first, populate_existing=True)
+    assert moved.channel == "email" and moved.to_address == people[0].email and moved.scheduled_at <= clock.now()
+    assert deliver(runtime, first)[0] == "sent"
+    assert [m["To"].addresses[0].addr_spec for m in catcher.snapshot()] == [people[0].email]
     # and a new cart of the paused shop goes by email, saying why
     from tests.factories import make_cart, make_customer, make_product
 

@@ -20,6 +20,7 @@ from plugin.channels.base import Channel
 from plugin.channels.choice import preferred_channels, rule_of
 from plugin.engine.followup import follow_up_steps
 from plugin.engine.partition import Partition
+from plugin.engine.reroute import reroute_idle
 from plugin.gates.base import Tick
 from plugin.gates.decisions import channel_chosen
 from plugin.gates.pipeline import gated_audience, outbox_columns, ranked_audience
@@ -73,6 +74,9 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
             if shop is None or shop.state != InstallState.active:
                 return []
             steps = _plan(session, shop, now, runtime.channels)
+            for step in steps:  # a preferred channel idle for now (an account paused): its waiting messages move
+                for idle in (c for c in step.preferred if c.idle_reason):
+                    reroute_idle(session, runtime.channels, shop.id or 0, step.scenario.key, idle.name, idle.idle_reason, now)
         if partitions is None:
             partitions, min_share = (runtime.settings.tick_partitions, MIN_SHARE) \
                 if runtime.engine.dialect.name == "postgresql" else (1, 1)
