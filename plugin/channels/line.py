@@ -9,8 +9,9 @@ and delivers nothing. Blocking also puts the address on the suppression list.
 Each logical send (one outbox message) has one X-Line-Retry-Key, stored before the first attempt
 and reused by every retry after a 5xx or a timeout, here or by a later delivery: LINE accepts a
 key once and answers 409 to a repeat, which means sent. A 4xx is never retried. The 429 of a used
-up monthly quota pauses the account until the quota renews (the console shows it); its messages
-wait until then, and new ones go by the scenario's own channel meanwhile.
+up monthly quota pauses the account until the quota renews (the console shows it); meanwhile the
+next tick moves its waiting messages to the scenario's own channel and writes new ones there
+(plugin.engine.reroute).
 """
 from __future__ import annotations
 
