@@ -125,3 +125,17 @@ def test_redacting_a_customer_removes_their_line_link_and_codes(runtime, session
     redact_customers(session, shop.id, [customer.id], clock.now())
     session.commit()
     assert [user for _, _, user in _links(session)] == ["Ustays"]
+
+
+def test_a_customer_synced_with_a_line_uid_is_linked_at_the_next_tick(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    from plugin.engine.tick import run_shop_tick
+
+    shop = make_shop(session, clock.now())
+    account = make_line_account(session, runtime, shop)
+    customer = make_customer(session, shop, clock.now())
+    customer.line_user_id = "U" + "b" * 32
+    session.add(customer)
+    twin = make_customer(session, shop, clock.now(), line_user_id="U" + "b" * 32)  # the same LINE user twice: only one gets it
+    run_shop_tick(runtime, shop.id)
+    ((account_id, linked, user),) = _links(session)
+    assert (account_id, user) == (account.id, "U" + "b" * 32) and linked in (customer.id, twin.id)

@@ -16,6 +16,7 @@ Channels that keep state of their own (accounts per shop, retry keys) also use:
     Channel.attach(...)      the runtime's engine, cipher and clock, once at start
     Channel.bind(...)        the channel as it reaches one shop's customers for one scenario (an
                              account), None when the shop has not set it up
+    Channel.refresh(...)     once before a shop's tick: bring its own data up to date
     Channel.unreachable(c)   SQL: why customer c is not reached on it (the decision record)
     Channel.preferred        tried before a scenario's own channel when the shop's rule does not say
 
@@ -140,6 +141,10 @@ class Channel:
         """This channel as it reaches one shop's customers for one scenario; None when the shop has
         not set it up (then it is no choice at all). By default itself."""
         return self
+
+    def refresh(self, session: Session, shop_id: int, now: datetime) -> None:
+        """Bring what the channel knows of this shop's customers up to date, once before a tick
+        (LINE: link the customers whose platform knows their LINE user). By default nothing."""
 
     def unreachable(self, customer_id: ColumnElement[int]) -> ColumnElement[str] | None:
         """SQL: a short token saying why the customer with this id is not reached on it, for the

@@ -159,6 +159,12 @@ class LineChannel(Channel):
         paused = account.paused_until is not None and as_utc(account.paused_until) > self.clock.now()
         return _AccountReach(self, account.id or 0, paused)
 
+    def refresh(self, session: Session, shop_id: int, now: datetime) -> None:
+        """Customers whose platform knows their LINE user (synced since the last tick) are linked."""
+        from plugin.channels.line_links import link_platform_customers
+
+        link_platform_customers(session, shop_id, now)
+
     def address(self) -> ColumnElement[str]:
         return _reach_address(None)
 

@@ -19,9 +19,11 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, literal, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from plugin.clock import as_utc
 from plugin.storage.models import Customer, LineAccount, LineLink, LineLinkCode, LineScenarioAccount, Suppression
 from plugin.storage.upsert import insert_ignore, table_of
 
@@ -60,27 +62,26 @@ def set_scenario_account(session: Session, shop_id: int, scenario_key: str, acco
 
 
 def link_platform_customers(session: Session, shop_id: int, now: datetime) -> int:
-    """Link every customer whose platform knows their LINE user to the shop's first account; how many were new."""
+    """Link every customer whose platform knows their LINE user (and who is not linked yet) to the
+    shop's first account, in one INSERT … SELECT; how many were new. A LINE user another customer
+    already has on that account is left alone (either unique key refuses it)."""
     account_id = session.execute(select(col(LineAccount.id)).where(col(LineAccount.shop_id) == shop_id)
                                  .order_by(col(LineAccount.id)).limit(1)).scalar()
     if account_id is None:
         return 0
-    rows = session.execute(select(col(Customer.id), col(Customer.line_user_id)).where(
-        col(Customer.shop_id) == shop_id, col(Customer.line_user_id).is_not(None), col(Customer.line_user_id) != "",
-        col(Customer.deleted_at).is_(None))).all()
-    new = [{"shop_id": shop_id, "account_id": account_id, "customer_id": customer_id, "line_user_id": user_id,
-            "following": True, "source": "platform", "linked_at": now, "changed_at": now} for customer_id, user_id in rows]
-    inserted = 0
-    for row in new:  # one by one: either unique key may refuse a row, and then only that row
-        inserted += len(insert_ignore(session, table_of(LineLink), [row], ["account_id", "customer_id"])) \
-            if not _user_taken(session, account_id, row["line_user_id"]) else 0
+    links, customers = table_of(LineLink), table_of(Customer).c
+    taken = exists().where(links.c.account_id == account_id,
+                           or_(links.c.customer_id == customers.id, links.c.line_user_id == customers.line_user_id))
+    source = select(literal(shop_id), literal(account_id), customers.id, customers.line_user_id, true(), literal("platform"),
+                    literal(now, links.c.linked_at.type), literal(now, links.c.changed_at.type)).where(
+        customers.shop_id == shop_id, customers.line_user_id.is_not(None), customers.line_user_id != "",
+        customers.deleted_at.is_(None), ~taken)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(links).from_select(
+        ["shop_id", "account_id", "customer_id", "line_user_id", "following", "source", "linked_at", "changed_at"], source)
+    result = session.execute(insert.on_conflict_do_nothing())
     session.commit()
-    return inserted
-
-
-def _user_taken(session: Session, account_id: int, user_id: str) -> bool:
-    return session.execute(select(col(LineLink.id)).where(col(LineLink.account_id) == account_id,
-                                                          col(LineLink.line_user_id) == user_id)).first() is not None
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def issue_code(session: Session, account: LineAccount, customer: Customer, now: datetime) -> str:
@@ -152,6 +153,4 @@ def set_following(session: Session, account: LineAccount, user_id: str, followin
 
 
 def _aware(moment: datetime) -> datetime:
-    from plugin.clock import as_utc
-
     return as_utc(moment)

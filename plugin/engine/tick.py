@@ -73,6 +73,8 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
             shop = session.get(Shop, shop_id)
             if shop is None or shop.state != InstallState.active:
                 return []
+            for channel in runtime.channels.values():
+                channel.refresh(session, shop_id, now)
             steps = _plan(session, shop, now, runtime.channels)
             for step in steps:  # a preferred channel idle for now (an account paused): its waiting messages move
                 for idle in (c for c in step.preferred if c.idle_reason):
