@@ -11,7 +11,9 @@ Raw: the same messages (rendered once beforehand, exactly as delivery renders th
 before and right after the deliveries (their mean is the reference).
 Also: MIME building with EmailMessage vs the email.mime classes, on one core.
 
-    python -m bench.outbox [--messages 10000] [--threads 4]
+    python -m bench.outbox [--messages 10000] [--threads 4] [--channels email,line]
+
+`--channels email,line` adds LINE pushes through the same pairs in the same run (bench.outbox_line).
 """
 from __future__ import annotations
 
@@ -199,7 +201,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=Settings.model_fields["worker_threads"].default,
                         help="worker threads per process (default: the product's default)")
     parser.add_argument("--pairs", default="sqlite+memory,postgresql+redis")
+    parser.add_argument("--channels", default="email", help="email, line or email,line (LINE: bench.outbox_line)")
     args = parser.parse_args()
+    channels = set(args.channels.split(","))
     smtp_port = free_port()
     sink = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(smtp_port)], stdout=subprocess.PIPE, text=True)
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
@@ -208,14 +212,23 @@ def main() -> None:
               f"{time.strftime('%Y-%m-%d')}; {args.messages} messages, {args.threads} threads per worker")
         print("| pair | workers | write msg/s | deliver msg/s | sent | raw SMTP msg/s, 2 processes (before, after) | deliver / raw |")
         print("|---|---|---:|---:|---:|---:|---:|")
-        for pair in args.pairs.split(","):
+        for pair in args.pairs.split(",") if "email" in channels else []:
             for r in run_pair(pair, args.messages, args.threads, smtp_port):
                 print(f"| {r['pair']} | {r['workers']} | {r['write_rate']:.0f} | {r['deliver_rate']:.0f} | {r['sent']} | "
                       f"{r['raw_rate']:.0f} ({r['raw_range'][0]:.0f}, {r['raw_range'][1]:.0f}) | "
                       f"{r['deliver_rate'] / r['raw_rate']:.0%} |", flush=True)
+        if "line" in channels:
+            _line(args)
         print("\nMIME build+serialise, one core: " + ", ".join(f"{k} {v:.0f}/s" for k, v in mime_rates().items()))
     finally:
         sink.kill()
+
+
+def _line(args: argparse.Namespace) -> None:
+    """LINE pushes for the same pairs (bench.outbox_line), printed after the mail rows."""
+    from bench.outbox_line import print_line_rows, run_line_pair
+
+    print_line_rows([r for pair in args.pairs.split(",") for r in run_line_pair(pair, args.messages, args.threads, SECRET, PG, REDIS)])
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.tasks = Tasks(self.broker)
+        for channel in self.channels.values():  # channels with state of their own (accounts, retry keys)
+            channel.attach(self.engine, self.cipher, self.clock)
 
     def close_channels(self) -> None:
         """Release the channels' pooled connections (SMTP, …)."""

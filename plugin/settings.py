@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     bounce_domain: str = Field(default="", alias="OKAERI_BOUNCE_DOMAIN")
     # A relay's webhook (POST /mail/reports) takes report mails with this bearer token; off when empty.
     bounce_webhook_token: str = Field(default="", alias="OKAERI_BOUNCE_WEBHOOK_TOKEN", repr=False)
+    line_api_base: str = Field(default="https://api.line.me", alias="LINE_API_BASE")
+    line_timeout: float = Field(default=10.0, alias="OKAERI_LINE_TIMEOUT", gt=0)
     worker_threads: int = Field(default=4, alias="OKAERI_WORKER_THREADS", ge=1, le=64)
     metrics_token: str = Field(default="", alias="OKAERI_METRICS_TOKEN")
     log_format: Literal["text", "json"] = Field(default="text", alias="OKAERI_LOG_FORMAT")

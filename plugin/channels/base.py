@@ -11,6 +11,15 @@ the scenario's context, and delivers it. It knows nothing of scenarios, platform
     Channel.send(message)    deliver; raises TemporaryFailure (retry) or PermanentFailure (fail,
                              and suppress the address when the failure says it is bad)
 
+Channels that keep state of their own (accounts per shop, retry keys) also use:
+
+    Channel.attach(...)      the runtime's engine, cipher and clock, once at start
+    Channel.bind(...)        the channel as it reaches one shop's customers for one scenario (an
+                             account), None when the shop has not set it up
+    Channel.refresh(...)     once before a shop's tick: bring its own data up to date
+    Channel.unreachable(c)   SQL: why customer c is not reached on it (the decision record)
+    Channel.preferred        tried before a scenario's own channel when the shop's rule does not say
+
 `send` must not return until the channel has accepted the message, and must not retry a
 transfer whose outcome it cannot know (a connection lost after the body went out): delivery
 records each accepted message before the next one, so an unknown outcome is retried later, once.
@@ -19,13 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Engine
+from sqlmodel import Session
 
+from plugin.clock import Clock
 from plugin.storage.models import Customer
 
-__all__ = ["OutgoingMessage", "Draft", "Copy", "TemporaryFailure", "PermanentFailure", "Channel"]
+__all__ = ["Cipher", "OutgoingMessage", "Draft", "Copy", "TemporaryFailure", "PermanentFailure", "Channel"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,14 @@ class OutgoingMessage:
     body_html: str
     unsubscribe_url: str
     outbox_id: int = 0  # the outbox row (0: a preview or test send), for replies that come back (bounces)
+    payload: Any = None  # a channel's own rendered form beside the texts (LINE: its message objects)
+
+
+class Cipher(Protocol):
+    """What a channel needs of the runtime's TokenCipher (plugin.crypto): secrets at rest."""
+
+    def encrypt(self, token: str) -> str: ...
+    def decrypt(self, ciphertext: str) -> str: ...
 
 
 class Copy(Protocol):
@@ -85,11 +105,14 @@ class TemporaryFailure(Exception):
 
     `relay_down`: the channel cannot be reached at all (no connection), so the rest of a batch
     would fail the same way and is retried later without being tried now.
+
+    `retry_at`: not before then (an account paused until its quota renews); None: the usual backoff.
     """
 
-    def __init__(self, reason: str, *, relay_down: bool = False) -> None:
+    def __init__(self, reason: str, *, relay_down: bool = False, retry_at: datetime | None = None) -> None:
         super().__init__(reason)
         self.relay_down = relay_down
+        self.retry_at = retry_at
 
 
 class PermanentFailure(Exception):
@@ -109,6 +132,26 @@ class Channel:
 
     name: str = ""
     suppression_reason: str = "bounced"  # what a permanent failure puts on the suppression list
+    preferred: bool = False  # the default rule tries it first, falling back to the scenario's channel
+    labels: dict[str, str] = {}  # its name for merchants, by locale
+    idle_reason: str = ""  # a bound channel that reaches nobody now (an account paused): why, as a token
+
+    def attach(self, engine: Engine, cipher: Cipher, clock: Clock) -> None:
+        """Resources of the runtime a channel with state of its own uses; by default none."""
+
+    def bind(self, session: Session, shop_id: int, scenario_key: str) -> Channel | None:
+        """This channel as it reaches one shop's customers for one scenario; None when the shop has
+        not set it up (then it is no choice at all). By default itself."""
+        return self
+
+    def refresh(self, session: Session, shop_id: int, now: datetime) -> None:
+        """Bring what the channel knows of this shop's customers up to date, once before a tick
+        (LINE: link the customers whose platform knows their LINE user). By default nothing."""
+
+    def unreachable(self, customer_id: ColumnElement[int]) -> ColumnElement[str] | None:
+        """SQL: a short token saying why the customer with this id is not reached on it, for the
+        decision record of the channel chosen instead; None when it has nothing to say."""
+        return None
 
     def address(self) -> ColumnElement[str]:
         """The Customer column that holds this channel's address (written as `to_address`)."""

@@ -75,6 +75,7 @@ class EmailChannel(Channel):
     SMTP connections."""
 
     name = "email"
+    labels = {"ja": "メール", "en": "email"}
 
     def __init__(self, config: SmtpConfig, pool_size: int = 4, *, dkim: DkimSigner | None = None,
                  return_path: ReturnPath | None = None) -> None:

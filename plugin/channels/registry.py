@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping
 
 from plugin.channels.base import Channel
 from plugin.channels.email import EmailChannel
+from plugin.channels.line import LineChannel
 from plugin.settings import Settings
 
-__all__ = ["FACTORIES", "build_channels", "UnknownChannel"]
+__all__ = ["FACTORIES", "build_channels", "UnknownChannel", "label"]
 
 FACTORIES: dict[str, Callable[[Settings], Channel]] = {
     EmailChannel.name: EmailChannel.from_settings,
+    LineChannel.name: LineChannel.from_settings,
 }
 
 
@@ -26,3 +28,10 @@ def build_channels(settings: Settings, extra: Mapping[str, Channel] | None = Non
     channels = {name: factory(settings) for name, factory in FACTORIES.items()}
     channels.update(extra or {})
     return channels
+
+
+def label(name: str, locale: str) -> str:
+    """A channel's name for merchants ("メール", "LINE"), from its class; the name itself if it has none."""
+    owner = getattr(FACTORIES.get(name), "__self__", None)
+    labels = getattr(owner, "labels", {}) or {}
+    return str(labels.get("en" if locale == "en" else "ja", name))

@@ -234,7 +234,7 @@ def _consent(session: Session, shop: Shop, customer: Customer, channels: Mapping
     """Per channel: the address, whether the customer may be sent to, suppression and the record."""
     out = []
     for name, channel in channels.items():
-        address = str(getattr(customer, channel.address().name, "") or "")
+        address = str(session.execute(select(channel.address()).where(col(Customer.id) == customer.id)).scalar() or "")
         reason, since, records = "", "", []
         reports: list[dict[str, str]] = []
         if address:

@@ -177,7 +177,7 @@ def _send(runtime: Runtime, session: Session, message: Message, mail: OutgoingMe
     except TemporaryFailure as exc:
         if exc.relay_down:
             raise
-        return _retry(runtime, message, str(exc), settle)
+        return _retry(runtime, message, str(exc), settle, exc.retry_at)
     except PermanentFailure as exc:
         settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": str(exc)[:1000]})
         if exc.bad_address:
@@ -227,12 +227,13 @@ def settle_journaled(runtime: Runtime) -> int:
     return len(marks)
 
 
-def _retry(runtime: Runtime, message: Message, error: str, settle: list[dict[str, Any]]) -> Outcome:
-    """Back to pending with backoff, or failed once its attempts are used up."""
+def _retry(runtime: Runtime, message: Message, error: str, settle: list[dict[str, Any]],
+           at: datetime | None = None) -> Outcome:
+    """Back to pending with backoff (or at `at`, when the channel says when), or failed once its attempts are used up."""
     if message.attempts >= outbox.MAX_ATTEMPTS:
         settle.append({"id": message.id, "status": MessageStatus.failed, "last_error": f"gave up: {error}"[:1000]})
         return "failed", None
-    retry_at = runtime.clock.now() + outbox.backoff(message.attempts)
+    retry_at = at or runtime.clock.now() + outbox.backoff(message.attempts)
     settle.append({"id": message.id, "status": MessageStatus.pending, "scheduled_at": retry_at,
                    "last_error": error[:1000], "enqueued_at": None})  # handed over again when due
     return "retry", retry_at

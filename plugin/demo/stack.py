@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from plugin.clock import Clock
+from plugin.demo.line_demo import connect_line, fake_line_for, line_demo_router
 from plugin.demo.mailcatcher import MailCatcher, free_port
 from plugin.demo.routes import demo_router
 from plugin.demo.sandbox.app import SandboxConfig, create_sandbox_app
+from plugin.demo.sandbox.line_api import FakeLineApi
 from plugin.demo.sandbox.seed import SandboxData, generate
 from plugin.demo.sandbox.visitors import restock, simulate_visitors, sold_out_wanted
 from plugin.jobs.scheduler import Scheduler
@@ -61,6 +63,7 @@ class DemoStack:
     sandbox: SandboxData
     catcher: MailCatcher
     base_url: str
+    line: FakeLineApi | None = None  # the fake LINE the LINE channel pushes to (plugin.demo.line_demo)
 
 
 class _Identity(TypedDict):
@@ -112,9 +115,14 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
     config.load()
     _restore_script_tag(runtime, data, base_url)
     app = create_app(runtime)
-    app.mount("/sandbox", create_sandbox_app(data, config))
+    sandbox = create_sandbox_app(data, config)
+    line = fake_line_for(runtime)
+    if line is not None:
+        sandbox.include_router(line.router(), prefix="/line")  # the same fake LINE over HTTP: /sandbox/line/v2/bot/…
+        app.include_router(line_demo_router(line))
+    app.mount("/sandbox", sandbox)
     app.include_router(demo_router(catcher))
-    return DemoStack(app=app, runtime=runtime, sandbox=data, catcher=catcher, base_url=base_url)
+    return DemoStack(app=app, runtime=runtime, sandbox=data, catcher=catcher, base_url=base_url, line=line)
 
 
 def _restore_script_tag(runtime: Runtime, data: SandboxData, base_url: str) -> None:
@@ -168,6 +176,10 @@ def _prepare_shop(stack: DemoStack) -> None:
         stack.runtime.tasks.sync_shop(shop_id or 0)  # picks up the restock: stock triggers
         print(f"  sandbox shop synced; simulated visitors sent {accepted} storefront events;"
               " a few sold-out items were restocked", flush=True)
+    if stack.line is not None:
+        linked = connect_line(stack.runtime, stack.line)
+        if linked:
+            print(f"  LINE account connected; {linked} customers linked their LINE (the others get mail)", flush=True)
 
 
 def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000, seed: int = 42) -> None:
@@ -197,6 +209,7 @@ def _announce(stack: DemoStack, server: uvicorn.Server) -> None:
     print(f"\nOkaeri demo is running (SMTP catcher on 127.0.0.1:{stack.catcher.port}).\n"
           f"  Settings (the one switch): {url}/demo/login\n"
           f"  Delivered emails:          {url}/demo/outbox\n"
+          f"  Delivered LINE messages:   {url}/demo/line\n"
           f"  Sandbox shop admin:        {url}/sandbox/\n"
           "Press Ctrl-C to stop.\n", flush=True)
     try:

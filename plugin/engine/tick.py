@@ -17,8 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from plugin.channels.base import Channel
+from plugin.channels.choice import preferred_channels, rule_of
+from plugin.engine.followup import follow_up_steps
 from plugin.engine.partition import Partition
+from plugin.engine.reroute import reroute_idle
 from plugin.gates.base import Tick
+from plugin.gates.decisions import channel_chosen
 from plugin.gates.pipeline import gated_audience, outbox_columns, ranked_audience
 from plugin.gates.rules import ShopRules
 from plugin.metrics import TICK_DURATION, size_bucket
@@ -48,6 +52,7 @@ class Step:
     period: str | None
     periodic: bool
     channel: Channel
+    preferred: tuple[Channel, ...] = ()  # tried first, in order (the shop's channel rule), each bound to this scenario
 
 
 def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None) -> list[tuple[int, datetime]]:
@@ -69,7 +74,12 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
             shop = session.get(Shop, shop_id)
             if shop is None or shop.state != InstallState.active:
                 return []
+            for channel in runtime.channels.values():
+                channel.refresh(session, shop_id, now)
             steps = _plan(session, shop, now, runtime.channels)
+            for step in steps:  # a preferred channel idle for now (an account paused): its waiting messages move
+                for idle in (c for c in step.preferred if c.idle_reason):
+                    reroute_idle(session, runtime.channels, shop.id or 0, step.scenario.key, idle.name, idle.idle_reason, now)
         if partitions is None:
             partitions, min_share = (runtime.settings.tick_partitions, MIN_SHARE) \
                 if runtime.engine.dialect.name == "postgresql" else (1, 1)
@@ -77,6 +87,7 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
             min_share = 1  # asked for explicitly (tests): split whatever the shop's size
         started = time.perf_counter()
         written = _run_partitions(runtime, shop, steps, now, partitions, min_share)
+        written += _write_follow_ups(runtime, shop, steps, now)
         with runtime.sessions() as session:  # a period counts as done once every partition wrote it
             done = [{"shop_id": shop.id, "scenario_key": s.scenario.key, "period": s.period, "finished_at": now}
                     for s in steps if s.periodic]
@@ -108,6 +119,7 @@ def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Chann
     done = set(session.execute(select(col(ScenarioRun.scenario_key), col(ScenarioRun.period)).where(
         col(ScenarioRun.shop_id) == shop.id)).tuples())
     steps = []
+    rule = preferred_channels(rule_of(session, shop.id or 0, channels), channels)
     for scenario in by_priority():
         setting = enabled.get(scenario.key)
         if setting is None:
@@ -116,9 +128,14 @@ def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Chann
         if channel is None:  # a channel this process does not provide: nothing can be sent on it
             log.warning("okaeri.engine.unknown-channel", extra={"shop_id": shop.id, "channel": setting.channel})
             continue
+        bound = channel.bind(session, shop.id or 0, scenario.key)
+        if bound is None:
+            continue
+        preferred = tuple(b for c in rule if c.name != channel.name
+                          and (b := c.bind(session, shop.id or 0, scenario.key)) is not None)
         period = scenario.period(now, shop.timezone)
         steps.append(Step(scenario, setting, period, period is not None and (scenario.key, period) not in done,
-                          channel))
+                          bound, preferred))
     return steps
 
 
@@ -168,12 +185,32 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
     messages due within the hand-off horizon, for the broker. `partition` limits the pass to
     one disjoint share of the shop's customers.
     """
+    written: list[tuple[int, datetime]] = []
+    for channel, chosen in _channel_passes(step):  # the first channel that reaches a customer writes their row
+        written += _write_pass(session, shop, step, channel, chosen, now, partition or Partition())
+    return written
+
+
+def _channel_passes(step: Step) -> list[tuple[Channel, Any]]:
+    """(channel, how the decision record says it was chosen) per pass: the preferred channels
+    that reach anyone now, then the scenario's own, which says why the first preferred one did not."""
+    passes: list[tuple[Channel, Any]] = [(c, literal(channel_chosen(c.name))) for c in step.preferred if not c.idle_reason]
+    if not step.preferred:
+        return [*passes, (step.channel, None)]
+    first = step.preferred[0]
+    return [*passes, (step.channel, lambda customer_id: literal(f"{channel_chosen(step.channel.name)}@{first.name}:")
+                      + (literal(first.idle_reason) if first.idle_reason
+                         else first.unreachable(customer_id) if first.unreachable(customer_id) is not None
+                         else literal("unreached")))]
+
+
+def _write_pass(session: Session, shop: Shop, step: Step, channel: Channel, chosen: Any, now: datetime,
+                partition: Partition) -> list[tuple[int, datetime]]:
     started = time.perf_counter()
     scenario, setting = step.scenario, step.setting
-    partition = partition or Partition()
     delay = timedelta(minutes=setting.delay_minutes) if setting.delay_minutes is not None else scenario.default_delay
     audience = scenario.audience(shop, now, delay, periodic=step.periodic).subquery()
-    tick = Tick(shop=shop, scenario_key=scenario.key, channel=step.channel, rules=ShopRules.of(shop), now=now,
+    tick = Tick(shop=shop, scenario_key=scenario.key, channel=channel, rules=ShopRules.of(shop), now=now,
                 holdout_percent=setting.holdout_percent, one_per_customer=step.periodic and scenario.one_per_period)
     ranked = ranked_audience(gated_audience(tick, audience, *partition.where(audience.c.customer_id)).subquery())
     before = high_water(session)
@@ -185,7 +222,7 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
         # than it saved (1M-customer first tick: 37–38 s without, 43–47 s with). This transaction only.
         session.execute(text("SET LOCAL enable_seqscan = off"))
         session.execute(text("SET LOCAL jit = off"))
-    insert, due_at = _insert_messages(session, tick, ranked)
+    insert, due_at = _insert_messages(session, tick, ranked, chosen)
     session.execute(insert)
     count_written(session, shop, scenario.key, before, now, *partition.where(Message.customer_id))
     session.commit()
@@ -200,10 +237,31 @@ def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
     return [(i, due_at) for i in due]
 
 
-def _insert_messages(session: Session, tick: Tick, ranked: Any) -> tuple[Any, datetime]:
+def _write_follow_ups(runtime: Runtime, shop: Shop, steps: list[Step], now: datetime) -> list[tuple[int, datetime]]:
+    """Unopened messages followed on a preferred channel (plugin.engine.followup), after the presets."""
+    written: list[tuple[int, datetime]] = []
+    with runtime.sessions() as session:
+        for tick, ranked, token in follow_up_steps(session, shop, steps, runtime.channels, now):
+            before = high_water(session)
+            insert, due_at = _insert_messages(session, tick, ranked, token)
+            session.execute(insert)
+            count_written(session, shop, tick.scenario_key, before, now)
+            session.commit()
+            due = session.execute(select(col(Message.id)).where(
+                col(Message.id) > before, col(Message.shop_id) == shop.id, col(Message.scenario_key) == tick.scenario_key,
+                col(Message.enqueued_at) == now, col(Message.status) == MessageStatus.pending)).scalars().all()
+            written += [(i, due_at) for i in due]
+    return written
+
+
+def _insert_messages(session: Session, tick: Tick, ranked: Any, chosen: Any = None) -> tuple[Any, datetime]:
     """INSERT … SELECT … ON CONFLICT DO NOTHING (the unique (shop, customer, scenario, trigger)
-    settles racing ticks), and when its rows that no gate deferred are due."""
+    settles racing ticks), and when its rows that no gate deferred are due. `chosen`: the channel
+    choice's token (SQL, or a function of the customer id column), first in the decision record."""
     gated, due_at = outbox_columns(tick, ranked, HANDOFF_HORIZON)
+    if chosen is not None:
+        token = chosen(ranked.c.customer_id) if callable(chosen) else chosen
+        gated["decision"] = token + literal(";") + gated["decision"]
     when_type = table_of(Message).c.scheduled_at.type
     columns = {
         "shop_id": literal(tick.shop.id), "customer_id": ranked.c.customer_id, "scenario_key": literal(tick.scenario_key),

@@ -7,6 +7,10 @@ A row's `decision` holds `;`-separated tokens, in gate order:
     quiet=ok | quiet=deferred@<UTC ISO>     quiet hours at write time (only when the cap passed)
     holdout=treatment | holdout=control@<%> the holdout group
     delivery=deferred@<UTC ISO>             cap or quiet hours again, at delivery
+    channel=<name>                          first: the shop's channel rule chose this channel (it reaches them)
+    channel=<name>@<other>:<why>            … this one, because the preferred <other> does not reach them
+                                            (unlinked, blocked, stopped, paused, unreached)
+    followup=<channel>@<hours>              a follow-up of a message on <channel> not opened within <hours>
 
 Consent and suppression are not written: only customers who passed both become rows. Tokens,
 not prose, because a large first tick writes a million rows (the English sentences cost ~7 % of
@@ -24,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from plugin.clock import as_utc
 
-__all__ = ["CAP_OK", "CAP_DEFERRED", "QUIET_OK", "TREATMENT", "cap_deferred", "quiet_deferred", "control",
+__all__ = ["channel_chosen", "follow_up_token",
+           "CAP_OK", "CAP_DEFERRED", "QUIET_OK", "TREATMENT", "cap_deferred", "quiet_deferred", "control",
            "delivery_deferred", "explain", "Wait", "current_wait", "explain_wait"]
 
 CAP_OK = "cap=ok"
@@ -46,6 +51,54 @@ _SENTENCES = {
            "holdout=treatment": "holdout: treatment group", "holdout=control": "holdout: control group ({at}%), not sent",
            "delivery=deferred": "at delivery: deferred to {at} (frequency cap or quiet hours)"},
 }
+
+
+_CHANNEL_WORDS = {
+    "ja": {"chosen": "配信チャネル: {channel}（連携済み・受信可能なため）",
+           "instead": "配信チャネル: {channel}（{other}は{why}ため）",
+           "unlinked": "未連携の", "blocked": "ブロックされている", "stopped": "配信停止済みの", "paused": "一時停止中の",
+           "linked": "使えない", "unreached": "届かない",
+           "followup": "追いかけ配信: {channel}のメッセージが{hours}時間以内に開封されなかったため",
+           "consent": "同意: {channel}の受信に同意済み、配信停止リストになし"},
+    "en": {"chosen": "channel: {channel} (linked and reachable)",
+           "instead": "channel: {channel} ({why} on {other})",
+           "unlinked": "not linked", "blocked": "blocked the account", "stopped": "opted out", "paused": "account paused",
+           "linked": "not usable", "unreached": "not reached",
+           "followup": "follow-up: the {channel} message was not opened within {hours} h",
+           "consent": "consent: opted in to {channel}, not suppressed"},
+}
+
+
+def channel_chosen(name: str) -> str:
+    """The channel-choice token of a row written on channel `name`."""
+    return f"channel={name}"
+
+
+def follow_up_token(channel: str, hours: int) -> str:
+    return f"followup={channel}@{hours}"
+
+
+def _channel_sentences(part: str, locale: str) -> tuple[str, str]:
+    """(the consent sentence for that channel, the choice's sentence) of a `channel=` token."""
+    from plugin.channels.registry import label
+
+    words = _CHANNEL_WORDS["en" if locale == "en" else "ja"]
+    value = part.partition("=")[2]
+    name, _, reason = value.partition("@")
+    channel = label(name, locale)
+    consent = words["consent"].format(channel=channel)
+    if not reason:
+        return consent, words["chosen"].format(channel=channel)
+    other, _, why = reason.partition(":")
+    return consent, words["instead"].format(channel=channel, other=label(other, locale), why=words.get(why, why))
+
+
+def _follow_up_sentence(part: str, locale: str) -> str:
+    from plugin.channels.registry import label
+
+    channel, _, hours = part.partition("=")[2].partition("@")
+    words = _CHANNEL_WORDS["en" if locale == "en" else "ja"]
+    return words["followup"].format(channel=label(channel, locale), hours=hours)
 
 
 def cap_deferred(count: int, hours: int) -> str:
@@ -75,7 +128,12 @@ def explain(decision: str, locale: str = "ja", timezone: str = "Asia/Tokyo") -> 
     sentences = [words["consent"]]
     for part in parts:
         token, _, value = part.partition("@")
-        if token == CAP_DEFERRED and value:
+        if part.startswith("channel="):
+            sentences[0], chosen = _channel_sentences(part, locale)
+            sentences.append(chosen)
+        elif part.startswith("followup="):
+            sentences.append(_follow_up_sentence(part, locale))
+        elif token == CAP_DEFERRED and value:
             count, _, hours = value.partition("/")
             sentences.append(words["cap=deferred@"].format(count=count, hours=hours))
         elif token not in words:

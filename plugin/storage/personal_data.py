@@ -26,6 +26,8 @@ from plugin.storage.models import (
     ConsentRecord,
     Customer,
     DeliveryReport,
+    LineLink,
+    LineLinkCode,
     Message,
     MessageEvent,
     MessageStatus,
@@ -104,6 +106,9 @@ def redact_customers(session: Session, shop_id: int, customer_ids: list[int], no
     addresses = [a for row in session.execute(select(col(Customer.email), col(Customer.line_user_id))
                                               .where(col(Customer.shop_id) == shop_id, col(Customer.id).in_(ids)))
                  for a in row if a]
+    addresses += [f"{account}:{user}" for account, user in session.execute(  # LINE addresses (plugin.channels.line)
+        select(col(LineLink.account_id), col(LineLink.line_user_id)).where(col(LineLink.shop_id) == shop_id,
+                                                                           col(LineLink.customer_id).in_(ids)))]
     return _erase(session, shop_id, people, addresses, now)
 
 
@@ -138,6 +143,8 @@ def _erase(session: Session, shop_id: int, people: Any, addresses: list[str] | N
                                                  col(VisitorBinding.customer_id).in_(people)))
     session.execute(update(SurveyAnswer).where(col(SurveyAnswer.shop_id) == shop_id, col(SurveyAnswer.customer_id).in_(people))
                     .values(comment=""))
+    session.execute(delete(LineLinkCode).where(col(LineLinkCode.shop_id) == shop_id, col(LineLinkCode.customer_id).in_(people)))
+    session.execute(delete(LineLink).where(col(LineLink.shop_id) == shop_id, col(LineLink.customer_id).in_(people)))
     consent = delete(ConsentRecord).where(col(ConsentRecord.shop_id) == shop_id)
     suppressions = delete(Suppression).where(col(Suppression.shop_id) == shop_id)
     if addresses is not None:

@@ -20,6 +20,7 @@ from plugin.web.event_intake import EventIntake
 from plugin.web.ratelimit import RateLimits
 from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
 from plugin.web.routes import mail_reports as mail_report_routes
+from plugin.web.routes import line as line_routes
 from plugin.web.routes import surveys as survey_routes
 
 __all__ = ["create_app", "SCHEMA_URL"]
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
         app.include_router(module.router)
     app.include_router(survey_routes.router)
     app.include_router(mail_report_routes.router)
+    app.include_router(line_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
     install_error_handlers(app)
     if expose_schema:

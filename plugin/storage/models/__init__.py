@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
+from plugin.storage.models.channels import ChannelRule
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
 from plugin.storage.models.install import ScriptTag, ThanksPageOrder
 from plugin.storage.models.jobs import QueuedTick
+from plugin.storage.models.line import LineAccount, LineLink, LineLinkCode, LinePush, LineScenarioAccount
 from plugin.storage.models.messages import (
     ConsentRecord,
     Conversion,
@@ -75,4 +77,10 @@ __all__ = [
     "idempotency_key",
     "rfc_message_id",
     "trigger_key_sql",
+    "LineAccount",
+    "LineLink",
+    "LineLinkCode",
+    "LinePush",
+    "LineScenarioAccount",
+    "ChannelRule",
 ]

@@ -12,6 +12,7 @@ from plugin.platforms import UnknownPlatform
 from plugin.storage.db import MAX_ROW_ID
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep
 from plugin.web.errors import AppError
+from plugin.web.routes.console import _csrf
 from plugin.web.templating import render_page
 
 __all__ = ["router", "CustomerNotFound"]
@@ -53,4 +54,5 @@ def customer_detail(customer_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], shop
                                now=runtime.clock.now())
     if profile is None:
         raise CustomerNotFound()
-    return render_page("customer.html", lang, nav_active="customers", shop=shop, p=profile, c=customer_texts(lang))
+    return render_page("customer.html", lang, nav_active="customers", shop=shop, p=profile, c=customer_texts(lang),
+                       csrf=_csrf(runtime, shop.id or 0))
