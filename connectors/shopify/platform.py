@@ -133,8 +133,9 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
 
     def connect(self, account: str, tokens: TokenSource, now: datetime) -> ShopifyConnector:
         config = self.config
-        client = GraphQLClient(account, tokens.current, on_unauthorized=tokens.rejected,
-                               timeout=config.timeout_seconds, api_base=config.api_base or None)
+        shop = parse_shop_domain(account)
+        client = GraphQLClient(shop, tokens.current, on_unauthorized=tokens.rejected, timeout=config.timeout_seconds,
+                               api_base=f"{config.api_base}/{shop}" if config.api_base else None)
         return ShopifyConnector(client, now)
 
     def cart_url(self, shop_url: str) -> str:

@@ -7,6 +7,7 @@ from plugin.runtime import Runtime
 from plugin.storage.db import refresh_statistics
 from plugin.storage.models import InstallState, Shop
 from plugin.sync.store import Progress, sync_shop
+from plugin.sync.tokens import StoredTokens
 
 __all__ = ["run_sync", "open_connector", "UnknownShop"]
 
@@ -16,12 +17,15 @@ class UnknownShop(LookupError):
 
 
 def open_connector(runtime: Runtime, shop: Shop) -> ShopConnector:
-    """The connector for a shop's platform, authenticated with its stored token."""
+    """The connector for a shop's platform, authenticated with its stored token (refreshed first
+    when it expires soon, so a refresh never waits behind the sync's own writes)."""
     try:
         platform = runtime.platforms.get(shop.platform)
     except UnknownPlatform:
         raise UnknownShop(f"platform {shop.platform!r} has no connector yet") from None
-    return platform.open_connector(runtime.cipher.decrypt(shop.access_token_encrypted), runtime.clock.now())
+    tokens = StoredTokens(runtime, platform, shop.id or 0)
+    tokens.current()
+    return platform.connect(shop.external_id, tokens, runtime.clock.now())
 
 
 def run_sync(runtime: Runtime, shop_id: int, *, full: bool = False, progress: Progress | None = None) -> dict[str, int]:

@@ -119,6 +119,13 @@ ERRORS: dict[str, dict[str, str]] = {
         "platform_down": "連携先のサービスから正しい応答がありませんでした。しばらくしてからもう一度お試しください。",
         "unknown_shop": "ショップが見つかりません。",
         "validation": "入力内容に誤りがあります({where})。",
+        "no_launch": "{platform} のアプリは、ショップの管理画面からではなくインストール用の通知から始まります。",
+        "launch_tampered": "このリンクの署名を確認できませんでした。{platform} の管理画面からもう一度アプリを開いてください。",
+        "launch_stale": "このリンクは有効期限が切れています。{platform} の管理画面からもう一度アプリを開いてください。",
+        "launch_foreign_shop": "ショップのアドレスが {platform} のものではありません。{platform} の管理画面からアプリを開いてください。",
+        "launch_scopes": "Okaeri に必要なアクセス権がすべては許可されませんでした。"
+                         "もう一度インストールして、すべてのアクセスを許可してください。",
+        "session_token": "管理画面のセッションを確認できませんでした。ページを読み込み直してください。",
     },
     "en": {
         "sign_in": "Please open Okaeri from your shop's admin.",
@@ -150,6 +157,12 @@ ERRORS: dict[str, dict[str, str]] = {
         "platform_down": "{reason}",
         "unknown_shop": "{reason}",
         "validation": "{where}: {reason}",
+        "no_launch": "{platform} apps start from the install notice, not from an app URL",
+        "launch_tampered": "This link's signature does not verify. Open the app again from your {platform} admin.",
+        "launch_stale": "This link has expired. Open the app again from your {platform} admin.",
+        "launch_foreign_shop": "This is not a {platform} shop address. Open the app from your {platform} admin.",
+        "launch_scopes": "Not every permission Okaeri needs was granted ({reason}). Install again and grant them all.",
+        "session_token": "The admin session could not be verified ({reason}). Please reload the page.",
     },
 }
 

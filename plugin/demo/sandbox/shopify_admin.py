@@ -42,6 +42,12 @@ class ShopifySandboxShop:
     customers: list[dict[str, Any]] = field(default_factory=list)
     products: list[dict[str, Any]] = field(default_factory=list)  # each with "variants": [...]
     orders: list[dict[str, Any]] = field(default_factory=list)  # each with "lineItems": [...]
+    # Tokens issued through the sandbox's OAuth (shopify_oauth.SandboxOAuth): token → expiry (monotonic).
+    issued: dict[str, float] = field(default_factory=dict)
+
+    def accepts(self, token: str) -> bool:
+        """The fixed token, or one the sandbox's OAuth issued that has not expired or been replaced."""
+        return bool(token) and (token == self.token or self.issued.get(token, 0.0) > time.monotonic())
 
 
 class CostBucket:
@@ -156,7 +162,7 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
     @app.post("/{domain}/admin/api/{version}/graphql.json")
     async def graphql(domain: str, version: str, request: Request) -> JSONResponse:
         shop = shops.get(domain)
-        if shop is None or request.headers.get("x-shopify-access-token") != shop.token:
+        if shop is None or not shop.accepts(request.headers.get("x-shopify-access-token") or ""):
             return JSONResponse({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"},
                                 status_code=401)
         body = await request.json()
