@@ -409,6 +409,16 @@ class Platform(Generic[ConfigT]):
         """
         raise LaunchRefused("no_embedded_admin", platform=self.name, status=401)
 
+    def frame_ancestors(self, account: str) -> tuple[str, ...]:
+        """The origins allowed to frame the console for `account` inside the platform's admin
+        (a CSP `frame-ancestors` list); () for a platform without an embedded admin."""
+        return ()
+
+    def embedded_head(self, account: str) -> str:
+        """HTML the console's pages carry in their <head> inside the platform's admin (the
+        platform's frame library and its glue, trusted markup from the descriptor); "" if none."""
+        return ""
+
     def verify_delivery(self, body: bytes, headers: Mapping[str, str]) -> TopicDelivery:
         """Check one webhook delivery's signature on the raw body, then read its headers.
 

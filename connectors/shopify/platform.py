@@ -38,7 +38,7 @@ from connectors.platform import (
     TopicHandler,
     Uninstalled,
 )
-from connectors.shopify import oauth
+from connectors.shopify import embedded, oauth
 from connectors.shopify.config import ShopifyConfig
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.graphql import GraphQLClient
@@ -125,6 +125,12 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
             except SessionTokenRefused as exc:
                 refused = exc
         raise LaunchRefused(refused.reason, f"session token refused: {refused.reason}", platform=self.name, status=401)
+
+    def frame_ancestors(self, account: str) -> tuple[str, ...]:
+        return (f"https://{parse_shop_domain(account)}", embedded.ADMIN_ORIGIN)
+
+    def embedded_head(self, account: str) -> str:
+        return embedded.embedded_head(self.config.client_id)
 
     # Sync --------------------------------------------------------------------------------
 

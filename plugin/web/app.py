@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
 from plugin.runtime import Runtime
+from plugin.web.embedding import EmbeddedAnswers
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
 from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
@@ -32,6 +33,7 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app.include_router(survey_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
     install_error_handlers(app)
+    app.add_middleware(EmbeddedAnswers)  # inside a platform's admin frame (plugin.web.embedding)
     if expose_schema:
         app.openapi = lambda: _schema_with_mounts(app)  # type: ignore[method-assign]
 

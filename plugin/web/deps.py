@@ -13,6 +13,7 @@ from plugin.crypto import BadSignature
 from plugin.platforms import UnknownPlatform
 from plugin.runtime import Runtime
 from plugin.storage.models import InstallState, Shop
+from plugin.web.embedding import STATE_KEY, Embedded
 from plugin.web.errors import AppError
 from plugin.web.i18n import request_lang
 
@@ -63,7 +64,7 @@ def session_token_of(request: Request) -> str | None:
     return request.query_params.get("id_token") or None
 
 
-def embedded_shop(runtime: Runtime, session: Session, token: str) -> Shop:
+def embedded_shop(request: Request, runtime: Runtime, session: Session, token: str) -> Shop:
     """The shop a session token speaks for, as the platform that signed it says; a token never opens
     another shop, and a token no embedded platform accepts is a 401 (never the cookie's shop)."""
     now, reason = runtime.clock.now(), "none"
@@ -77,6 +78,7 @@ def embedded_shop(runtime: Runtime, session: Session, token: str) -> Shop:
             continue
         shop = session.execute(select(Shop).where(col(Shop.platform) == platform.name,
                                                   col(Shop.external_id) == account)).scalar_one_or_none()
+        setattr(request.state, STATE_KEY, Embedded(token, platform.frame_ancestors(account), platform.embedded_head(account)))
         if shop is None:
             raise AppError(403, "not_installed")
         return shop
@@ -88,7 +90,7 @@ def get_signed_in_shop(request: Request, runtime: RuntimeDep, session: SessionDe
     inside a platform's admin, the shop its session token names instead."""
     token = session_token_of(request)
     if token is not None:
-        return embedded_shop(runtime, session, token)
+        return embedded_shop(request, runtime, session, token)
     shop_id = signed_in_shop_id(request, runtime)
     if shop_id is None:
         raise AppError(401, "sign_in")
