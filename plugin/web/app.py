@@ -15,6 +15,7 @@ from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
 from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
 from plugin.web.routes import surveys as survey_routes
+from plugin.web.routes import data_requests, point_fields, webhooks
 
 __all__ = ["create_app", "SCHEMA_URL"]
 
@@ -30,6 +31,8 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     for module in (install, storefront, console, dashboard, scenario_page, rules, customers, links):
         app.include_router(module.router)
     app.include_router(survey_routes.router)
+    for extra in (webhooks, data_requests, point_fields):  # platform webhooks; data exports; point fields
+        app.include_router(extra.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
     install_error_handlers(app)
     if expose_schema:
