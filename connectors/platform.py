@@ -15,7 +15,7 @@ from base64 import b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,12 +34,16 @@ __all__ = [
     "ForeignGrant",
     "ENTRY_POINT_GROUP",
     "subresource_integrity",
+    "AppLaunch",
+    "LaunchRefused",
+    "TokenSource",
+    "TopicDelivery",
+    "TopicHandler",
     "HookReceived",
     "RecordsChanged",
     "DataRequest",
     "Redact",
     "HookEffect",
-    "WebhookIntake",
 ]
 
 ENTRY_POINT_GROUP = "okaeri.platforms"
@@ -137,8 +141,6 @@ class Redact:
 
 
 HookEffect = RecordsChanged | DataRequest | Redact
-# A platform's one webhook endpoint (`POST /{name}/webhooks`): verifies, then says what arrived.
-WebhookIntake = Callable[[bytes, Mapping[str, str]], HookEvent | HookReceived]
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,60 @@ class Grant:
 
     access_token: str
     scope: str = ""
+    # Expiring tokens (platforms whose grants refresh): when the access token dies, the token that
+    # renews it (replaced on every use) and when that one dies; empty/None for a non-expiring token.
+    expires_at: datetime | None = None
+    refresh_token: str = ""
+    refresh_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AppLaunch:
+    """A merchant opened the app from the platform's admin (a platform-managed install).
+
+    The platform signed the query that brought them, so `account` is proven; `id_token` is the
+    embedded admin's session token (exchangeable for an access token), "" outside the admin frame.
+    """
+
+    account: str
+    id_token: str = ""
+    host: str = ""
+
+
+class LaunchRefused(ConnectorError):
+    """An app-URL query, OAuth callback or session token that proves no shop; `reason` is a short
+    key the merchant's page words (tampered, stale, foreign_shop, …)."""
+
+    def __init__(self, reason: str, message: str = "", *, platform: str = "", status: int = 400) -> None:
+        super().__init__(message or reason, platform=platform, status=status)
+        self.reason = reason
+
+
+class TokenSource(Protocol):
+    """A shop's stored access token as a connector sees it, for platforms whose tokens expire."""
+
+    def current(self) -> str:
+        """The access token to use now (refreshed first when it is about to expire)."""
+        ...
+
+    def rejected(self, token: str) -> str:
+        """The platform answered 401 to `token`: a refreshed token, or raise Unauthorized."""
+        ...
+
+
+@dataclass(frozen=True)
+class TopicDelivery:
+    """One inbound webhook delivery whose signature verified, described by the platform's headers."""
+
+    account: str
+    topic: str
+    delivery_key: str  # the same for every retry of one delivery (the dedupe key)
+    triggered_at: datetime | None = None
+
+
+# What a topic's handler makes of a verified delivery's raw body: a lifecycle HookEvent
+# (Uninstalled) or whatever the webhook processing of that platform defines.
+TopicHandler = Callable[[TopicDelivery, bytes], object]
 
 
 class ForeignGrant(ConnectorError):
@@ -193,6 +249,9 @@ class Platform(Generic[ConfigT]):
     points_expire_after: timedelta | None = None
     script_scopes: tuple[str, ...] = ("",)
     app_store_url: str = ""
+    # True for a platform without native points: a merchant names the customer fields holding the
+    # balance (and expiry); until then the point presets are unavailable, saying why.
+    points_field_required: bool = False
 
     def __init__(self, config: ConfigT | None = None) -> None:
         self._config = config
@@ -281,22 +340,11 @@ class Platform(Generic[ConfigT]):
         """
         return False
 
-    def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> HookEvent | HookReceived | None:
-        """The platform's one webhook endpoint, `POST /{name}/webhooks` (every topic at one URL).
-
-        Verifies the signature on the raw bytes before anything is parsed and returns what
-        arrived: `HookReceived` for work a worker does later (stored and deduplicated by the
-        intake), `Uninstalled`/`InstallRequested` for the install lifecycle. None: the platform
-        has no such endpoint (the default).
-
-        Raises:
-          BadSignature: If the signature does not verify (answered 401, compliance topics included).
-          BadResponse: If the headers do not describe a delivery (answered 400).
-        """
-        return None
-
     def read_hook(self, topic: str, body: bytes, *, shop_url: str, currency: str) -> HookEffect:
         """Read a stored `HookReceived` body (verified at intake) into what it changes.
+
+        A `webhook_topics` handler returns `HookReceived` for a topic whose work a worker does later;
+        the generic intake stores it once per (shop, delivery key) and a worker calls this.
 
         Parameters:
           topic(str): The hook's topic as the intake stored it.
@@ -389,3 +437,75 @@ class Platform(Generic[ConfigT]):
           InvalidEvent: With a short reason, if the body is not an event.
         """
         raise NotImplementedError
+
+    # Platform-managed install, expiring tokens, embedded admin, webhook topics ------------
+    # (additive: a platform without them — ColorMe — keeps the defaults)
+
+    managed_install: bool = False  # the platform installs the app and sends the merchant to the app URL
+    embedded_admin: bool = False  # the console also runs inside the platform's admin, by session token
+
+    def verify_launch(self, raw_query: str, now: datetime) -> AppLaunch:
+        """Check the signed query the platform sends to the app URL (`GET /{name}/app`).
+
+        Raises:
+          LaunchRefused: tampered or unsigned query, stale timestamp, foreign shop domain.
+        """
+        raise NotImplementedError
+
+    def verify_callback(self, raw_query: str, now: datetime) -> str:
+        """The account an OAuth callback's own signature proves; "" when the platform signs none.
+
+        Raises:
+          LaunchRefused: If the platform signs its callbacks and this one does not verify.
+        """
+        return ""
+
+    def exchange_code_for(self, account: str, code: str, redirect_uri: str, now: datetime) -> Grant:
+        """`exchange_code` for platforms whose token endpoint lives on the shop's own host; `now`
+        dates an expiring grant."""
+        return self.exchange_code(code, redirect_uri)
+
+    def exchange_id_token(self, account: str, id_token: str, now: datetime) -> Grant:
+        """Token exchange: the embedded admin's session token becomes the shop's offline token.
+
+        Raises:
+          Unauthorized: If the platform refused the session token.
+        """
+        raise NotImplementedError
+
+    def refresh_grant(self, account: str, grant: Grant, now: datetime) -> Grant:
+        """A new access token (and its replacement refresh token) for an expiring grant.
+
+        The caller stores the answer atomically and never uses `grant.refresh_token` again.
+
+        Raises:
+          Unauthorized: If the refresh token is dead (the shop must authorise again).
+        """
+        raise NotImplementedError
+
+    def connect(self, account: str, tokens: TokenSource, now: datetime) -> ShopConnector:
+        """One shop's connector when the caller can refresh its token; the default opens it with
+        the current token (platforms whose tokens never expire)."""
+        return self.open_connector(tokens.current(), now)
+
+    def session_account(self, token: str, now: datetime) -> str:
+        """The account an embedded admin's session token (a bearer JWT) speaks for.
+
+        Raises:
+          LaunchRefused: With status 401, if the token is not valid for this app.
+        """
+        raise LaunchRefused("no_embedded_admin", platform=self.name, status=401)
+
+    def verify_delivery(self, body: bytes, headers: Mapping[str, str]) -> TopicDelivery:
+        """Check one webhook delivery's signature on the raw body, then read its headers.
+
+        Raises:
+          BadSignature: With status 401, before anything is parsed.
+          BadResponse: If the headers are not the documented shape.
+        """
+        raise NotImplementedError
+
+    @property
+    def webhook_topics(self) -> Mapping[str, TopicHandler]:
+        """`{topic: handler}` for deliveries to the platform's one webhook endpoint."""
+        return {}

@@ -1,10 +1,10 @@
 """Shopify's webhook topics: what arrives at the one endpoint, and what each topic changes.
 
-`receive` runs in the request: the signature on the raw body first (`webhook_delivery`, 401 on a
-bad one whatever the topic), then the headers; it parses no payload. `app/uninstalled` goes to the
-install lifecycle at once; every other topic is a `HookReceived` the generic intake stores once per
-`X-Shopify-Webhook-Id` and a worker later reads with `read_hook` into neutral records
-(`webhook_mapping`) or a compliance request.
+In the request the descriptor checks the signature on the raw body first (`verify_delivery`, 401
+on a bad one whatever the topic), then the headers; no payload is parsed. `app/uninstalled` is the
+descriptor's own (the install lifecycle, at once); every other topic's handler (`topic_handlers`)
+makes a `HookReceived` the generic intake stores once per `X-Shopify-Webhook-Id`, and a worker
+later reads it with `read_hook` into neutral records (`webhook_mapping`) or a compliance request.
 
 Topics and what they become:
 - `orders/create|updated`, `products/update`, `customers/create|update`: records (older ones skipped);
@@ -14,32 +14,29 @@ Topics and what they become:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.errors import BadResponse
 from connectors.payloads import UnreadableJson, load_json
-from connectors.platform import DataRequest, HookEffect, HookEvent, HookReceived, RecordsChanged, Redact, Uninstalled
+from connectors.platform import DataRequest, HookEffect, HookReceived, RecordsChanged, Redact, TopicDelivery, TopicHandler
 from connectors.shopify import webhook_mapping as rest
-from connectors.shopify.webhook_delivery import verify_delivery
 
-__all__ = ["receive", "read_hook", "READERS", "UNINSTALLED"]
+__all__ = ["topic_handlers", "read_hook", "READERS"]
 
 PLATFORM = "shopify"
-UNINSTALLED = "app/uninstalled"
 Reader = Callable[[dict[str, Any], str, str], HookEffect]
 
 
-def receive(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> HookEvent | HookReceived:
-    """Verify one delivery (BadSignature → 401; bad headers → BadResponse, 400) and say what arrived."""
-    try:
-        delivery = verify_delivery(body, headers, secrets)
-    except ValueError as exc:
-        raise BadResponse(f"not a Shopify webhook delivery: {exc}", platform=PLATFORM, status=400) from None
-    if delivery.topic == UNINSTALLED:
-        return Uninstalled(account=delivery.shop, delivery_key=delivery.webhook_id, reason="app/uninstalled")
-    return HookReceived(account=delivery.shop, delivery_key=delivery.webhook_id, topic=delivery.topic, body=body,
-                        triggered_at=delivery.triggered_at)
+def topic_handlers(platform: object) -> Mapping[str, TopicHandler]:
+    """The descriptor's `webhook_topics` for every topic but `app/uninstalled` (the descriptor's own):
+    each makes the verified delivery a `HookReceived` the generic intake stores and a worker applies."""
+    return dict.fromkeys(READERS, _received)
+
+
+def _received(delivery: TopicDelivery, body: bytes) -> HookReceived:
+    return HookReceived(account=delivery.account, delivery_key=delivery.delivery_key, topic=delivery.topic,
+                        body=body, triggered_at=delivery.triggered_at)
 
 
 def read_hook(topic: str, body: bytes, *, shop_url: str, currency: str) -> HookEffect:

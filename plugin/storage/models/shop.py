@@ -23,7 +23,7 @@ class Shop(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
-    external_id: str = Field(max_length=255)  # ColorMe account_id, Shopify myshopify domain
+    external_id: str = Field(max_length=255)  # ColorMe account_id, Shopify shop domain (name.myShopify.com)
     domain: str = Field(default="", max_length=255)
     name: str = Field(default="", max_length=255)
     owner_email: str = Field(default="", max_length=255)
