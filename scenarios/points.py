@@ -16,8 +16,8 @@ from sqlalchemy import and_, false, literal, or_, select, union_all
 from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, PointFields, Product, Shop
-from plugin.storage.point_fields import NO_FIELD_REASON
 from plugin.storage.point_expiry import expiry_source
+from plugin.storage.point_fields import NO_FIELD_REASON
 from recommender.serving import top_n_many
 from scenarios.base import Audience, Copy, Scenario, product_view
 from scenarios.sql import day_text, local_month, step_text, trigger

@@ -82,13 +82,13 @@ def _inventory(payload: dict[str, Any], shop_url: str, currency: str) -> HookEff
 
 
 def _buyer(payload: dict[str, Any]) -> tuple[str, str]:
-    buyer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+    buyer: dict[str, Any] = payload["customer"] if isinstance(payload.get("customer"), dict) else {}
     return (rest.numeric_id(buyer["id"]) if buyer.get("id") else "", str(buyer.get("email") or ""))
 
 
 def _data_request(payload: dict[str, Any], shop_url: str, currency: str) -> HookEffect:
     customer_id, email = _buyer(payload)
-    request = payload.get("data_request") if isinstance(payload.get("data_request"), dict) else {}
+    request: dict[str, Any] = payload["data_request"] if isinstance(payload.get("data_request"), dict) else {}
     return DataRequest(customer_external_id=customer_id, email=email, request_id=str(request.get("id") or ""))
 
 

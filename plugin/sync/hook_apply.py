@@ -65,16 +65,18 @@ def _apply(runtime: Runtime, session: Session, platform: Platform[Any], shop: Sh
         return erase(session, shop, effect, now)
     if shop.state != InstallState.active:
         return f"ignored: install {shop.state}"
-    if effect.stale_products:
+    reread = ""
+    if effect.stale_products:  # read as they are now: stock moves without the product's updated_at
         connector = open_connector(runtime, shop)
         try:
             fresh = list(connector.iter_products_by_reference(effect.stale_products))
         finally:
             connector.close()
-        effect = RecordsChanged(products=(*effect.products, *fresh), deleted_products=effect.deleted_products)
+        reread = f"products re-read {store_records(session, shop.id or 0, 'products', fresh, now)}"
     months = shop.points_expiry_months if platform.points_expire_after is not None else None
-    return apply_records(session, shop, effect, when, now, points_expire_months=months,
+    done = apply_records(session, shop, effect, when, now, points_expire_months=months,
                          cart_url=platform.cart_url(shop.domain))
+    return f"{reread}; {done}" if reread else done
 
 
 def apply_records(session: Session, shop: Shop, effect: RecordsChanged, when: datetime, now: datetime, *,
@@ -153,7 +155,7 @@ def erase(session: Session, shop: Shop, request: Redact, now: datetime) -> str:
     people = _people(session, shop_id, request.customer_external_id, request.email)
     report = redact_customers(session, shop_id, people, now)
     exports = delete(DataExport).where(col(DataExport.shop_id) == shop_id)
-    refs = [col(DataExport.customer_id).in_(people)]
+    refs: list[Any] = [col(DataExport.customer_id).in_(people)]
     if request.customer_external_id:
         refs.append(col(DataExport.customer_ref) == request.customer_external_id)
     session.execute(exports.where(or_(*refs)))

@@ -13,9 +13,20 @@ from starlette.routing import Mount
 from plugin.runtime import Runtime
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
-from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
+from plugin.web.routes import (
+    console,
+    customers,
+    dashboard,
+    data_requests,
+    install,
+    links,
+    point_fields,
+    rules,
+    scenario_page,
+    storefront,
+    webhooks,
+)
 from plugin.web.routes import surveys as survey_routes
-from plugin.web.routes import data_requests, point_fields, webhooks
 
 __all__ = ["create_app", "SCHEMA_URL"]
 
