@@ -37,10 +37,9 @@ class SandboxShopify(ShopifyPlatform):
 
     def open_connector(self, access_token: str, now: datetime) -> ShopConnector:
         assert self.sandbox is not None, "give the descriptor a sandbox shop first"
-        transport = TestClient(create_shopify_sandbox_app({SHOP: self.sandbox}))._transport
-        client = GraphQLClient(SHOP, lambda: TOKEN, transport=transport, api_base=f"http://sandbox/{SHOP}",
+        download = TestClient(create_shopify_sandbox_app({SHOP: self.sandbox}))  # one app: its bulk operations
+        client = GraphQLClient(SHOP, lambda: TOKEN, transport=download._transport, api_base=f"http://sandbox/{SHOP}",
                                sleep=lambda _: None)
-        download = TestClient(create_shopify_sandbox_app({SHOP: self.sandbox}))
         return ShopifyConnector(client, now, download=download, sleep=lambda _: None)
 
 
