@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.base import ShopConnector, ShopInfo
+from connectors.base import CheckoutRecord, CustomerRecord, OrderRecord, ProductRecord, ShopConnector, ShopInfo
 from connectors.errors import BadResponse, ConnectorError
 from connectors.storefront import StorefrontEvent
 
@@ -39,6 +39,11 @@ __all__ = [
     "TokenSource",
     "TopicDelivery",
     "TopicHandler",
+    "HookReceived",
+    "RecordsChanged",
+    "DataRequest",
+    "Redact",
+    "HookEffect",
 ]
 
 ENTRY_POINT_GROUP = "okaeri.platforms"
@@ -78,6 +83,64 @@ class Uninstalled:
 
 HookEvent = InstallRequested | Uninstalled
 HookHandler = Callable[[bytes, Mapping[str, str]], HookEvent]
+
+
+@dataclass(frozen=True)
+class HookReceived:
+    """A verified hook whose work a worker does later: the intake stores it once per (shop,
+    `delivery_key`) and answers at once; a worker reads it with `Platform.read_hook` and applies it.
+
+    `body` is the raw (verified) payload; `triggered_at` is when the platform says the change
+    happened, if it says (a retry carries the original payload and time)."""
+
+    account: str
+    delivery_key: str
+    topic: str
+    body: bytes
+    triggered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordsChanged:
+    """What a data hook says changed, as the same neutral records a sync yields.
+
+    A record older (by `updated_at`) than what is stored never overwrites it. `customer_points_known`
+    False: the hook's customers carry no point balance or expiry (the stored ones stay).
+    `stale_products` are platform references (e.g. an inventory item) whose products the shop's
+    connector re-reads as they are now (`ShopConnector.iter_products_by_reference`);
+    `deleted_products` are products' external ids the platform deleted.
+    """
+
+    customers: tuple[CustomerRecord, ...] = ()
+    products: tuple[ProductRecord, ...] = ()
+    orders: tuple[OrderRecord, ...] = ()
+    checkouts: tuple[CheckoutRecord, ...] = ()
+    deleted_products: tuple[str, ...] = ()
+    stale_products: tuple[str, ...] = ()
+    customer_points_known: bool = True
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """A customer asked (through the platform) for the data Okaeri holds on them: an export the
+    merchant downloads from the console. `request_id` is the platform's id of the request."""
+
+    customer_external_id: str
+    email: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Redact:
+    """Erase personal data for real: one customer (`customer_external_id` and/or `email`), or,
+    with both empty and `whole_shop`, every customer of the shop and its own contact details."""
+
+    customer_external_id: str = ""
+    email: str = ""
+    whole_shop: bool = False
+
+
+HookEffect = RecordsChanged | DataRequest | Redact
 
 
 @dataclass(frozen=True)
@@ -186,6 +249,9 @@ class Platform(Generic[ConfigT]):
     points_expire_after: timedelta | None = None
     script_scopes: tuple[str, ...] = ("",)
     app_store_url: str = ""
+    # True for a platform without native points: a merchant names the customer fields holding the
+    # balance (and expiry); until then the point presets are unavailable, saying why.
+    points_field_required: bool = False
 
     def __init__(self, config: ConfigT | None = None) -> None:
         self._config = config
@@ -273,6 +339,27 @@ class Platform(Generic[ConfigT]):
           ConnectorError: If the platform has a revocation endpoint and it failed.
         """
         return False
+
+    def read_hook(self, topic: str, body: bytes, *, shop_url: str, currency: str) -> HookEffect:
+        """Read a stored `HookReceived` body (verified at intake) into what it changes.
+
+        A `webhook_topics` handler returns `HookReceived` for a topic whose work a worker does later;
+        the generic intake stores it once per (shop, delivery key) and a worker calls this.
+
+        Parameters:
+          topic(str): The hook's topic as the intake stored it.
+          shop_url(str): The shop's URL (product links a payload lacks are built from it).
+          currency(str): The shop's currency (for payloads whose amounts do not name one).
+
+        Raises:
+          BadResponse: If the body is not the documented shape (the delivery is marked failed).
+        """
+        raise NotImplementedError
+
+    @property
+    def webhook_body_limit(self) -> int:
+        """The largest webhook body the endpoint reads (an order can carry hundreds of lines)."""
+        return 2 * 1024 * 1024
 
     # Sync --------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def _client(runtime) -> TestClient:  # type: ignore[no-untyped-def]
 
 def _uninstall_hook(client: TestClient, shop: str = DOMAIN, webhook_id: str = "wh-1") -> httpx.Response:
     body = json.dumps({"id": 1, "myshopify_domain": shop}).encode()
-    return client.post("/shopify/hooks/app-uninstalled", content=body, headers={  # type: ignore[return-value]
+    return client.post("/shopify/webhooks", content=body, headers={  # type: ignore[return-value]
         "X-Shopify-Hmac-Sha256": hmac_sha256_b64(API_SECRET, body), "X-Shopify-Topic": "app/uninstalled",
         "X-Shopify-Shop-Domain": shop, "X-Shopify-Webhook-Id": webhook_id, "X-Shopify-API-Version": "2026-10"})
 
@@ -271,7 +271,7 @@ def test_uninstall_stops_sending_drops_tokens_and_a_reinstall_works(shopify_runt
 def test_an_unsigned_uninstall_is_401_and_changes_nothing(shopify_runtime, sandbox) -> None:  # type: ignore[no-untyped-def]
     client = _client(shopify_runtime)
     install_by_code_grant(client, sandbox)
-    answer = client.post("/shopify/hooks/app-uninstalled", content=b"{}", headers={
+    answer = client.post("/shopify/webhooks", content=b"{}", headers={
         "X-Shopify-Hmac-Sha256": "bm90IGEgc2lnbmF0dXJl", "X-Shopify-Topic": "app/uninstalled",
         "X-Shopify-Shop-Domain": DOMAIN, "X-Shopify-Webhook-Id": "wh-forged"})
     assert answer.status_code == 401

@@ -8,20 +8,17 @@ it the authorization-code grant runs (`authorize_url`, `verify_callback`, `excha
 Tokens expire after an hour: `refresh_grant` renews them and `connect` hands the GraphQL client a
 token source that refreshes before expiry and on a 401.
 
-Webhooks (the seam with the webhook processing, `connectors/shopify/webhooks.py`):
+Webhooks, all at the one endpoint `POST /shopify/webhooks` (plugin/web/routes/webhooks.py):
 - `verify_delivery` checks `X-Shopify-Hmac-Sha256` on the raw body and reads the headers;
-- `webhook_topics` is `{topic: handler}` for the one webhook endpoint: `app/uninstalled` is
-  handled here (it returns `Uninstalled`, which the generic lifecycle turns into "stop all sending,
-  drop the tokens"); every other topic comes from `webhooks.topic_handlers(platform)` when that
-  module exists, a `Mapping[str, TopicHandler]` (`handler(delivery, raw_body)`);
-- `hooks["app-uninstalled"]` serves the same `app/uninstalled` handler at the generic
-  `POST /shopify/hooks/app-uninstalled`, so uninstall is handled synchronously, at once.
+- `webhook_topics` is `{topic: handler}`: `app/uninstalled` is handled here and returns
+  `Uninstalled`, which the endpoint applies at once (stop all sending, drop the tokens); every other
+  topic comes from `webhooks.topic_handlers(platform)` (stored, then applied by a worker).
+There is no install hook (`hooks` is empty): Shopify installs the app itself.
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -30,7 +27,7 @@ from connectors.errors import BadResponse
 from connectors.platform import (
     AppLaunch,
     Grant,
-    HookHandler,
+    HookEffect,
     LaunchRefused,
     Platform,
     TokenSource,
@@ -38,7 +35,7 @@ from connectors.platform import (
     TopicHandler,
     Uninstalled,
 )
-from connectors.shopify import embedded, oauth
+from connectors.shopify import embedded, oauth, webhooks
 from connectors.shopify.config import ShopifyConfig
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.graphql import GraphQLClient
@@ -48,10 +45,9 @@ from connectors.shopify.session_token import SessionTokenRefused, verify_session
 from connectors.shopify.shop_domain import InvalidShopDomain, parse_shop_domain
 from connectors.shopify.webhook_delivery import verify_delivery
 
-__all__ = ["ShopifyPlatform", "UNINSTALLED_TOPIC", "UNINSTALLED_HOOK"]
+__all__ = ["ShopifyPlatform", "UNINSTALLED_TOPIC"]
 
 UNINSTALLED_TOPIC = "app/uninstalled"
-UNINSTALLED_HOOK = "app-uninstalled"  # POST /shopify/hooks/app-uninstalled
 
 
 class ShopifyPlatform(Platform[ShopifyConfig]):
@@ -63,12 +59,12 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
     app_store_url = "https://apps.shopify.com/"
     managed_install = True
     embedded_admin = True
+    # No native points: a merchant-named customer metafield holds the balance (and optionally one the
+    # expiry date); without an expiry field, points expire by the shop's rule after the last order.
+    points_field_required = True
+    points_expire_after = timedelta(days=365)
 
     # Install and OAuth -------------------------------------------------------------------
-
-    @property
-    def hooks(self) -> Mapping[str, HookHandler]:
-        return {UNINSTALLED_HOOK: self._uninstalled_hook}
 
     def check_account(self, account: str) -> None:
         try:
@@ -160,18 +156,14 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
 
     @property
     def webhook_topics(self) -> Mapping[str, TopicHandler]:
-        return {**_processed_topics(self), UNINSTALLED_TOPIC: self._app_uninstalled}
+        return {**webhooks.topic_handlers(self), UNINSTALLED_TOPIC: self._app_uninstalled}
+
+    def read_hook(self, topic: str, body: bytes, *, shop_url: str, currency: str) -> HookEffect:
+        return webhooks.read_hook(topic, body, shop_url=shop_url, currency=currency)
 
     def _app_uninstalled(self, delivery: TopicDelivery, body: bytes) -> Uninstalled:
         return Uninstalled(account=delivery.account, delivery_key=f"webhook:{delivery.delivery_key}",
                            reason=UNINSTALLED_TOPIC)
-
-    def _uninstalled_hook(self, body: bytes, headers: Mapping[str, str]) -> Uninstalled:
-        delivery = self.verify_delivery(body, headers)
-        if delivery.topic != UNINSTALLED_TOPIC:
-            raise BadResponse(f"this hook takes {UNINSTALLED_TOPIC} only, not {delivery.topic}", platform=self.name,
-                              status=400)
-        return self._app_uninstalled(delivery, body)
 
     # ------------------------------------------------------------------------------------
 
@@ -203,18 +195,6 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
 
     def _http(self) -> httpx.Client:
         return httpx.Client(timeout=httpx.Timeout(self.config.timeout_seconds, connect=5.0))
-
-
-def _processed_topics(platform: ShopifyPlatform) -> Mapping[str, TopicHandler]:
-    """The data and compliance topics' handlers, from the webhook processing module once it exists."""
-    try:
-        webhooks = importlib.import_module("connectors.shopify.webhooks")
-    except ModuleNotFoundError as exc:
-        if exc.name != "connectors.shopify.webhooks":
-            raise
-        return {}
-    handlers: Mapping[str, TopicHandler] = webhooks.topic_handlers(platform)
-    return handlers
 
 
 def _scopes(scope: str) -> frozenset[str]:

@@ -6,6 +6,7 @@ from plugin.platforms import UnknownPlatform
 from plugin.runtime import Runtime
 from plugin.storage.db import refresh_statistics
 from plugin.storage.models import InstallState, Shop
+from plugin.storage.point_fields import point_fields
 from plugin.sync.store import Progress, sync_shop
 from plugin.sync.tokens import StoredTokens
 
@@ -35,8 +36,12 @@ def run_sync(runtime: Runtime, shop_id: int, *, full: bool = False, progress: Pr
         if shop is None or shop.state != InstallState.active:
             raise UnknownShop(f"shop {shop_id} is not installed and active")
         connector = open_connector(runtime, shop)
-        # the platform says whether its data lacks expiry dates; the shop says after how many months
-        derived = runtime.platforms.get(shop.platform).points_expire_after is not None
+        fields = point_fields(session, shop, runtime.platforms.get(shop.platform).points_field_required)
+        if fields is not None and fields.balance_field:  # points live in fields the merchant named
+            connector.use_point_fields(fields.balance_field, fields.expiry_field)
+        # the platform (or the shop's expiry field) says whether its data has expiry dates; the shop says after how many months
+        derived = runtime.platforms.get(shop.platform).points_expire_after is not None and not (
+            fields is not None and fields.balance_field and fields.expiry_field)
         try:
             counts = sync_shop(session, shop, connector, runtime.clock.now(), full=full, progress=progress,
                                points_expire_months=shop.points_expiry_months if derived else None)

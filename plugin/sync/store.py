@@ -22,7 +22,7 @@ from plugin.storage.upsert import table_of, upsert
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
-__all__ = ["sync_shop", "resync", "mark_revoked", "held_counts", "RESOURCES", "HISTORY", "Progress"]
+__all__ = ["sync_shop", "resync", "mark_revoked", "held_counts", "store_records", "RESOURCES", "HISTORY", "Progress"]
 
 log = logging.getLogger("okaeri.sync")
 RESOURCES = ("customers", "products", "orders")
@@ -147,8 +147,25 @@ def _source(connector: ShopConnector, resource: str, since: datetime | None, his
             partial(_store_orders, points_expire_months=points_expire_months))
 
 
+def store_records(session: Session, shop_id: int, resource: str, records: Iterable[Any], now: datetime, *,
+                  points_expire_months: int | None = None, keep_points: bool = False) -> int:
+    """Write records from outside a sync walk (a platform hook's, a bulk file's) in batches, as a
+    sync writes them; no cursor moves and nothing is closed. `keep_points`: the records carry no
+    point balance or expiry, so the stored ones stay. Returns how many; the caller commits."""
+    stores: dict[str, Store] = {
+        "customers": partial(_store_customers, points_expire_months=points_expire_months, keep_points=keep_points),
+        "products": _store_products,
+        "orders": partial(_store_orders, points_expire_months=points_expire_months),
+    }
+    done = 0
+    for batch in _batches(records):
+        stores[resource](session, shop_id, batch, now)
+        done += len(batch)
+    return done
+
+
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime, *,
-                     points_expire_months: int | None) -> None:
+                     points_expire_months: int | None, keep_points: bool = False) -> None:
     expiry_from_platform = points_expire_months is None
     members = [r for r in batch if not r.is_guest]
     adopted = adopt_guest_rows(session, shop_id, members, now)
@@ -167,7 +184,9 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
     ]
     update = ["email", "name", "email_consent", "points_balance", "updated_at", "line_user_id", "is_guest",
               "deleted_at"]
-    if expiry_from_platform:
+    if keep_points:
+        update.remove("points_balance")
+    elif expiry_from_platform:
         update.append("points_expire_at")
     else:  # the date follows from orders (_refresh_recency): a customer row must not reset it
         rows = [{k: v for k, v in row.items() if k != "points_expire_at"} for row in rows]

@@ -14,7 +14,19 @@ from plugin.runtime import Runtime
 from plugin.web.embedding import EmbeddedAnswers
 from plugin.web.errors import install_error_handlers
 from plugin.web.ratelimit import RateLimits
-from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
+from plugin.web.routes import (
+    console,
+    customers,
+    dashboard,
+    data_requests,
+    install,
+    links,
+    point_fields,
+    rules,
+    scenario_page,
+    storefront,
+    webhooks,
+)
 from plugin.web.routes import surveys as survey_routes
 
 __all__ = ["create_app", "SCHEMA_URL"]
@@ -31,6 +43,8 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     for module in (install, storefront, console, dashboard, scenario_page, rules, customers, links):
         app.include_router(module.router)
     app.include_router(survey_routes.router)
+    for extra in (webhooks, data_requests, point_fields):  # platform webhooks; data exports; point fields
+        app.include_router(extra.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
     install_error_handlers(app)
     app.add_middleware(EmbeddedAnswers)  # inside a platform's admin frame (plugin.web.embedding)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
+from plugin.storage.models.hooks import DataExport, HookDelivery, PointFields
 from plugin.storage.models.install import ScriptTag, ThanksPageOrder
 from plugin.storage.models.messages import (
     ConsentRecord,
@@ -70,4 +71,7 @@ __all__ = [
     "idempotency_key",
     "rfc_message_id",
     "trigger_key_sql",
+    "DataExport",
+    "HookDelivery",
+    "PointFields",
 ]
