@@ -234,7 +234,8 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
             operations[op_id] = (owner, resource, inner, polls + 1)
             if polls == 0:
                 return answer(bucket, {"node": {"id": op_id, "status": "RUNNING", "objectCount": "0"}}, requested, 1)
-            url = f"{request.base_url}{domain}/bulk/{op_id.rsplit('/', 1)[1]}.jsonl"
+            # url_for, not base_url: the address stays right when the sandbox is mounted (the demo)
+            url = str(request.url_for("bulk_result", domain=domain, number=op_id.rsplit('/', 1)[1]))
             return answer(bucket, {"node": {"id": op_id, "status": "COMPLETED", "objectCount": str(len(getattr(shop, resource))),
                                             "url": url if getattr(shop, resource) else None}}, requested, 1)
         if "inventoryItem(id:" in query:
