@@ -496,6 +496,17 @@ class Platform(Generic[ConfigT]):
         """
         raise LaunchRefused("no_embedded_admin", platform=self.name, status=401)
 
+    @property
+    def public_url(self) -> str:
+        """The address the platform knows the app by (its OAuth redirect URI is under it), when it
+        is not Okaeri's own base URL (a tunnel, say); "" for the base URL."""
+        return ""
+
+    def missing_scopes(self, granted: str) -> frozenset[str]:
+        """The scopes this app now asks for that an install's stored grant (`Shop.scopes`) lacks:
+        the merchant is sent through authorisation again (a platform re-prompts nobody by itself)."""
+        return frozenset()
+
     def frame_ancestors(self, account: str) -> tuple[str, ...]:
         """The origins allowed to frame the console for `account` inside the platform's admin
         (a CSP `frame-ancestors` list); () for a platform without an embedded admin."""

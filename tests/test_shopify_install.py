@@ -281,3 +281,44 @@ def test_an_unsigned_uninstall_is_401_and_changes_nothing(shopify_runtime, sandb
 def test_the_colorme_install_routes_still_serve_colorme(shopify_runtime) -> None:  # type: ignore[no-untyped-def]
     # ColorMe has no app URL of its own: the managed-install route is Shopify's only
     assert _client(shopify_runtime).get("/colorme/app?shop=x").status_code == 404
+
+
+def test_an_install_missing_a_scope_the_app_now_needs_is_sent_through_authorisation_again(shopify_runtime, sandbox) -> None:  # type: ignore[no-untyped-def]
+    # Given an install whose stored grant predates a scope the app asks for now
+    client = _client(shopify_runtime)
+    install_by_code_grant(client, sandbox)
+    with shopify_runtime.sessions() as session:
+        shop = session.execute(select(Shop).where(Shop.external_id == DOMAIN)).scalar_one()
+        shop.scopes = "read_customers,read_orders,read_products"
+        session.commit()
+    # When the merchant opens the app from the admin
+    answer = _client(shopify_runtime).get(f"/shopify/app?{sandbox.launch_query()}", follow_redirects=False)
+    # Then Shopify's authorisation page asks for the full set, not the console
+    assert answer.status_code == 303 and "/admin/oauth/authorize?" in answer.headers["location"]
+    assert "write_pixels" in answer.headers["location"]
+
+
+def test_a_revoked_install_is_authorised_again_from_the_settings_page_link(shopify_runtime, sandbox) -> None:  # type: ignore[no-untyped-def]
+    from plugin.install.lifecycle import open_app_url, revoke_install
+
+    client = _client(shopify_runtime)
+    install_by_code_grant(client, sandbox)
+    shop = the_shop(shopify_runtime)
+    revoke_install(shopify_runtime, shop.id, "401")  # type: ignore[union-attr]
+    start = client.get(open_app_url(shopify_runtime, shopify_runtime.platforms.get("shopify"), DOMAIN)
+                       .removeprefix("http://okaeri.test"), follow_redirects=False)
+    start = client.get(start.headers["location"].removeprefix("http://okaeri.test"), follow_redirects=False)
+    approved = httpx.get(start.headers["location"], follow_redirects=False)
+    callback = urlsplit(approved.headers["location"])
+    assert client.get(f"{callback.path}?{callback.query}", follow_redirects=False).status_code == 303
+    assert the_shop(shopify_runtime).state == InstallState.active  # type: ignore[union-attr]
+
+
+def test_the_redirect_uri_is_under_the_apps_public_url_when_it_has_its_own(shopify_runtime) -> None:  # type: ignore[no-untyped-def]
+    from plugin.install.lifecycle import callback_url
+
+    platform = shopify_runtime.platforms.get("shopify")
+    assert callback_url(shopify_runtime, platform) == "http://okaeri.test/shopify/oauth/callback"
+    tunnelled = platform.configured({**shopify_runtime.settings.platform_settings,
+                                     "SHOPIFY_APP_URL": "https://okaeri-dev.example.net/"})
+    assert callback_url(shopify_runtime, tunnelled) == "https://okaeri-dev.example.net/shopify/oauth/callback"

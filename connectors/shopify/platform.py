@@ -122,6 +122,13 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
                 refused = exc
         raise LaunchRefused(refused.reason, f"session token refused: {refused.reason}", platform=self.name, status=401)
 
+    @property
+    def public_url(self) -> str:
+        return self.config.app_url
+
+    def missing_scopes(self, granted: str) -> frozenset[str]:
+        return frozenset(oauth.missing_scopes(self.config.scope_set, _scopes(granted)))
+
     def frame_ancestors(self, account: str) -> tuple[str, ...]:
         return (f"https://{parse_shop_domain(account)}", embedded.ADMIN_ORIGIN)
 

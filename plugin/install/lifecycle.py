@@ -44,8 +44,8 @@ def oauth_start_url(runtime: Runtime, platform: Platform[Any], account: str) -> 
 
 
 def callback_url(runtime: Runtime, platform: Platform[Any]) -> str:
-    """The OAuth redirect URI registered with the platform."""
-    return f"{runtime.settings.base_url}/{platform.name}/oauth/callback"
+    """The OAuth redirect URI registered with the platform (under its public URL when it has its own)."""
+    return f"{platform.public_url or runtime.settings.base_url}/{platform.name}/oauth/callback"
 
 
 def open_app_url(runtime: Runtime, platform: Platform[Any], account: str) -> str:

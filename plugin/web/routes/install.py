@@ -155,7 +155,9 @@ def app_launch(request: Request, platform: PlatformDep, runtime: RuntimeDep) -> 
         raise _launch_refused(platform.title, exc) from None
     with runtime.sessions() as session:
         shop = find_shop(session, platform.name, launch.account)
-    installed = shop is not None and shop.state == InstallState.active and bool(shop.access_token_encrypted)
+    # An install granted fewer scopes than the app now asks for goes through authorisation again.
+    installed = shop is not None and shop.state == InstallState.active and bool(shop.access_token_encrypted) \
+        and not platform.missing_scopes(shop.scopes)
     if launch.id_token:
         if not installed:
             try:
