@@ -77,6 +77,17 @@ def test_an_installed_shop_opening_the_app_again_goes_to_its_console(shopify_run
     assert fresh_browser.get("/app/settings", headers=HTML).status_code == 200
 
 
+def test_a_copied_app_link_signs_no_second_browser_in(shopify_runtime, sandbox) -> None:  # type: ignore[no-untyped-def]
+    install_by_code_grant(_client(shopify_runtime), sandbox)
+    link = f"/shopify/app?{sandbox.launch_query()}"
+    assert _client(shopify_runtime).get(link, follow_redirects=False).status_code == 303
+    copier = _client(shopify_runtime)
+    _refused(copier.get(link, headers=HTML, follow_redirects=False), 400, "このリンクはすでに使われています")
+    shuffled = "/shopify/app?" + "&".join(reversed(link.split("?", 1)[1].split("&")))
+    _refused(copier.get(shuffled, headers=HTML, follow_redirects=False), 400, "このリンクはすでに使われています")
+    assert copier.get("/app/settings", headers=HTML).status_code == 401
+
+
 # Refusals: each a 4xx in Japanese, nothing stored -----------------------------------------
 
 def _refused(answer: httpx.Response, status: int, words: str) -> None:

@@ -127,6 +127,7 @@ ERRORS: dict[str, dict[str, str]] = {
         "launch_scopes": "Okaeri に必要なアクセス権がすべては許可されませんでした。"
                          "もう一度インストールして、すべてのアクセスを許可してください。",
         "session_token": "管理画面のセッションを確認できませんでした。ページを読み込み直してください。",
+        "launch_used": "このリンクはすでに使われています。{platform} の管理画面からもう一度アプリを開いてください。",
     },
     "en": {
         "sign_in": "Please open Okaeri from your shop's admin.",
@@ -165,6 +166,7 @@ ERRORS: dict[str, dict[str, str]] = {
         "launch_foreign_shop": "This is not a {platform} shop address. Open the app from your {platform} admin.",
         "launch_scopes": "Not every permission Okaeri needs was granted ({reason}). Install again and grant them all.",
         "session_token": "The admin session could not be verified ({reason}). Please reload the page.",
+        "launch_used": "This link was already used. Open the app again from your {platform} admin.",
     },
 }
 

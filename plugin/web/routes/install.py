@@ -168,7 +168,10 @@ def app_launch(request: Request, platform: PlatformDep, runtime: RuntimeDep) -> 
                 raise AppError(502 if exc.status is None or exc.status >= 500 else 400, "install_failed",
                                platform=platform.title, reason=str(exc)) from exc
         return RedirectResponse(f"/app/?{_embedded_query(launch)}", status_code=303)
-    if installed and shop is not None:
+    if installed and shop is not None:  # a signed link signs one browser in, once (a copied link does not)
+        signed = "&".join(sorted(request.url.query.split("&")))  # the same link in any parameter order
+        if not claim_once(runtime, platform, "launch", hashlib.sha256(signed.encode()).hexdigest()):
+            raise AppError(400, "launch_used", platform=platform.title)
         response = RedirectResponse("/app/", status_code=303)
         _sign_in(response, runtime, shop.id or 0)
         return response
