@@ -8,7 +8,7 @@ from sqlalchemy import Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
-__all__ = ["upsert", "insert_ignore", "table_of"]
+__all__ = ["upsert", "insert_ignore", "insert_plain", "table_of"]
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -60,3 +60,18 @@ def insert_ignore(
         result = session.execute(stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(key))
         inserted.extend(r[0] if key.name == "id" else 1 for r in result)
     return inserted
+
+
+def insert_plain(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows whose values need no conversion (integers, text, booleans: no datetimes) in
+    one driver-level executemany: a first sync writes hundreds of thousands of order lines, and
+    SQLAlchemy's per-row parameter processing was most of their cost."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    dialect = session.get_bind().dialect
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    preparer = dialect.identifier_preparer
+    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
+           f"VALUES ({', '.join([marker] * len(columns))})")
+    session.connection().exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])

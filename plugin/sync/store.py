@@ -18,7 +18,7 @@ from plugin.storage.consent import record_consent
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import table_of, upsert
+from plugin.storage.upsert import insert_plain, table_of, upsert
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
@@ -112,7 +112,8 @@ def _sync_resource(
             done += len(batch)
             batch_newest = max(r.updated_at for r in batch)
             newest = batch_newest if newest is None else max(newest, batch_newest)
-            seen.update(r.external_id for r in batch)
+            if resource in DELETABLE:  # only what a complete listing may close (orders are never closed: memory stays flat)
+                seen.update(r.external_id for r in batch)
             session.commit()
             if progress:
                 progress(resource, done, total)
@@ -248,8 +249,7 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
          "unit_price": ln.unit_price, "quantity": ln.quantity}
         for r in batch for ln in r.lines
     ]
-    if lines:
-        session.execute(table_of(OrderLine).insert(), lines)
+    insert_plain(session, table_of(OrderLine), lines)
     _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_months)
 
 
