@@ -39,8 +39,9 @@ from connectors.platform import (
     TopicHandler,
     Uninstalled,
 )
-from connectors.shopify import oauth, webhooks
+from connectors.shopify import oauth, pixel_events, webhooks
 from connectors.shopify.config import ShopifyConfig
+from connectors.storefront import StorefrontEvent
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.graphql import GraphQLClient
 from connectors.shopify.oauth import ShopifyGrant
@@ -159,6 +160,9 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
     @property
     def webhook_topics(self) -> Mapping[str, TopicHandler]:
         return {**_processed_topics(self), UNINSTALLED_TOPIC: self._app_uninstalled}
+
+    def parse_event(self, body: bytes) -> StorefrontEvent:
+        return pixel_events.parse_event(body)  # what the web pixel posts (connectors/shopify/pixel)
 
     def read_hook(self, topic: str, body: bytes, *, shop_url: str, currency: str) -> HookEffect:
         return webhooks.read_hook(topic, body, shop_url=shop_url, currency=currency)
