@@ -41,7 +41,6 @@ from connectors.platform import (
 )
 from connectors.shopify import oauth, pixel_events, webhooks
 from connectors.shopify.config import ShopifyConfig
-from connectors.storefront import StorefrontEvent
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.graphql import GraphQLClient
 from connectors.shopify.oauth import ShopifyGrant
@@ -49,6 +48,7 @@ from connectors.shopify.query_hmac import QueryRefused, verify_query
 from connectors.shopify.session_token import SessionTokenRefused, verify_session_token
 from connectors.shopify.shop_domain import InvalidShopDomain, parse_shop_domain
 from connectors.shopify.webhook_delivery import verify_delivery
+from connectors.storefront import StorefrontEvent
 
 __all__ = ["ShopifyPlatform", "UNINSTALLED_TOPIC", "UNINSTALLED_HOOK"]
 

@@ -42,7 +42,40 @@ def upsert(
     stmt = stmt.on_conflict_do_update(
         index_elements=list(conflict), set_={**{c: getattr(stmt.excluded, c) for c in update}, **more}
     )
-    session.execute(stmt, list(rows))
+    _executemany(session, stmt, rows)
+
+
+def _executemany(session: Session, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Compile the statement once and hand every row to the driver's executemany: a first sync writes
+    hundreds of thousands of rows, and SQLAlchemy's per-row parameter processing was most of their
+    cost. Values go through each parameter's own type processing (aware datetimes included)."""
+    dialect = session.get_bind().dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    binds = {compiled.bind_names[bind]: bind for bind in compiled.binds.values()}  # by the name the SQL uses
+    processors = {name: bind.type.bind_processor(dialect) for name, bind in binds.items()}
+    fixed = dict(compiled.params)  # values the statement itself holds (e.g. `now` in an `extra` expression)
+    for name in binds:  # a column the rows leave out takes its default, as SQLAlchemy would give it
+        column = stmt.table.c.get(name)
+        default = column.default if column is not None and name not in rows[0] else None
+        if default is not None and not default.is_scalar:
+            session.execute(stmt, list(rows))  # a computed default: SQLAlchemy's own executemany
+            return
+        if default is not None:
+            fixed[name] = default.arg
+
+    def value(row: dict[str, Any], name: str) -> Any:
+        raw = row[name] if name in row else fixed[name]
+        processor = processors.get(name)
+        return processor(raw) if processor is not None else raw
+
+    session.flush()  # what session.execute would autoflush first (rows these may point at)
+    connection = session.connection()
+    if compiled.positiontup is not None:  # qmark / format styles (SQLite)
+        names = list(compiled.positiontup)
+        connection.exec_driver_sql(compiled.string, [tuple(value(row, n) for n in names) for row in rows])
+    else:  # named styles (psycopg's pyformat)
+        names = list(binds)
+        connection.exec_driver_sql(compiled.string, [{n: value(row, n) for n in names} for row in rows])
 
 
 def insert_ignore(
@@ -63,15 +96,6 @@ def insert_ignore(
 
 
 def insert_plain(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows whose values need no conversion (integers, text, booleans: no datetimes) in
-    one driver-level executemany: a first sync writes hundreds of thousands of order lines, and
-    SQLAlchemy's per-row parameter processing was most of their cost."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    dialect = session.get_bind().dialect
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    preparer = dialect.identifier_preparer
-    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
-           f"VALUES ({', '.join([marker] * len(columns))})")
-    session.connection().exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+    """Insert many rows through one compiled statement and the driver's executemany (see `_executemany`)."""
+    if rows:
+        _executemany(session, _insert(session, table), rows)
