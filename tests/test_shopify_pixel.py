@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from connectors.errors import BadResponse
 from connectors.shopify.graphql import GraphQLClient
-from connectors.shopify.pixel_activation import activate_pixel
+from connectors.shopify.pixel_activation import CREATE, activate_pixel
 from connectors.shopify.pixel_events import parse_event
 from connectors.storefront import InvalidEvent
 from plugin.demo.sandbox.shopify_admin import ShopifySandboxShop, create_shopify_sandbox_app
@@ -205,15 +205,24 @@ def test_install_activates_the_pixel_with_the_shops_event_url() -> None:
     assert sandbox.web_pixel == {"id": pixel_id, "settings": '{"eventUrl": "https://okaeri.example/events/shopify/key-1"}'}
 
 
-def test_a_second_activation_is_refused_as_taken_and_updates_in_place_given_the_id() -> None:
+def test_activating_again_updates_the_shops_one_pixel_in_place() -> None:
     sandbox = ShopifySandboxShop(SHOP, TOKEN)
     client = _client(sandbox)
     pixel_id = activate_pixel(client, "https://okaeri.example/events/shopify/key-1")
-    with pytest.raises(BadResponse, match="TAKEN") as refused:
-        activate_pixel(client, "https://okaeri.example/events/shopify/key-2")
-    assert refused.value.status == 409
-    assert activate_pixel(client, "https://okaeri.example/events/shopify/key-2", pixel_id) == pixel_id
+    # a reinstall (Shopify answers TAKEN to a second create): the existing pixel gets the new URL
+    assert activate_pixel(client, "https://okaeri.example/events/shopify/key-2") == pixel_id
     assert sandbox.web_pixel is not None and "key-2" in sandbox.web_pixel["settings"]
+    assert activate_pixel(client, "https://okaeri.example/events/shopify/key-3", pixel_id) == pixel_id
+    assert "key-3" in sandbox.web_pixel["settings"]
+
+
+def test_settings_the_extension_does_not_declare_are_refused() -> None:
+    sandbox = ShopifySandboxShop(SHOP, TOKEN)
+    client = _client(sandbox)
+    answer = client.query(CREATE, {"webPixel": {"settings": '{"accountID": "1"}'}})
+    assert answer["webPixelCreate"]["userErrors"][0]["code"] == "INVALID_SETTINGS"
+    with pytest.raises(BadResponse, match="NOT_FOUND"):
+        activate_pixel(client, "https://okaeri.example/events/shopify/key-1", "gid://shopify/WebPixel/404")
 
 
 def test_a_plain_http_event_url_is_never_given_to_a_pixel() -> None:

@@ -2,17 +2,19 @@
 
 Shopify validates the settings against `pixel/shopify.extension.toml` (one field, `eventUrl`). An app
 has one pixel per shop: when one exists already (a reinstall, a retried install) Shopify answers
-`TAKEN`, and the pixel is updated in place with `webPixelUpdate` when its id is known. Install calls
-`activate_pixel` once the shop's token works (scopes `write_pixels` and `read_customer_events`).
+`TAKEN`: the app's pixel is then looked up (`webPixel` query) and updated in place with
+`webPixelUpdate`. Install calls `activate_pixel` once the shop's token works (scopes `write_pixels`
+and `read_customer_events`); calling it again (reinstall, a new event key) is harmless.
 """
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from connectors.errors import BadResponse
 from connectors.shopify.graphql import GraphQLClient
 
-__all__ = ["activate_pixel", "pixel_settings", "CREATE", "UPDATE"]
+__all__ = ["activate_pixel", "pixel_settings", "CREATE", "UPDATE", "CURRENT"]
 
 PLATFORM = "shopify"
 CREATE = """mutation($webPixel: WebPixelInput!) {
@@ -21,6 +23,8 @@ CREATE = """mutation($webPixel: WebPixelInput!) {
 UPDATE = """mutation($id: ID!, $webPixel: WebPixelInput!) {
   webPixelUpdate(id: $id, webPixel: $webPixel) { webPixel { id settings } userErrors { field message code } }
 }"""
+
+CURRENT = "{ webPixel { id settings } }"  # the app's own pixel on this shop
 
 
 def pixel_settings(event_url: str) -> str:
@@ -31,20 +35,30 @@ def pixel_settings(event_url: str) -> str:
 
 
 def activate_pixel(client: GraphQLClient, event_url: str, pixel_id: str = "") -> str:
-    """Create (or, given its id, update) the shop's web pixel; returns its id.
+    """Create the shop's web pixel, or update it in place when it exists (by `pixel_id`, else the one
+    Shopify reports for the app); returns its id.
 
     Raises:
-      BadResponse: With Shopify's user errors, e.g. `TAKEN` when a pixel exists and no id was given.
+      BadResponse: With Shopify's user errors (e.g. settings the extension does not declare).
     """
     variables = {"webPixel": {"settings": pixel_settings(event_url)}}
-    if pixel_id:
-        answer = client.query(UPDATE, {"id": pixel_id, **variables}).get("webPixelUpdate") or {}
-    else:
+    if not pixel_id:
         answer = client.query(CREATE, variables).get("webPixelCreate") or {}
-    errors = answer.get("userErrors") or []
-    if errors:
-        codes = ", ".join(str(e.get("code") or e.get("message")) for e in errors)
-        raise BadResponse(f"Shopify refused the web pixel: {codes}", platform=PLATFORM, status=409 if "TAKEN" in codes else 400)
+        if not _codes(answer) or "TAKEN" not in _codes(answer):
+            return _pixel_id(answer)
+        pixel_id = str(((client.query(CURRENT).get("webPixel")) or {}).get("id") or "")
+        if not pixel_id:
+            raise BadResponse("Shopify says the web pixel exists but reports none", platform=PLATFORM, status=409)
+    return _pixel_id(client.query(UPDATE, {"id": pixel_id, **variables}).get("webPixelUpdate") or {})
+
+
+def _codes(answer: dict[str, Any]) -> str:
+    return ", ".join(str(e.get("code") or e.get("message")) for e in answer.get("userErrors") or [])
+
+
+def _pixel_id(answer: dict[str, Any]) -> str:
+    if codes := _codes(answer):
+        raise BadResponse(f"Shopify refused the web pixel: {codes}", platform=PLATFORM, status=400)
     pixel = answer.get("webPixel") or {}
     if not pixel.get("id"):
         raise BadResponse("Shopify's web pixel answer has no id", platform=PLATFORM)

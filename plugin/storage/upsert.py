@@ -1,14 +1,15 @@
 """Dialect-aware bulk upsert (INSERT … ON CONFLICT) for SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
-__all__ = ["upsert", "insert_ignore", "insert_plain", "table_of"]
+__all__ = ["upsert", "insert_ignore", "insert_plain", "ids_by_key", "table_of"]
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -99,3 +100,23 @@ def insert_plain(session: Session, table: Table, rows: Sequence[dict[str, Any]])
     """Insert many rows through one compiled statement and the driver's executemany (see `_executemany`)."""
     if rows:
         _executemany(session, _insert(session, table), rows)
+
+
+def ids_by_key(session: Session, table: Table, shop_id: int, keys: Iterable[str], key: str = "external_id") -> dict[str, int]:
+    """`{key: id}` of the shop's rows whose `key` column is among `keys`, in one statement whatever
+    their number: the keys travel as one parameter (a JSON array on SQLite, an array on PostgreSQL),
+    where an IN list of hundreds of parameters cost more to build than to run."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer
+    name, column = quote.format_table(table), quote.quote(key)
+    session.flush()
+    if dialect.name == "postgresql":
+        sql = f"SELECT {column}, id FROM {name} WHERE shop_id = %s AND {column} = ANY(%s)"
+        params: tuple[Any, ...] = (shop_id, wanted)
+    else:
+        sql = f"SELECT {column}, id FROM {name} WHERE shop_id = ? AND {column} IN (SELECT value FROM json_each(?))"
+        params = (shop_id, json.dumps(wanted))
+    return {str(k): int(i) for k, i in session.connection().exec_driver_sql(sql, params)}

@@ -18,7 +18,7 @@ from plugin.storage.consent import record_consent
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import insert_plain, table_of, upsert
+from plugin.storage.upsert import ids_by_key, insert_plain, table_of, upsert
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
@@ -214,14 +214,7 @@ def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], 
 
 def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int,
          external_ids: set[str]) -> dict[str, int]:
-    if not external_ids:
-        return {}
-    rows = session.execute(
-        select(col(model.external_id), col(model.id)).where(
-            col(model.shop_id) == shop_id, col(model.external_id).in_(external_ids)
-        )
-    )
-    return {ext: id_ for ext, id_ in rows}
+    return ids_by_key(session, table_of(model), shop_id, external_ids)
 
 
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
