@@ -35,7 +35,7 @@ from connectors.platform import (
     TopicHandler,
     Uninstalled,
 )
-from connectors.shopify import embedded, oauth, webhooks
+from connectors.shopify import embedded, oauth, pixel_events, webhooks
 from connectors.shopify.config import ShopifyConfig
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.graphql import GraphQLClient
@@ -44,6 +44,7 @@ from connectors.shopify.query_hmac import QueryRefused, verify_query
 from connectors.shopify.session_token import SessionTokenRefused, verify_session_token
 from connectors.shopify.shop_domain import InvalidShopDomain, parse_shop_domain
 from connectors.shopify.webhook_delivery import verify_delivery
+from connectors.storefront import StorefrontEvent
 
 __all__ = ["ShopifyPlatform", "UNINSTALLED_TOPIC"]
 
@@ -164,6 +165,9 @@ class ShopifyPlatform(Platform[ShopifyConfig]):
     @property
     def webhook_topics(self) -> Mapping[str, TopicHandler]:
         return {**webhooks.topic_handlers(self), UNINSTALLED_TOPIC: self._app_uninstalled}
+
+    def parse_event(self, body: bytes) -> StorefrontEvent:
+        return pixel_events.parse_event(body)  # what the web pixel posts (connectors/shopify/pixel)
 
     def read_hook(self, topic: str, body: bytes, *, shop_url: str, currency: str) -> HookEffect:
         return webhooks.read_hook(topic, body, shop_url=shop_url, currency=currency)

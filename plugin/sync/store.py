@@ -18,7 +18,7 @@ from plugin.storage.consent import record_consent
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import table_of, upsert
+from plugin.storage.upsert import ids_by_key, insert_plain, table_of, upsert
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
@@ -112,7 +112,8 @@ def _sync_resource(
             done += len(batch)
             batch_newest = max(r.updated_at for r in batch)
             newest = batch_newest if newest is None else max(newest, batch_newest)
-            seen.update(r.external_id for r in batch)
+            if resource in DELETABLE:  # only what a complete listing may close (orders are never closed: memory stays flat)
+                seen.update(r.external_id for r in batch)
             session.commit()
             if progress:
                 progress(resource, done, total)
@@ -213,14 +214,7 @@ def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], 
 
 def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int,
          external_ids: set[str]) -> dict[str, int]:
-    if not external_ids:
-        return {}
-    rows = session.execute(
-        select(col(model.external_id), col(model.id)).where(
-            col(model.shop_id) == shop_id, col(model.external_id).in_(external_ids)
-        )
-    )
-    return {ext: id_ for ext, id_ in rows}
+    return ids_by_key(session, table_of(model), shop_id, external_ids)
 
 
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
@@ -248,8 +242,7 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
          "unit_price": ln.unit_price, "quantity": ln.quantity}
         for r in batch for ln in r.lines
     ]
-    if lines:
-        session.execute(table_of(OrderLine).insert(), lines)
+    insert_plain(session, table_of(OrderLine), lines)
     _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_months)
 
 

@@ -243,6 +243,8 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
             item = None if owner_product is None else {"id": variables["id"], "variant": {
                 "product": _node(owner_product, "products", 20)}}
             return answer(bucket, {"inventoryItem": item}, requested, 1)
+        if query.strip() == "{ webPixel { id settings } }":
+            return answer(bucket, {"webPixel": dict(shop.web_pixel) if shop.web_pixel else None}, requested, 1)
         if "webPixelCreate" in query or "webPixelUpdate" in query:
             return answer(bucket, _web_pixel(shop, query, variables), requested, 1)
         if "shop {" in query or "shop{" in query:
