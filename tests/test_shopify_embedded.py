@@ -115,3 +115,15 @@ def test_embedded_pages_load_app_bridge_and_pages_outside_the_admin_do_not(shopi
     assert int(inside.headers["content-length"]) == len(inside.content)
     outside = client.get("/app/settings", headers=HTML)
     assert "app-bridge.js" not in outside.text and "content-security-policy" not in outside.headers
+
+
+def test_an_expired_session_token_on_the_app_url_is_refused_and_installs_nothing(shopify_runtime, sandbox, clock) -> None:  # type: ignore[no-untyped-def]
+    from plugin.demo.sandbox.shopify_oauth import signed_launch_query
+
+    now = int(clock.now().timestamp())
+    stale = jwt.encode({"iss": f"https://{DOMAIN}/admin", "dest": f"https://{DOMAIN}", "aud": API_KEY, "sub": "1",
+                        "exp": now - 120, "nbf": now - 180}, API_SECRET, algorithm="HS256")
+    query = signed_launch_query({"shop": DOMAIN, "timestamp": str(now), "embedded": "1", "id_token": stale}, API_SECRET)
+    answer = TestClient(create_app(shopify_runtime)).get(f"/shopify/app?{query}", headers=HTML, follow_redirects=False)
+    assert answer.status_code == 401 and "管理画面のセッションを確認できませんでした" in answer.text
+    assert the_shop(shopify_runtime, DOMAIN) is None

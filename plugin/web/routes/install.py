@@ -198,7 +198,10 @@ def _foreign(title: str, lang: str, granted: str, expected: str) -> Response:
 
 # A refused launch or callback, by LaunchRefused.reason: the page says which check failed.
 LAUNCH_REASONS = {"bad_signature": "launch_tampered", "unsigned": "launch_tampered", "malformed": "launch_tampered",
-                  "stale": "launch_stale", "foreign_shop": "launch_foreign_shop", "scopes": "launch_scopes"}
+                  "stale": "launch_stale", "foreign_shop": "launch_foreign_shop", "scopes": "launch_scopes",
+                  # the admin's session token that came with the launch
+                  "expired": "session_token", "not_yet_valid": "session_token", "signature": "session_token",
+                  "audience": "session_token", "missing": "session_token", "shop_mismatch": "session_token"}
 
 
 def _launch_refused(title: str, exc: LaunchRefused) -> AppError:
