@@ -27,7 +27,8 @@ def data_requests(shop: SignedInShop, session: SessionDep, lang: Lang) -> HTMLRe
 
 
 @router.get("/data-requests/{export_id}.json")
-def download_export(export_id: Annotated[int, Path(ge=1, le=2**62)], shop: SignedInShop, session: SessionDep, runtime: RuntimeDep) -> Response:
+def download_export(export_id: Annotated[int, Path(ge=1, le=2**62)], shop: SignedInShop, session: SessionDep,
+                    runtime: RuntimeDep) -> Response:
     export = session.get(DataExport, export_id)
     if export is None or export.shop_id != shop.id:  # another shop's export is as unknown as a missing one
         raise AppError(404, "no_export")
