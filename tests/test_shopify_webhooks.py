@@ -284,3 +284,34 @@ def test_a_delivery_whose_job_was_lost_is_handed_over_again_by_the_sweeper(hooks
     sweep_outbox(runtime)
     run_hooks(runtime)
     assert session.execute(select(func.count()).select_from(Customer)).scalar_one() == 1
+
+
+def test_a_webhook_payload_maps_to_the_same_records_as_the_graphql_node(clock) -> None:  # type: ignore[no-untyped-def]
+    from connectors.shopify import mapping, webhook_mapping
+    from connectors.shopify.bulk import BulkObject
+
+    now = clock.now()
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # customers: REST snake_case vs GraphQL camelCase
+    rest_customer = payloads.customer_payload(7, now, subscribed=True)
+    node = {"id": "gid://shopify/Customer/7", "email": "customer7@example.jp", "firstName": "花子", "lastName": "山田",
+            "updatedAt": stamp, "emailMarketingConsent": {"marketingState": "SUBSCRIBED"}}
+    assert webhook_mapping.customer(rest_customer) == mapping.customer(node)
+    # products: variants with price and inventory
+    rest_product = payloads.product_payload(1, now, price="1200.00", stock=4)
+    product_node = BulkObject({"id": "gid://shopify/Product/1", "title": "煎茶", "handle": "sencha-1", "status": "ACTIVE",
+                               "productType": "お茶", "updatedAt": stamp,
+                               "featuredImage": {"url": "https://cdn.shopify.com/s/files/sencha-1.jpg"}},
+                              {"ProductVariant": [{"id": "gid://shopify/ProductVariant/10", "sku": "SEN-1", "price": "1200.00",
+                                                   "inventoryQuantity": 4}]})
+    assert webhook_mapping.product(rest_product, f"https://{SHOP}", "JPY") == mapping.product(product_node, f"https://{SHOP}")
+    # orders: lines, customer, total
+    rest_order = payloads.order_payload(50, 7, now, products=(1, 2))
+    order_node = BulkObject({"id": "gid://shopify/Order/50", "createdAt": stamp, "updatedAt": stamp, "cancelledAt": None,
+                             "customer": {"id": "gid://shopify/Customer/7"},
+                             "currentTotalPriceSet": {"shopMoney": {"amount": "2400", "currencyCode": "JPY"}}},
+                            {"LineItem": [{"id": f"gid://shopify/LineItem/{5000 + p}", "name": f"煎茶 {p}", "quantity": 1,
+                                           "product": {"id": f"gid://shopify/Product/{p}"},
+                                           "originalUnitPriceSet": {"shopMoney": {"amount": "1200.00", "currencyCode": "JPY"}}}
+                                          for p in (1, 2)]})
+    assert webhook_mapping.order(rest_order) == mapping.order(order_node)

@@ -1,7 +1,9 @@
 """Customers' data requests, answered: the merchant's list and the JSON downloads (plugin.sync.hook_apply writes them)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
@@ -25,7 +27,8 @@ def data_requests(shop: SignedInShop, session: SessionDep, lang: Lang) -> HTMLRe
 
 
 @router.get("/data-requests/{export_id}.json")
-def download_export(export_id: int, shop: SignedInShop, session: SessionDep, runtime: RuntimeDep) -> Response:
+def download_export(export_id: Annotated[int, Path(ge=1, le=2**62)], shop: SignedInShop, session: SessionDep,
+                    runtime: RuntimeDep) -> Response:
     export = session.get(DataExport, export_id)
     if export is None or export.shop_id != shop.id:  # another shop's export is as unknown as a missing one
         raise AppError(404, "no_export")
