@@ -11,9 +11,13 @@ Admin API (plugin/demo/sandbox/shopify_admin.py, its own process, a 2,000-point 
 100 points/s × `--time-scale`): the cost points the sandbox metered as a share of what the budget
 allowed over the run (the full bucket at the start + restore × elapsed); the figure asks ≥ 90 %.
 
-Not measured yet: storing the records (the Shopify sync job is not built).
+Then parse + store (`--store`): the same lines written as Shopify's bulk operations write them, one
+file per resource (customers with consent, products with variants and inventory, orders with line
+items), read by a connector streaming each file and stored by the real first sync
+(`plugin.sync.store.sync_shop`, batches of 500) into a fresh SQLite file (or the PostgreSQL
+database of `--database-url`), in a fresh process per size: lines/s over the whole sync and peak RSS.
 
-    python -m bench.shopify_sync [--sizes 100000 1000000] [--time-scale 5]
+    python -m bench.shopify_sync [--sizes 100000 1000000] [--time-scale 5] [--store [--database-url URL]]
 """
 from __future__ import annotations
 
@@ -91,6 +95,79 @@ def read_export(path: str) -> None:
     print(json.dumps({"lines": lines, "records": records, "seconds": seconds, "peak_mib": peak}))
 
 
+def split_export(path: Path) -> dict[str, Path]:
+    """The export as Shopify's bulk operations deliver it: one grouped file per resource."""
+    kinds = {"Customer": "customers", "Product": "products", "ProductVariant": "products", "Order": "orders",
+             "LineItem": "orders"}
+    files = {resource: path.with_name(f"{path.stem}-{resource}.jsonl") for resource in set(kinds.values())}
+    outs = {resource: target.open("w") for resource, target in files.items()}
+    try:
+        with path.open() as source:
+            for line in source:
+                kind = line.split('"gid://shopify/', 1)[1].split("/", 1)[0]
+                outs[kinds[kind]].write(line)
+    finally:
+        for out in outs.values():
+            out.close()
+    return files
+
+
+def store_export(files_json: str, database_url: str) -> None:
+    """Child process: a first sync of one shop whose connector streams the per-resource files; print JSON."""
+    from collections.abc import Iterator
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+    from sqlmodel import Session, SQLModel
+
+    import plugin.storage.models  # noqa: F401
+    from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector
+    from connectors.shopify import mapping
+    from connectors.shopify.bulk import read_grouped
+    from plugin.storage.db import make_engine
+    from plugin.storage.models import ConsentRecord, Customer, InstallState, Order, OrderLine, Product, Shop
+    from plugin.sync.store import sync_shop
+
+    files = json.loads(files_json)
+
+    class FileConnector(ShopConnector):
+        def _objects(self, resource: str) -> Iterator[object]:
+            with open(files[resource], "rb") as source:
+                yield from read_grouped(source)
+
+        def iter_customers(self, updated_since: datetime | None) -> Iterator[CustomerRecord]:
+            return (mapping.customer(item.data) for item in self._objects("customers"))  # type: ignore[attr-defined]
+
+        def iter_products(self, updated_since: datetime | None) -> Iterator[ProductRecord]:
+            return (mapping.product(item, "https://shop.example") for item in self._objects("products"))  # type: ignore[arg-type]
+
+        def iter_orders(self, updated_since: datetime | None, history_start: datetime) -> Iterator[OrderRecord]:
+            return (mapping.order(item) for item in self._objects("orders"))  # type: ignore[arg-type]
+
+    engine = make_engine(database_url)
+    SQLModel.metadata.drop_all(engine)
+    SQLModel.metadata.create_all(engine)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with Session(engine, expire_on_commit=False) as session:
+        shop = Shop(platform="shopify", external_id=DOMAIN, state=InstallState.active, created_at=now)
+        session.add(shop)
+        session.commit()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        counts = sync_shop(session, shop, FileConnector(), now, full=True)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        held = {name: session.execute(select(func.count()).select_from(model)).scalar_one()
+                for name, model in (("customers", Customer), ("products", Product), ("orders", Order),
+                                    ("order_lines", OrderLine), ("consent_records", ConsentRecord))}
+    lines = 0
+    for target in files.values():
+        with open(target, "rb") as source:
+            lines += sum(1 for _ in source)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"lines": lines, "records": sum(counts.values()), "seconds": seconds, "cpu": cpu, "peak_mib": peak,
+                      "held": held, "dialect": engine.dialect.name}))
+    engine.dispose()
+
+
 def serve_sandbox(port: int, customers: int, orders: int, time_scale: float) -> None:
     """Child process: the sandbox Admin API for one generated shop."""
     import uvicorn
@@ -153,17 +230,47 @@ def incremental(customers: int, orders: int, time_scale: float) -> None:
         server.wait(10)
 
 
+def store_bench(sizes: list[int], database_url: str) -> None:
+    """Parse + store each size in a fresh process; one table row per size."""
+    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("| lines | records | database | seconds | lines/s | CPU s | lines per CPU s | peak RSS MiB | load (1 min) |\n"
+          "|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"export-{size}.jsonl"
+            write_export(path, size)
+            files = {k: str(v) for k, v in split_export(path).items()}
+            url = database_url or f"sqlite:///{Path(tmp) / f'store-{size}.db'}"
+            load = os.getloadavg()[0]
+            out = subprocess.run([sys.executable, "-m", "bench.shopify_sync", "--store-child", json.dumps(files),
+                                  "--database-url", url], check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            print(f"| {r['lines']:,} | {r['records']:,} | {r['dialect']} | {r['seconds']:.1f} | "
+                  f"{r['lines'] / r['seconds']:,.0f} | {r['cpu']:.1f} | {r['lines'] / r['cpu']:,.0f} | "
+                  f"{r['peak_mib']:.0f} | {load:.1f}–{os.getloadavg()[0]:.1f} |")
+            print(f"<!-- held {r['held']} -->")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--time-scale", type=float, default=5.0)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--orders", type=int, default=4_000)
+    parser.add_argument("--store", action="store_true", help="parse + store only (the first sync's store half)")
+    parser.add_argument("--database-url", default="", help="PostgreSQL for --store (default: a temp SQLite file)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--store-child", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         read_export(args.child)
+        return
+    if args.store_child:
+        store_export(args.store_child, args.database_url)
+        return
+    if args.store:
+        store_bench(args.sizes, args.database_url)
         return
     if args.serve:
         serve_sandbox(args.serve, args.customers, args.orders, args.time_scale)

@@ -19,6 +19,8 @@ __all__ = [
     "OrderLineRecord",
     "OrderRecord",
     "ShopConnector",
+    "CheckoutLineRecord",
+    "CheckoutRecord",
 ]
 
 
@@ -91,6 +93,30 @@ class OrderRecord:
     guest: CustomerRecord | None = None  # the buyer, when they have no account (customer_external_id is its key)
 
 
+@dataclass(frozen=True)
+class CheckoutLineRecord:
+    product_external_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutRecord:
+    """A checkout (or cart) the platform itself reports, with the link that brings its buyer back to it.
+
+    `recovery_url` is the platform's own (verified hook or API), never a storefront event's. A
+    `completed` checkout became an order: its cart has nothing left to remind of.
+    """
+
+    external_id: str
+    customer: CustomerRecord | None
+    recovery_url: str
+    total: int
+    currency: str
+    updated_at: datetime
+    completed: bool = False
+    lines: tuple[CheckoutLineRecord, ...] = ()
+
+
 T = TypeVar("T")
 
 
@@ -160,6 +186,15 @@ class ShopConnector:
           platform cannot count is left out.
         """
         return {}
+
+    def use_point_fields(self, balance_field: str, expiry_field: str = "") -> None:
+        """Read customers' point balance (and expiry date) from these merchant-named fields, for a
+        platform without native points; "" reads none. The default ignores them."""
+
+    def iter_products_by_reference(self, references: tuple[str, ...]) -> Iterator[ProductRecord]:
+        """Re-read the products these platform references (e.g. an inventory item a hook named)
+        belong to, as they are now; the default reads none."""
+        return iter(())
 
     def close(self) -> None:
         """Release the connector's connections; the default holds none."""

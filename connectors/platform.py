@@ -15,11 +15,11 @@ from base64 import b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.base import ShopConnector, ShopInfo
+from connectors.base import CheckoutRecord, CustomerRecord, OrderRecord, ProductRecord, ShopConnector, ShopInfo
 from connectors.errors import BadResponse, ConnectorError
 from connectors.storefront import StorefrontEvent
 
@@ -34,6 +34,16 @@ __all__ = [
     "ForeignGrant",
     "ENTRY_POINT_GROUP",
     "subresource_integrity",
+    "AppLaunch",
+    "LaunchRefused",
+    "TokenSource",
+    "TopicDelivery",
+    "TopicHandler",
+    "HookReceived",
+    "RecordsChanged",
+    "DataRequest",
+    "Redact",
+    "HookEffect",
 ]
 
 ENTRY_POINT_GROUP = "okaeri.platforms"
@@ -76,11 +86,123 @@ HookHandler = Callable[[bytes, Mapping[str, str]], HookEvent]
 
 
 @dataclass(frozen=True)
+class HookReceived:
+    """A verified hook whose work a worker does later: the intake stores it once per (shop,
+    `delivery_key`) and answers at once; a worker reads it with `Platform.read_hook` and applies it.
+
+    `body` is the raw (verified) payload; `triggered_at` is when the platform says the change
+    happened, if it says (a retry carries the original payload and time)."""
+
+    account: str
+    delivery_key: str
+    topic: str
+    body: bytes
+    triggered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordsChanged:
+    """What a data hook says changed, as the same neutral records a sync yields.
+
+    A record older (by `updated_at`) than what is stored never overwrites it. `customer_points_known`
+    False: the hook's customers carry no point balance or expiry (the stored ones stay).
+    `stale_products` are platform references (e.g. an inventory item) whose products the shop's
+    connector re-reads as they are now (`ShopConnector.iter_products_by_reference`);
+    `deleted_products` are products' external ids the platform deleted.
+    """
+
+    customers: tuple[CustomerRecord, ...] = ()
+    products: tuple[ProductRecord, ...] = ()
+    orders: tuple[OrderRecord, ...] = ()
+    checkouts: tuple[CheckoutRecord, ...] = ()
+    deleted_products: tuple[str, ...] = ()
+    stale_products: tuple[str, ...] = ()
+    customer_points_known: bool = True
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """A customer asked (through the platform) for the data Okaeri holds on them: an export the
+    merchant downloads from the console. `request_id` is the platform's id of the request."""
+
+    customer_external_id: str
+    email: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Redact:
+    """Erase personal data for real: one customer (`customer_external_id` and/or `email`), or,
+    with both empty and `whole_shop`, every customer of the shop and its own contact details."""
+
+    customer_external_id: str = ""
+    email: str = ""
+    whole_shop: bool = False
+
+
+HookEffect = RecordsChanged | DataRequest | Redact
+
+
+@dataclass(frozen=True)
 class Grant:
     """What an OAuth code exchange yields."""
 
     access_token: str
     scope: str = ""
+    # Expiring tokens (platforms whose grants refresh): when the access token dies, the token that
+    # renews it (replaced on every use) and when that one dies; empty/None for a non-expiring token.
+    expires_at: datetime | None = None
+    refresh_token: str = ""
+    refresh_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AppLaunch:
+    """A merchant opened the app from the platform's admin (a platform-managed install).
+
+    The platform signed the query that brought them, so `account` is proven; `id_token` is the
+    embedded admin's session token (exchangeable for an access token), "" outside the admin frame.
+    """
+
+    account: str
+    id_token: str = ""
+    host: str = ""
+
+
+class LaunchRefused(ConnectorError):
+    """An app-URL query, OAuth callback or session token that proves no shop; `reason` is a short
+    key the merchant's page words (tampered, stale, foreign_shop, …)."""
+
+    def __init__(self, reason: str, message: str = "", *, platform: str = "", status: int = 400) -> None:
+        super().__init__(message or reason, platform=platform, status=status)
+        self.reason = reason
+
+
+class TokenSource(Protocol):
+    """A shop's stored access token as a connector sees it, for platforms whose tokens expire."""
+
+    def current(self) -> str:
+        """The access token to use now (refreshed first when it is about to expire)."""
+        ...
+
+    def rejected(self, token: str) -> str:
+        """The platform answered 401 to `token`: a refreshed token, or raise Unauthorized."""
+        ...
+
+
+@dataclass(frozen=True)
+class TopicDelivery:
+    """One inbound webhook delivery whose signature verified, described by the platform's headers."""
+
+    account: str
+    topic: str
+    delivery_key: str  # the same for every retry of one delivery (the dedupe key)
+    triggered_at: datetime | None = None
+
+
+# What a topic's handler makes of a verified delivery's raw body: a lifecycle HookEvent
+# (Uninstalled) or whatever the webhook processing of that platform defines.
+TopicHandler = Callable[[TopicDelivery, bytes], object]
 
 
 class ForeignGrant(ConnectorError):
@@ -127,6 +249,9 @@ class Platform(Generic[ConfigT]):
     points_expire_after: timedelta | None = None
     script_scopes: tuple[str, ...] = ("",)
     app_store_url: str = ""
+    # True for a platform without native points: a merchant names the customer fields holding the
+    # balance (and expiry); until then the point presets are unavailable, saying why.
+    points_field_required: bool = False
 
     def __init__(self, config: ConfigT | None = None) -> None:
         self._config = config
@@ -215,6 +340,27 @@ class Platform(Generic[ConfigT]):
         """
         return False
 
+    def read_hook(self, topic: str, body: bytes, *, shop_url: str, currency: str) -> HookEffect:
+        """Read a stored `HookReceived` body (verified at intake) into what it changes.
+
+        A `webhook_topics` handler returns `HookReceived` for a topic whose work a worker does later;
+        the generic intake stores it once per (shop, delivery key) and a worker calls this.
+
+        Parameters:
+          topic(str): The hook's topic as the intake stored it.
+          shop_url(str): The shop's URL (product links a payload lacks are built from it).
+          currency(str): The shop's currency (for payloads whose amounts do not name one).
+
+        Raises:
+          BadResponse: If the body is not the documented shape (the delivery is marked failed).
+        """
+        raise NotImplementedError
+
+    @property
+    def webhook_body_limit(self) -> int:
+        """The largest webhook body the endpoint reads (an order can carry hundreds of lines)."""
+        return 2 * 1024 * 1024
+
     # Sync --------------------------------------------------------------------------------
 
     def open_connector(self, access_token: str, now: datetime) -> ShopConnector:
@@ -291,3 +437,96 @@ class Platform(Generic[ConfigT]):
           InvalidEvent: With a short reason, if the body is not an event.
         """
         raise NotImplementedError
+
+    # Platform-managed install, expiring tokens, embedded admin, webhook topics ------------
+    # (additive: a platform without them — ColorMe — keeps the defaults)
+
+    managed_install: bool = False  # the platform installs the app and sends the merchant to the app URL
+    embedded_admin: bool = False  # the console also runs inside the platform's admin, by session token
+
+    def verify_launch(self, raw_query: str, now: datetime) -> AppLaunch:
+        """Check the signed query the platform sends to the app URL (`GET /{name}/app`).
+
+        Raises:
+          LaunchRefused: tampered or unsigned query, stale timestamp, foreign shop domain.
+        """
+        raise NotImplementedError
+
+    def verify_callback(self, raw_query: str, now: datetime) -> str:
+        """The account an OAuth callback's own signature proves; "" when the platform signs none.
+
+        Raises:
+          LaunchRefused: If the platform signs its callbacks and this one does not verify.
+        """
+        return ""
+
+    def exchange_code_for(self, account: str, code: str, redirect_uri: str, now: datetime) -> Grant:
+        """`exchange_code` for platforms whose token endpoint lives on the shop's own host; `now`
+        dates an expiring grant."""
+        return self.exchange_code(code, redirect_uri)
+
+    def exchange_id_token(self, account: str, id_token: str, now: datetime) -> Grant:
+        """Token exchange: the embedded admin's session token becomes the shop's offline token.
+
+        Raises:
+          Unauthorized: If the platform refused the session token.
+        """
+        raise NotImplementedError
+
+    def refresh_grant(self, account: str, grant: Grant, now: datetime) -> Grant:
+        """A new access token (and its replacement refresh token) for an expiring grant.
+
+        The caller stores the answer atomically and never uses `grant.refresh_token` again.
+
+        Raises:
+          Unauthorized: If the refresh token is dead (the shop must authorise again).
+        """
+        raise NotImplementedError
+
+    def connect(self, account: str, tokens: TokenSource, now: datetime) -> ShopConnector:
+        """One shop's connector when the caller can refresh its token; the default opens it with
+        the current token (platforms whose tokens never expire)."""
+        return self.open_connector(tokens.current(), now)
+
+    def session_account(self, token: str, now: datetime) -> str:
+        """The account an embedded admin's session token (a bearer JWT) speaks for.
+
+        Raises:
+          LaunchRefused: With status 401, if the token is not valid for this app.
+        """
+        raise LaunchRefused("no_embedded_admin", platform=self.name, status=401)
+
+    @property
+    def public_url(self) -> str:
+        """The address the platform knows the app by (its OAuth redirect URI is under it), when it
+        is not Okaeri's own base URL (a tunnel, say); "" for the base URL."""
+        return ""
+
+    def missing_scopes(self, granted: str) -> frozenset[str]:
+        """The scopes this app now asks for that an install's stored grant (`Shop.scopes`) lacks:
+        the merchant is sent through authorisation again (a platform re-prompts nobody by itself)."""
+        return frozenset()
+
+    def frame_ancestors(self, account: str) -> tuple[str, ...]:
+        """The origins allowed to frame the console for `account` inside the platform's admin
+        (a CSP `frame-ancestors` list); () for a platform without an embedded admin."""
+        return ()
+
+    def embedded_head(self, account: str) -> str:
+        """HTML the console's pages carry in their <head> inside the platform's admin (the
+        platform's frame library and its glue, trusted markup from the descriptor); "" if none."""
+        return ""
+
+    def verify_delivery(self, body: bytes, headers: Mapping[str, str]) -> TopicDelivery:
+        """Check one webhook delivery's signature on the raw body, then read its headers.
+
+        Raises:
+          BadSignature: With status 401, before anything is parsed.
+          BadResponse: If the headers are not the documented shape.
+        """
+        raise NotImplementedError
+
+    @property
+    def webhook_topics(self) -> Mapping[str, TopicHandler]:
+        """`{topic: handler}` for deliveries to the platform's one webhook endpoint."""
+        return {}

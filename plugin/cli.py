@@ -65,15 +65,17 @@ def cli(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--seed", default=42, show_default=True, help="Seed of the generated sandbox shop.")
-def demo(host: str, port: int, seed: int) -> None:
+@click.option("--platform", default=None, help="The sandbox platform to install into (one of the demo's sandboxes; "
+              "its first when not given).")
+def demo(host: str, port: int, seed: int, platform: str | None) -> None:
     """Web + worker + scheduler + sandbox shop + mail catcher, on SQLite and the in-process broker."""
-    from plugin.demo.stack import DemoError, run_demo
+    from plugin.demo.stack import PLATFORMS, DemoError, run_demo
 
     settings = _settings(require_secret=False)
     if settings.broker_url != "memory://":
         settings = settings.model_copy(update={"broker_url": "memory://"})
     try:
-        run_demo(ensure_secret_key(settings), host, port, seed)
+        run_demo(ensure_secret_key(settings), host, port, seed, platform=platform or PLATFORMS[0])
     except DemoError as exc:
         raise CliError(str(exc)) from None
 

@@ -70,8 +70,6 @@ class Settings(BaseSettings):
     rate_limit_raised_keys: str = Field(default="", alias="OKAERI_RATE_LIMIT_RAISED_KEYS")
     rate_limit_raised_events: str = Field(default="1000000/minute", alias="OKAERI_RATE_LIMIT_RAISED_EVENTS")
     trusted_proxies: str = Field(default="", alias="OKAERI_TRUSTED_PROXIES")
-    shopify_client_id: str = Field(default="", alias="SHOPIFY_CLIENT_ID")
-    shopify_client_secret: str = Field(default="", alias="SHOPIFY_CLIENT_SECRET")
     # Variables of the platform plug-ins, which declare and read their own (connectors/*/config.py);
     # values given here by variable name win over the environment.
     platform_settings: dict[str, Any] = Field(default_factory=dict)

@@ -16,7 +16,7 @@ import dramatiq
 from plugin.storage.outbox import HANDOFF_HORIZON
 
 __all__ = ["Job", "Tasks", "JOBS", "SYNC_SHOP", "RECONCILE_SHOP", "SCENARIO_TICK", "DELIVER_MESSAGES", "SWEEP_OUTBOX",
-           "TRAIN_RECOMMENDER", "REDELIVER_MESSAGES", "DELIVERY_BATCH"]
+           "TRAIN_RECOMMENDER", "REDELIVER_MESSAGES", "DELIVERY_BATCH", "APPLY_HOOK"]
 
 DELIVERY_BATCH = 50  # messages per delivery job: one claim, one SMTP session and one settle for all
 
@@ -36,7 +36,9 @@ SWEEP_OUTBOX = Job("sweep_outbox", "scenarios")
 TRAIN_RECOMMENDER = Job("train_recommender", "training")
 REDELIVER_MESSAGES = Job("redeliver_message", "redelivery")  # a dead worker's claims: a queue no backlog fills
 RECONCILE_SHOP = Job("reconcile_shop", "sync")
-JOBS = (SYNC_SHOP, SCENARIO_TICK, DELIVER_MESSAGES, SWEEP_OUTBOX, TRAIN_RECOMMENDER, REDELIVER_MESSAGES, RECONCILE_SHOP)
+APPLY_HOOK = Job("apply_hook", "hooks")  # a stored platform webhook delivery (plugin.sync.hook_apply)
+JOBS = (SYNC_SHOP, SCENARIO_TICK, DELIVER_MESSAGES, SWEEP_OUTBOX, TRAIN_RECOMMENDER, REDELIVER_MESSAGES, RECONCILE_SHOP,
+        APPLY_HOOK)
 
 
 class Tasks:
@@ -87,6 +89,10 @@ class Tasks:
     def train_recommender(self, shop_id: int) -> None:
         """Retrain a shop's recommendations from its orders."""
         self._send(TRAIN_RECOMMENDER, shop_id)
+
+    def apply_hook(self, delivery_id: int) -> None:
+        """Apply one stored platform webhook delivery (plugin.sync.hook_intake stored it)."""
+        self._send(APPLY_HOOK, delivery_id)
 
     def _send(self, job: Job, *args: Any, delay_ms: int | None = None) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(

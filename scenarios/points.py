@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, false, literal, or_, select, union_all
 from sqlmodel import Session, col
 
-from plugin.storage.models import Customer, Message, Product, Shop
+from plugin.storage.models import Customer, Message, PointFields, Product, Shop
 from plugin.storage.point_expiry import expiry_source
+from plugin.storage.point_fields import NO_FIELD_REASON
 from recommender.serving import top_n_many
 from scenarios.base import Audience, Copy, Scenario, product_view
 from scenarios.sql import day_text, local_month, step_text, trigger
@@ -25,6 +26,9 @@ __all__ = ["PointExpiry", "PointStatement"]
 
 
 def _no_point_data(session: Session, shop: Shop) -> str | None:
+    fields = session.get(PointFields, shop.id)
+    if fields is not None and not fields.balance_field:  # a platform without native points: nothing named yet
+        return NO_FIELD_REASON
     has = session.execute(select(col(Customer.id)).where(col(Customer.shop_id) == shop.id, col(Customer.points_balance) > 0)).first()
     return None if has else "ショップのポイントデータがありません / this shop has no point balances"
 

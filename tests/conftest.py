@@ -108,3 +108,7 @@ def require_service(name: str, reachable: bool, why: str) -> None:
         if ON_CI:
             pytest.fail(f"{name} is required on CI: {why}")
         pytest.skip(f"{name} not available: {why}")
+
+
+# The Shopify app tests share a sandbox shop and a runtime configured as its app (tests/shopify_app.py).
+pytest_plugins = ["tests.shopify_app"]

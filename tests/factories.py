@@ -87,3 +87,14 @@ def idle_cart_shop(session: Session, now: datetime, customers: int = 3) -> tuple
 
 def make_view(session: Session, shop: Shop, customer: Customer, product: Product, at: datetime) -> BrowseEvent:
     return _save(session, BrowseEvent(shop_id=shop.id, customer_id=customer.id, product_id=product.id, occurred_at=at))
+
+
+def make_message(session: Session, shop: Shop, customer: Customer, now: datetime, **fields: Any) -> Any:
+    """A cart reminder the outbox holds for the customer, due now (pending)."""
+    from plugin.storage.models import Message, MessageStatus, Trigger
+
+    trigger = Trigger("cart", fields.pop("ref", None), None)
+    values = {"shop_id": shop.id, "customer_id": customer.id, "scenario_key": "cart_recovery", "trigger_key": trigger.key,
+              "trigger_kind": trigger.kind, "trigger_ref": trigger.ref, "to_address": customer.email or "c@example.jp",
+              "status": MessageStatus.pending, "scheduled_at": now, "created_at": now}
+    return _save(session, Message(**{**values, **fields}))

@@ -9,6 +9,16 @@
 - `queries`, `connector`: first sync by bulk operation, incremental by paged queries.
 - `bulk` and `mapping`: a bulk operation's grouped JSONL read as a stream into neutral records.
 
-Not yet: the platform descriptor and entry point, the install/callback routes and token storage,
-the webhook endpoint and its processing, points metafields, the web pixel, the sandbox shop.
+- `config`, `platform`: the descriptor (`PLATFORM`, entry point `shopify` in `okaeri.platforms`):
+  Shopify-managed install, token exchange / code grant, expiring tokens, the embedded admin's
+  session tokens, `app/uninstalled`, and the seam to the webhook processing (`webhook_topics`).
+
+Not yet: the webhook endpoint and its processing, points metafields, the web pixel.
 """
+from __future__ import annotations
+
+from connectors.shopify.platform import ShopifyPlatform
+
+__all__ = ["PLATFORM"]
+
+PLATFORM = ShopifyPlatform()

@@ -37,8 +37,15 @@ class BulkObject:
         return gid_parts(self.data.get("id"))[0]
 
 
+_PREFIX = "gid://shopify/"
+
+
 def gid_parts(gid: object) -> tuple[str, str]:
     """`gid://shopify/ProductVariant/123` → ("ProductVariant", "123"); BadResponse otherwise."""
+    if isinstance(gid, str) and gid.startswith(_PREFIX) and gid.isascii():  # the common shape, without the regex
+        kind, _, number = gid[len(_PREFIX):].partition("/")
+        if kind.isalpha() and len(kind) <= 64 and number.isdigit() and len(number) <= 20:
+            return kind, number
     match = _GID.fullmatch(gid) if isinstance(gid, str) else None
     if match is None:
         raise BadResponse(f"not a Shopify global id: {str(gid)[:60]!r}", platform=PLATFORM)

@@ -43,6 +43,7 @@ class ShopifyConnector(ShopConnector):
         self._download = download or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
         self._sleep = sleep
         self._shop_url: str | None = None
+        self._point_fields = ""  # customer selections reading points from the merchant's metafields
 
     def close(self) -> None:
         self.client.close()
@@ -66,6 +67,19 @@ class ShopifyConnector(ShopConnector):
                  address.get("address1"), address.get("address2")]
         return info, " ".join(str(p) for p in parts if p)
 
+    def use_point_fields(self, balance_field: str, expiry_field: str = "") -> None:
+        self._point_fields = queries.point_fields(balance_field, expiry_field)
+
+    def iter_products_by_reference(self, references: tuple[str, ...]) -> Iterator[ProductRecord]:
+        """Products of inventory items (`gid://shopify/InventoryItem/…`), as they are now."""
+        if self._shop_url is None:
+            self.fetch_shop()
+        for reference in dict.fromkeys(references):
+            item = self.client.query(queries.PRODUCT_OF_INVENTORY_ITEM, {"id": reference}).get("inventoryItem") or {}
+            product = (item.get("variant") or {}).get("product")
+            if isinstance(product, dict) and product.get("id"):
+                yield mapping.product(BulkObject(product), self._shop_url or "")
+
     def iter_customers(self, updated_since: datetime | None) -> Iterator[CustomerRecord]:
         for item in self._objects("customers", updated_since, None):
             yield mapping.customer(item.data)
@@ -84,15 +98,16 @@ class ShopifyConnector(ShopConnector):
 
     def _objects(self, resource: str, updated_since: datetime | None,
                  created_after: datetime | None) -> Iterator[BulkObject]:
+        extra = self._point_fields if resource == "customers" else ""
         if updated_since is None:
             search = f"created_at:>='{search_time(created_after)}'" if created_after else ""
-            yield from self._bulk(queries.bulk_query(resource, search))
+            yield from self._bulk(queries.bulk_query(resource, search, extra))
             return
-        yield from self._paged(resource, f"updated_at:>='{search_time(updated_since - CURSOR_OVERLAP)}'")
+        yield from self._paged(resource, f"updated_at:>='{search_time(updated_since - CURSOR_OVERLAP)}'", extra)
 
-    def _paged(self, resource: str, search: str) -> Iterator[BulkObject]:
+    def _paged(self, resource: str, search: str, extra: str = "") -> Iterator[BulkObject]:
         after: str | None = None
-        document = queries.paged_query(resource)
+        document = queries.paged_query(resource, extra)
         while True:
             page = self.client.query(document, {"after": after, "search": search},
                                      expected_cost=queries.paged_cost(resource)).get(resource) or {}

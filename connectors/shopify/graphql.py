@@ -50,11 +50,14 @@ class GraphQLClient:
 
     def __init__(self, shop: str, token: Callable[[], str], *, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 timeout: float = 20.0, api_base: str | None = None) -> None:
+                 timeout: float = 20.0, api_base: str | None = None,
+                 on_unauthorized: Callable[[str], str] | None = None) -> None:
         # api_base: the sandbox shop's address in the demo, tests and benches; Shopify otherwise.
         path = f"/admin/api/{API_VERSION}/graphql.json"
         self._url = f"{api_base.rstrip('/')}{path}" if api_base else admin_url(shop, path)
         self._token = token
+        # Expiring tokens: a 401 asks for a refreshed token (given the refused one) and retries once.
+        self._on_unauthorized = on_unauthorized
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0), transport=transport)
         self._sleep, self._clock = sleep, clock
         self.throttle: ThrottleStatus | None = None
@@ -67,11 +70,13 @@ class GraphQLClient:
     def query(self, document: str, variables: dict[str, Any] | None = None, *, expected_cost: float = 10.0) -> dict[str, Any]:
         """Run a query or mutation and return its `data`, waiting and retrying as the budget requires."""
         throttled = attempt = 0
+        refreshed = False
         while True:
             self._wait_for(expected_cost)
+            token = self._token()
             try:
                 response = self._http.post(self._url, json={"query": document, "variables": variables or {}},
-                                           headers={"X-Shopify-Access-Token": self._token()})
+                                           headers={"X-Shopify-Access-Token": token})
             except httpx.TransportError as exc:
                 attempt = self._backoff(attempt, f"Shopify unreachable: {exc}")
                 continue
@@ -83,6 +88,10 @@ class GraphQLClient:
                 if wait > MAX_RETRY_AFTER:
                     raise RateLimited("Shopify rate limit", retry_after=wait, platform=PLATFORM)
                 self._pause(wait)
+                continue
+            if response.status_code == 401 and self._on_unauthorized is not None and not refreshed:
+                self._on_unauthorized(token)  # raises Unauthorized when no fresh token can be had
+                refreshed = True
                 continue
             body = _decode(response)
             self._remember(body)

@@ -15,7 +15,7 @@ from connectors.base import CustomerRecord, OrderLineRecord, OrderRecord, Produc
 from connectors.errors import BadResponse
 from connectors.shopify.bulk import BulkObject, gid_parts
 
-__all__ = ["customer", "product", "order", "money", "moment", "ZERO_DECIMAL_CURRENCIES"]
+__all__ = ["customer", "product", "order", "money", "moment", "points_balance", "points_expiry", "ZERO_DECIMAL_CURRENCIES"]
 
 PLATFORM = "shopify"
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "TWD", "HUF", "UGX", "XAF", "XOF"})
@@ -57,9 +57,36 @@ def customer(node: dict[str, Any]) -> CustomerRecord:
         email=str(node.get("email") or "").strip(),
         name=name or str(node.get("displayName") or ""),
         email_consent=consent.get("marketingState") == "SUBSCRIBED",
-        points_balance=0,  # Shopify has no points; a merchant-named metafield fills them (issue 15 item 5)
+        points_balance=points_balance(node.get("pointsBalance")),  # a merchant-named metafield, if any
         updated_at=moment(node.get("updatedAt")),
+        points_expire_at=points_expiry(node.get("pointsExpireAt")),
     )
+
+
+def _metafield_value(field: Any) -> str:
+    return str(field.get("value") or "").strip() if isinstance(field, dict) else ""
+
+
+def points_balance(field: Any) -> int:
+    """A balance metafield (`number_integer`, `number_decimal` or text digits) as whole points; 0 when
+    absent or unreadable (a merchant's bad value must not stop the sync)."""
+    try:
+        amount = Decimal(_metafield_value(field) or "0")
+    except InvalidOperation:
+        return 0
+    return int(amount) if amount.is_finite() and 0 < amount < 10**12 else 0
+
+
+def points_expiry(field: Any) -> datetime | None:
+    """An expiry metafield (`date` or `date_time`) as a UTC time; None when absent or unreadable."""
+    value = _metafield_value(field)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def product(item: BulkObject, shop_url: str) -> ProductRecord:

@@ -22,9 +22,9 @@ from urllib.parse import urlencode
 import httpx
 
 from connectors.errors import BadResponse, ProviderDown, Unauthorized
-from connectors.shopify.shop_domain import admin_url
+from connectors.shopify.shop_domain import admin_url, parse_shop_domain
 
-__all__ = ["ShopifyGrant", "authorize_url", "exchange_code", "exchange_session_token", "refresh",
+__all__ = ["ShopifyGrant", "shop_url", "authorize_url", "exchange_code", "exchange_session_token", "refresh",
            "missing_scopes", "needs_refresh", "REFRESH_MARGIN"]
 
 PLATFORM = "shopify"
@@ -45,11 +45,17 @@ class ShopifyGrant:
     refresh_expires_at: datetime | None = None
 
 
-def authorize_url(shop: str, *, client_id: str, scopes: Iterable[str], redirect_uri: str, state: str) -> str:
+def shop_url(shop: str, path: str, api_base: str = "") -> str:
+    """`https://{shop}{path}`, or `{api_base}/{shop}{path}` on a sandbox serving every shop under one host."""
+    return f"{api_base.rstrip('/')}/{parse_shop_domain(shop)}{path}" if api_base else admin_url(shop, path)
+
+
+def authorize_url(shop: str, *, client_id: str, scopes: Iterable[str], redirect_uri: str, state: str,
+                  api_base: str = "") -> str:
     """Where to send a merchant for the code grant (offline access: no `grant_options[]`)."""
     query = urlencode({"client_id": client_id, "scope": ",".join(sorted(scopes)),
                        "redirect_uri": redirect_uri, "state": state})
-    return admin_url(shop, f"/admin/oauth/authorize?{query}")
+    return shop_url(shop, f"/admin/oauth/authorize?{query}", api_base)
 
 
 def missing_scopes(requested: Iterable[str], granted: Iterable[str]) -> set[str]:
@@ -65,37 +71,38 @@ def needs_refresh(grant: ShopifyGrant, now: datetime) -> bool:
 
 
 def exchange_code(http: httpx.Client, shop: str, *, client_id: str, client_secret: str, code: str,
-                  now: datetime) -> ShopifyGrant:
+                  now: datetime, api_base: str = "") -> ShopifyGrant:
     """Trade the callback's code for a token, once (no retry)."""
     body = {"client_id": client_id, "client_secret": client_secret, "code": code, "expiring": "1"}
-    return _grant(_post_once(http, shop, body), now)
+    return _grant(_post_once(http, shop, body, api_base), now)
 
 
 def exchange_session_token(http: httpx.Client, shop: str, *, client_id: str, client_secret: str,
-                           id_token: str, now: datetime, sleep: Callable[[float], None] = time.sleep) -> ShopifyGrant:
+                           id_token: str, now: datetime, sleep: Callable[[float], None] = time.sleep,
+                           api_base: str = "") -> ShopifyGrant:
     """Token exchange for the embedded app: the App Bridge id token becomes an expiring offline token."""
     body = {"client_id": client_id, "client_secret": client_secret, "grant_type": _TOKEN_EXCHANGE,
             "subject_token": id_token, "subject_token_type": _ID_TOKEN, "requested_token_type": _OFFLINE,
             "expiring": "1"}
-    return _grant(_post_retrying(http, shop, body, sleep), now)
+    return _grant(_post_retrying(http, shop, body, sleep, api_base), now)
 
 
 def refresh(http: httpx.Client, shop: str, *, client_id: str, client_secret: str, grant: ShopifyGrant,
-            now: datetime, sleep: Callable[[float], None] = time.sleep) -> ShopifyGrant:
+            now: datetime, sleep: Callable[[float], None] = time.sleep, api_base: str = "") -> ShopifyGrant:
     """A new access token and its replacement refresh token; Unauthorized when the refresh token is dead."""
     if not grant.refresh_token:
         raise Unauthorized("no refresh token: the shop must authorise again", platform=PLATFORM, status=401)
     body = {"client_id": client_id, "client_secret": client_secret, "grant_type": "refresh_token",
             "refresh_token": grant.refresh_token}
-    fresh = _grant(_post_retrying(http, shop, body, sleep), now)
+    fresh = _grant(_post_retrying(http, shop, body, sleep, api_base), now)
     # A refresh answer without scopes keeps the ones the shop granted.
     return fresh if fresh.scopes else ShopifyGrant(fresh.access_token, grant.scopes, fresh.expires_at,
                                                     fresh.refresh_token, fresh.refresh_expires_at)
 
 
-def _post_once(http: httpx.Client, shop: str, body: dict[str, str]) -> dict[str, Any]:
+def _post_once(http: httpx.Client, shop: str, body: dict[str, str], api_base: str = "") -> dict[str, Any]:
     try:
-        response = http.post(admin_url(shop, "/admin/oauth/access_token"), data=body,
+        response = http.post(shop_url(shop, "/admin/oauth/access_token", api_base), data=body,
                              headers={"Accept": "application/json"})
     except httpx.TransportError as exc:
         raise ProviderDown(f"Shopify unreachable: {exc}", platform=PLATFORM) from exc
@@ -103,10 +110,10 @@ def _post_once(http: httpx.Client, shop: str, body: dict[str, str]) -> dict[str,
 
 
 def _post_retrying(http: httpx.Client, shop: str, body: dict[str, str],
-                   sleep: Callable[[float], None]) -> dict[str, Any]:
+                   sleep: Callable[[float], None], api_base: str = "") -> dict[str, Any]:
     for delay in (*RETRY_DELAYS, None):
         try:
-            return _post_once(http, shop, body)
+            return _post_once(http, shop, body, api_base)
         except ProviderDown:
             if delay is None:
                 raise

@@ -5,8 +5,13 @@ mapping reads both; nested connections in bulk queries carry no `first:` (bulk p
 """
 from __future__ import annotations
 
+import re
+
 __all__ = ["CUSTOMER_FIELDS", "PRODUCT_FIELDS", "ORDER_FIELDS", "bulk_query", "paged_query", "paged_cost", "PAGE_SIZES",
-           "RUN_BULK", "BULK_STATUS", "SHOP"]
+           "RUN_BULK", "BULK_STATUS", "SHOP", "point_fields", "PRODUCT_OF_INVENTORY_ITEM", "METAFIELD_NAME"]
+
+# A merchant-named metafield, `namespace.key`: checked again here, as it is written into a query.
+METAFIELD_NAME = re.compile(r"([A-Za-z0-9_-]{2,255})\.([A-Za-z0-9_-]{2,64})", re.ASCII)
 
 CUSTOMER_FIELDS = "id email firstName lastName displayName updatedAt emailMarketingConsent { marketingState consentUpdatedAt }"
 PRODUCT_FIELDS = "id title handle status productType updatedAt onlineStoreUrl featuredImage { url }"
@@ -39,24 +44,42 @@ def paged_cost(resource: str) -> int:
     return 2 + first * (1 + (2 + children if children else 0))
 
 
-def bulk_query(resource: str, search: str = "") -> str:
+def point_fields(balance_field: str, expiry_field: str = "") -> str:
+    """The customer selections reading points from metafields the merchant named (aliased, so
+    `mapping.customer` finds `pointsBalance` and `pointsExpireAt`); "" for none. ValueError for a bad name."""
+    selections = []
+    for alias, name in (("pointsBalance", balance_field), ("pointsExpireAt", expiry_field)):
+        if not name:
+            continue
+        match = METAFIELD_NAME.fullmatch(name)
+        if match is None:
+            raise ValueError(f"not a metafield namespace.key: {name[:80]!r}")
+        selections.append(f'{alias}: metafield(namespace: "{match[1]}", key: "{match[2]}") {{ value }}')
+    return " ".join(selections)
+
+
+def _fields(resource: str, extra: str) -> str:
+    return f"{_FIELDS[resource]} {extra}".strip() if resource == "customers" and extra else _FIELDS[resource]
+
+
+def bulk_query(resource: str, search: str = "", extra_fields: str = "") -> str:
     """The inner query of a bulk operation over one resource (children as flattened lines).
 
     `search` is Shopify search syntax, e.g. `created_at:>='2025-12-01T00:00:00Z'`; built by the
     connector from datetimes only, never from outside input.
     """
     argument = f"(query: {_quoted(search)})" if search else ""
-    return f"{{ {resource}{argument} {{ edges {{ node {{ {_FIELDS[resource]} {_BULK_CHILDREN[resource]} }} }} }} }}"
+    return f"{{ {resource}{argument} {{ edges {{ node {{ {_fields(resource, extra_fields)} {_BULK_CHILDREN[resource]} }} }} }} }}"
 
 
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def paged_query(resource: str) -> str:
+def paged_query(resource: str, extra_fields: str = "") -> str:
     """One page of a resource matching `$search`, oldest change first (incremental sync)."""
     return (f"query($after: String, $search: String) {{ {resource}(first: {PAGE_SIZES[resource][0]}, after: $after, query: $search, "
-            f"sortKey: UPDATED_AT) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {_FIELDS[resource]} "
+            f"sortKey: UPDATED_AT) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {_fields(resource, extra_fields)} "
             f"{_PAGED_CHILDREN[resource]} }} }} }}")
 
 
@@ -73,3 +96,7 @@ BULK_STATUS = """query($id: ID!) {
 
 SHOP = """{ shop { id name myshopifyDomain email currencyCode ianaTimezone primaryDomain { url }
   billingAddress { zip province city address1 address2 } } }"""
+
+# The product an inventory level belongs to, as it is now (inventory_levels/update names only the item).
+PRODUCT_OF_INVENTORY_ITEM = ("query($id: ID!) { inventoryItem(id: $id) { id variant { product { " + PRODUCT_FIELDS +
+                             " variants(first: 20) { nodes { " + VARIANT_FIELDS + " } } } } } }")

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from plugin.clock import Clock
+from plugin.demo import shopify_stack
 from plugin.demo.line_demo import connect_line, fake_line_for, line_demo_router
 from plugin.demo.mailcatcher import MailCatcher, free_port
 from plugin.demo.routes import demo_router
@@ -64,6 +65,8 @@ class DemoStack:
     catcher: MailCatcher
     base_url: str
     line: FakeLineApi | None = None  # the fake LINE the LINE channel pushes to (plugin.demo.line_demo)
+    platform: str = "colorme"  # the sandbox platform the demo installs into (--platform)
+    shopify: shopify_stack.ShopifyDemo | None = None  # the sandbox Shopify shop (--platform shopify)
 
 
 class _Identity(TypedDict):
@@ -86,9 +89,14 @@ def _demo_identity(data_dir: Path, seed: int) -> _Identity:
     return identity
 
 
+PLATFORMS = ("colorme", shopify_stack.PLATFORM)  # what `okaeri demo --platform` can install into
+
+
 def build_demo(settings: Settings, host: str, port: int, seed: int, *,
-               broker: dramatiq.Broker | None = None, clock: Clock | None = None) -> DemoStack:
+               broker: dramatiq.Broker | None = None, clock: Clock | None = None, platform: str = "colorme") -> DemoStack:
     """Wire everything for the demo (or an end-to-end test) without starting the server."""
+    if platform not in PLATFORMS:
+        raise DemoError(f"the demo has no sandbox for {platform!r}; choose one of {', '.join(PLATFORMS)}")
     settings = ensure_secret_key(settings)
     identity = _demo_identity(settings.data_dir, seed)
     base_url = f"http://{host}:{port}"
@@ -97,6 +105,7 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
         "COLORME_API_BASE": f"{base_url}/sandbox", "COLORME_CLIENT_ID": identity["client_id"],
         "COLORME_CLIENT_SECRET": identity["client_secret"], "COLORME_WEBHOOK_SECRET": identity["webhook_secret"],
         "COLORME_REQUESTS_PER_MINUTE": 6000,
+        **shopify_stack.shopify_settings(base_url, str(identity["client_id"]), str(identity["client_secret"])),
     }
     settings = settings.model_copy(update={
         "base_url": base_url, "platform_settings": {**settings.platform_settings, **sandbox_colorme},
@@ -121,8 +130,13 @@ def build_demo(settings: Settings, host: str, port: int, seed: int, *,
         sandbox.include_router(line.router(), prefix="/line")  # the same fake LINE over HTTP: /sandbox/line/v2/bot/…
         app.include_router(line_demo_router(line))
     app.mount("/sandbox", sandbox)
+    shopify = None
+    if platform == shopify_stack.PLATFORM:
+        shopify = shopify_stack.mount_shopify_sandbox(app, runtime, base_url, str(identity["client_id"]),
+                                                      str(identity["client_secret"]), anchor, int(identity["seed"]))
     app.include_router(demo_router(catcher))
-    return DemoStack(app=app, runtime=runtime, sandbox=data, catcher=catcher, base_url=base_url, line=line)
+    return DemoStack(app=app, runtime=runtime, sandbox=data, catcher=catcher, base_url=base_url, line=line,
+                     platform=platform, shopify=shopify)
 
 
 def _restore_script_tag(runtime: Runtime, data: SandboxData, base_url: str) -> None:
@@ -159,8 +173,22 @@ def _wait_for_sync(runtime: Runtime, timeout: float = 300) -> bool:
     return False
 
 
+def _prepare_shopify_shop(stack: DemoStack, demo: shopify_stack.ShopifyDemo) -> None:
+    """Install into the sandbox Shopify shop through the real install routes, sync, then let its
+    buyers abandon a few checkouts (signed webhooks): cart recovery has something to recover."""
+    if shopify_stack.installed_shop_id(stack.runtime) is None:
+        with httpx.Client(base_url=stack.base_url, follow_redirects=True, timeout=30) as browser:
+            shopify_stack.install_shopify_via_browser(browser, demo)
+    if _wait_for_sync(stack.runtime):
+        sent = shopify_stack.send_abandoned_checkouts(stack.runtime, demo)
+        print(f"  sandbox Shopify shop installed and synced; {len(sent)} abandoned checkouts arrived by webhook", flush=True)
+
+
 def _prepare_shop(stack: DemoStack) -> None:
     """First start: install into the sandbox and let visitors fill baskets; later starts resume."""
+    if stack.shopify is not None:
+        _prepare_shopify_shop(stack, stack.shopify)
+        return
     with stack.runtime.sessions() as session:
         shop = session.execute(select(Shop).where(col(Shop.platform) == "colorme")).scalars().first()
     if shop is not None and shop.state == InstallState.active:
@@ -182,11 +210,12 @@ def _prepare_shop(stack: DemoStack) -> None:
             print(f"  LINE account connected; {linked} customers linked their LINE (the others get mail)", flush=True)
 
 
-def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000, seed: int = 42) -> None:
+def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000, seed: int = 42,
+             platform: str = "colorme") -> None:
     """Run until Ctrl-C; a second start resumes from the same data directory."""
     if port_in_use(host, port):
         raise DemoError(f"port {port} on {host} is already in use (another `okaeri demo`?); try --port")
-    stack = build_demo(settings, host, port, seed)
+    stack = build_demo(settings, host, port, seed, platform=platform)
     worker = start_worker(stack.runtime)
     scheduler = Scheduler(stack.runtime, interval=30)
     threading.Thread(target=scheduler.run_forever, name="okaeri-scheduler", daemon=True).start()
@@ -210,7 +239,9 @@ def _announce(stack: DemoStack, server: uvicorn.Server) -> None:
           f"  Settings (the one switch): {url}/demo/login\n"
           f"  Delivered emails:          {url}/demo/outbox\n"
           f"  Delivered LINE messages:   {url}/demo/line\n"
-          f"  Sandbox shop admin:        {url}/sandbox/\n"
+          + (f"  Sandbox Shopify admin:     {stack.shopify.admin_app_url} (opens the app)\n"
+             f"  Inside the admin frame:    {stack.shopify.admin_app_url}?embedded=1\n" if stack.shopify is not None
+             else f"  Sandbox shop admin:        {url}/sandbox/\n") +
           "Press Ctrl-C to stop.\n", flush=True)
     try:
         _prepare_shop(stack)

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from connectors.errors import ConnectorError, Unauthorized
-from connectors.platform import ForeignGrant, InstallRequested, Platform, Uninstalled
+from connectors.platform import ForeignGrant, Grant, InstallRequested, Platform, Uninstalled
 from plugin.install.script_tags import place_scripts, remove_scripts, script_url, scripts_stale
 from plugin.measurement.thanks_page import match_thanks_page_orders
 from plugin.platforms import UnknownPlatform
@@ -22,8 +22,10 @@ from plugin.storage.rollup import count_cancelling
 from plugin.storage.upsert import insert_ignore, table_of
 from plugin.sync.run import open_connector, run_sync
 from plugin.sync.store import Progress
+from plugin.sync.tokens import GrantTokens, store_grant
 
-__all__ = ["begin_install", "complete_install", "uninstall", "revoke_install", "revoking_on_401",
+__all__ = ["begin_install", "complete_install", "exchange_launch_token", "install_grant", "claim_once",
+           "uninstall", "revoke_install", "revoking_on_401",
            "sync_installed_shop", "switch_storefront", "refresh_scripts", "refresh_all_scripts", "script_url", "callback_url",
            "oauth_start_url", "open_app_url", "find_shop", "REASONS", "REFUSED_PREFIX", "AUTHORISING",
            "UNINSTALLED", "UNPAID", "TOKEN_REFUSED"]
@@ -42,8 +44,8 @@ def oauth_start_url(runtime: Runtime, platform: Platform[Any], account: str) -> 
 
 
 def callback_url(runtime: Runtime, platform: Platform[Any]) -> str:
-    """The OAuth redirect URI registered with the platform."""
-    return f"{runtime.settings.base_url}/{platform.name}/oauth/callback"
+    """The OAuth redirect URI registered with the platform (under its public URL when it has its own)."""
+    return f"{platform.public_url or runtime.settings.base_url}/{platform.name}/oauth/callback"
 
 
 def open_app_url(runtime: Runtime, platform: Platform[Any], account: str) -> str:
@@ -70,9 +72,14 @@ def begin_install(runtime: Runtime, platform: Platform[Any], hook: InstallReques
 def claim_oauth_state(runtime: Runtime, platform: Platform[Any], state: str) -> bool:
     """True the first time this OAuth `state` comes back: a state (and the cookie binding it) that
     already completed or failed an authorisation cannot carry a second code."""
+    return claim_once(runtime, platform, "oauth-state", state)
+
+
+def claim_once(runtime: Runtime, platform: Platform[Any], kind: str, value: str) -> bool:
+    """True the first time `value` of this kind (an OAuth state, a code's digest) is seen for the platform."""
     with runtime.sessions() as session:
         first = insert_ignore(session, table_of(WebhookReceipt), [{
-            "platform": platform.name, "delivery_key": f"oauth-state:{state}", "topic": "oauth-state",
+            "platform": platform.name, "delivery_key": f"{kind}:{value}"[:255], "topic": kind,
             "received_at": runtime.clock.now()}], ["platform", "delivery_key"])
         session.commit()
     return bool(first)
@@ -88,8 +95,23 @@ def complete_install(runtime: Runtime, platform: Platform[Any], account: str, co
       ForeignGrant: If the code was for another account; its token is revoked where the platform
         allows, and never stored.
     """
-    grant = platform.exchange_code(code, callback_url(runtime, platform))
-    connector = platform.open_connector(grant.access_token, runtime.clock.now())
+    grant = platform.exchange_code_for(account, code, callback_url(runtime, platform), runtime.clock.now())
+    return install_grant(runtime, platform, account, grant)
+
+
+def exchange_launch_token(runtime: Runtime, platform: Platform[Any], account: str, id_token: str) -> Shop:
+    """A platform-managed install opened in the platform's admin: the session token becomes the
+    shop's offline token (token exchange), stored as an OAuth grant is."""
+    grant = platform.exchange_id_token(account, id_token, runtime.clock.now())
+    return install_grant(runtime, platform, account, grant)
+
+
+def install_grant(runtime: Runtime, platform: Platform[Any], account: str, grant: Grant) -> Shop:
+    """Check a new grant's shop, store its tokens (encrypted), activate the install, start the first sync.
+
+    A platform-managed install has no install hook: its shop row is made here, once a grant is in
+    hand, so a refused launch or callback leaves nothing behind."""
+    connector = platform.connect(account, GrantTokens(grant), runtime.clock.now())
     try:
         info, address = connector.shop_with_address()
         try:
@@ -99,12 +121,14 @@ def complete_install(runtime: Runtime, platform: Platform[Any], account: str, co
             raise
         with runtime.sessions() as session:
             shop = _find(session, platform.name, account or info.external_id)
+            if shop is None and platform.managed_install and account:
+                shop = Shop(platform=platform.name, external_id=account, created_at=runtime.clock.now())
             if shop is None or (not account and shop.state == InstallState.uninstalled):
                 raise ConnectorError(f"no install started for {account or info.external_id}", platform=platform.name,
                                      status=400)
             shop.name, shop.domain, shop.sender_address = info.name, info.domain, address
             shop.owner_email = info.owner_email or shop.owner_email
-            shop.access_token_encrypted = runtime.cipher.encrypt(grant.access_token)
+            store_grant(runtime, shop, grant)
             shop.scopes, shop.state, shop.state_message, shop.state_reason = grant.scope, InstallState.active, "", ""
             shop.installed_at, shop.uninstalled_at = runtime.clock.now(), None
             shop.event_key = shop.event_key or secrets.token_urlsafe(24)
@@ -181,7 +205,8 @@ def revoke_install(runtime: Runtime, shop_id: int, detail: str = "") -> bool:
 def _stop(session: Session, shop: Shop, state: InstallState, reason: str, message: str, now: datetime) -> None:
     """The one way an install stops: state and why, no token, nothing left pending."""
     shop.state, shop.state_reason, shop.state_message = state, reason, message
-    shop.access_token_encrypted = ""
+    shop.access_token_encrypted = shop.refresh_token_encrypted = ""
+    shop.token_expires_at = shop.refresh_expires_at = None
     session.add(shop)
     count_cancelling(session, f"shop {state.value}", col(Message.shop_id) == shop.id)  # the dashboard's rollup
     session.execute(

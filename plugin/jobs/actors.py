@@ -12,6 +12,7 @@ from plugin.jobs import work
 from plugin.runtime import Runtime
 from plugin.storage.tick_queue import tick_finished
 from plugin.tasks import (
+    APPLY_HOOK,
     DELIVER_MESSAGES,
     JOBS,
     RECONCILE_SHOP,
@@ -35,6 +36,7 @@ OPTIONS: dict[Job, dict[str, int]] = {  # retries and time limits, in millisecon
     TRAIN_RECOMMENDER: {"max_retries": 2, "min_backoff": 60_000, "time_limit": 3_600_000},
     REDELIVER_MESSAGES: {"max_retries": 3, "min_backoff": 1_000, "max_backoff": 60_000, "time_limit": 120_000},
     RECONCILE_SHOP: {"max_retries": 2, "min_backoff": 60_000, "max_backoff": 600_000, "time_limit": 3_600_000},
+    APPLY_HOOK: {"max_retries": 5, "min_backoff": 5_000, "max_backoff": 300_000, "time_limit": 300_000},
 }
 PRIORITY: dict[Job, int] = {REDELIVER_MESSAGES: -10}  # lower runs first among what a worker has fetched
 
@@ -76,10 +78,18 @@ def register_actors(runtime: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
     def train_recommender(shop_id: int) -> None:
         work.train_recommender(runtime, shop_id)
 
+    def apply_hook(delivery_id: int) -> None:
+        try:
+            work.apply_hook(runtime, delivery_id)
+        except RateLimited as exc:
+            raise dramatiq.Retry(delay=int(exc.retry_after * 1000)) from exc
+        except Unauthorized:  # the install is revoked; the sweeper's next hand-over marks it ignored
+            log.warning("okaeri.hooks.revoked", extra={"delivery_id": delivery_id})
+
     bodies: dict[Job, Callable[..., None]] = {
         SYNC_SHOP: sync_shop, SCENARIO_TICK: scenario_tick, DELIVER_MESSAGES: deliver_message,
         SWEEP_OUTBOX: sweep_outbox, TRAIN_RECOMMENDER: train_recommender, REDELIVER_MESSAGES: deliver_message,
-        RECONCILE_SHOP: reconcile_shop,
+        RECONCILE_SHOP: reconcile_shop, APPLY_HOOK: apply_hook,
     }
     return {job.actor_name: dramatiq.Actor(bodies[job], broker=runtime.broker, actor_name=job.actor_name,
                                            queue_name=job.queue_name, priority=PRIORITY.get(job, 0),

@@ -10,12 +10,14 @@ from plugin.install.lifecycle import revoking_on_401, sync_installed_shop
 from plugin.measurement.links import attribute_orders
 from plugin.runtime import Runtime
 from plugin.storage import outbox
-from plugin.storage.models import MessageEvent
+from plugin.storage.models import HookDelivery, MessageEvent
+from plugin.sync.hook_apply import apply_delivery
+from plugin.sync.hook_intake import unapplied
 from plugin.sync.reconcile import reconcile_shop as reconcile
 from recommender.serving import train_shop
 
 __all__ = ["sync_shop", "reconcile_shop", "tick_shop", "deliver_messages", "sweep_outbox", "hand_over_queued",
-           "train_recommender"]
+           "train_recommender", "apply_hook"]
 
 
 def sync_shop(runtime: Runtime, shop_id: int, full: bool = False) -> None:
@@ -58,6 +60,9 @@ def sweep_outbox(runtime: Runtime) -> None:
             attribute_orders(session, shop_id, now)
     runtime.tasks.redeliver([message_id for message_id, _ in expired])
     runtime.tasks.deliver(lost, now)
+    with runtime.sessions() as session:  # webhook deliveries whose job was lost with the queue
+        for delivery_id in unapplied(session, now):
+            runtime.tasks.apply_hook(delivery_id)
 
 
 def hand_over_queued(runtime: Runtime) -> int:
@@ -83,3 +88,13 @@ def train_recommender(runtime: Runtime, shop_id: int) -> None:
 def _shops_with_clicks(session: Session) -> list[int]:
     """Only shops with click events can have conversions to attribute."""
     return list(session.execute(select(col(MessageEvent.shop_id)).where(col(MessageEvent.kind) == "click").distinct()).scalars())
+
+
+def apply_hook(runtime: Runtime, delivery_id: int) -> None:
+    """Apply one stored platform webhook delivery (a 401 of a re-read revokes the install)."""
+    with runtime.sessions() as session:
+        shop_id = session.execute(select(col(HookDelivery.shop_id)).where(col(HookDelivery.id) == delivery_id)).scalar()
+    if shop_id is None:
+        return
+    with revoking_on_401(runtime, shop_id):
+        apply_delivery(runtime, delivery_id)

@@ -18,11 +18,11 @@ from plugin.storage.consent import record_consent
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import table_of, upsert
+from plugin.storage.upsert import ids_by_key, insert_plain, table_of, upsert
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
-__all__ = ["sync_shop", "resync", "mark_revoked", "held_counts", "RESOURCES", "HISTORY", "Progress"]
+__all__ = ["sync_shop", "resync", "mark_revoked", "held_counts", "store_records", "RESOURCES", "HISTORY", "Progress"]
 
 log = logging.getLogger("okaeri.sync")
 RESOURCES = ("customers", "products", "orders")
@@ -112,7 +112,8 @@ def _sync_resource(
             done += len(batch)
             batch_newest = max(r.updated_at for r in batch)
             newest = batch_newest if newest is None else max(newest, batch_newest)
-            seen.update(r.external_id for r in batch)
+            if resource in DELETABLE:  # only what a complete listing may close (orders are never closed: memory stays flat)
+                seen.update(r.external_id for r in batch)
             session.commit()
             if progress:
                 progress(resource, done, total)
@@ -147,8 +148,25 @@ def _source(connector: ShopConnector, resource: str, since: datetime | None, his
             partial(_store_orders, points_expire_months=points_expire_months))
 
 
+def store_records(session: Session, shop_id: int, resource: str, records: Iterable[Any], now: datetime, *,
+                  points_expire_months: int | None = None, keep_points: bool = False) -> int:
+    """Write records from outside a sync walk (a platform hook's, a bulk file's) in batches, as a
+    sync writes them; no cursor moves and nothing is closed. `keep_points`: the records carry no
+    point balance or expiry, so the stored ones stay. Returns how many; the caller commits."""
+    stores: dict[str, Store] = {
+        "customers": partial(_store_customers, points_expire_months=points_expire_months, keep_points=keep_points),
+        "products": _store_products,
+        "orders": partial(_store_orders, points_expire_months=points_expire_months),
+    }
+    done = 0
+    for batch in _batches(records):
+        stores[resource](session, shop_id, batch, now)
+        done += len(batch)
+    return done
+
+
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime, *,
-                     points_expire_months: int | None) -> None:
+                     points_expire_months: int | None, keep_points: bool = False) -> None:
     expiry_from_platform = points_expire_months is None
     members = [r for r in batch if not r.is_guest]
     adopted = adopt_guest_rows(session, shop_id, members, now)
@@ -167,7 +185,9 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
     ]
     update = ["email", "name", "email_consent", "points_balance", "updated_at", "line_user_id", "is_guest",
               "deleted_at"]
-    if expiry_from_platform:
+    if keep_points:
+        update.remove("points_balance")
+    elif expiry_from_platform:
         update.append("points_expire_at")
     else:  # the date follows from orders (_refresh_recency): a customer row must not reset it
         rows = [{k: v for k, v in row.items() if k != "points_expire_at"} for row in rows]
@@ -194,14 +214,7 @@ def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], 
 
 def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int,
          external_ids: set[str]) -> dict[str, int]:
-    if not external_ids:
-        return {}
-    rows = session.execute(
-        select(col(model.external_id), col(model.id)).where(
-            col(model.shop_id) == shop_id, col(model.external_id).in_(external_ids)
-        )
-    )
-    return {ext: id_ for ext, id_ in rows}
+    return ids_by_key(session, table_of(model), shop_id, external_ids)
 
 
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
@@ -229,8 +242,7 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
          "unit_price": ln.unit_price, "quantity": ln.quantity}
         for r in batch for ln in r.lines
     ]
-    if lines:
-        session.execute(table_of(OrderLine).insert(), lines)
+    insert_plain(session, table_of(OrderLine), lines)
     _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_months)
 
 

@@ -15,12 +15,25 @@ from connectors.signatures import same_secret
 from plugin.jobs.exposition import CONTENT_TYPE, metrics_page
 from plugin.jobs.health import is_ready, readiness, readiness_body
 from plugin.runtime import Runtime
+from plugin.web.embedding import EmbeddedAnswers
 from plugin.web.errors import install_error_handlers
 from plugin.web.event_intake import EventIntake
 from plugin.web.ratelimit import RateLimits
-from plugin.web.routes import console, customers, dashboard, install, links, rules, scenario_page, storefront
-from plugin.web.routes import mail_reports as mail_report_routes
+from plugin.web.routes import (
+    console,
+    customers,
+    dashboard,
+    data_requests,
+    install,
+    links,
+    point_fields,
+    rules,
+    scenario_page,
+    storefront,
+    webhooks,
+)
 from plugin.web.routes import line as line_routes
+from plugin.web.routes import mail_reports as mail_report_routes
 from plugin.web.routes import surveys as survey_routes
 
 __all__ = ["create_app", "SCHEMA_URL"]
@@ -40,8 +53,11 @@ def create_app(runtime: Runtime, *, expose_schema: bool = False) -> FastAPI:
     app.include_router(survey_routes.router)
     app.include_router(mail_report_routes.router)
     app.include_router(line_routes.router)
+    for extra in (webhooks, data_requests, point_fields):  # platform webhooks; data exports; point fields
+        app.include_router(extra.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # console CSS, Chart.js
     install_error_handlers(app)
+    app.add_middleware(EmbeddedAnswers)  # inside a platform's admin frame (plugin.web.embedding)
     if expose_schema:
         app.openapi = lambda: _schema_with_mounts(app)  # type: ignore[method-assign]
 

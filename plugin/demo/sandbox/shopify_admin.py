@@ -33,6 +33,7 @@ _ROOT = re.compile(r"\{\s*(customers|products|orders)\s*\(\s*first:\s*(\d+)")
 _CHILD_FIRST = re.compile(r"(?:variants|lineItems)\s*\(\s*first:\s*(\d+)")
 _BULK_ROOT = re.compile(r"\{\s*(customers|products|orders)\b")
 _SINCE = re.compile(r"(updated_at|created_at):>='([0-9T:\-]+Z)'")
+_METAFIELD = re.compile(r'(\w+): metafield\(namespace: "([\w-]+)", key: "([\w-]+)"\) \{ value \}')
 
 
 @dataclass
@@ -42,6 +43,13 @@ class ShopifySandboxShop:
     customers: list[dict[str, Any]] = field(default_factory=list)
     products: list[dict[str, Any]] = field(default_factory=list)  # each with "variants": [...]
     orders: list[dict[str, Any]] = field(default_factory=list)  # each with "lineItems": [...]
+    web_pixel: dict[str, Any] | None = None  # the app's web pixel once webPixelCreate ran: {id, settings}
+    # Tokens issued through the sandbox's OAuth (shopify_oauth.SandboxOAuth): token → expiry (monotonic).
+    issued: dict[str, float] = field(default_factory=dict)
+
+    def accepts(self, token: str) -> bool:
+        """The fixed token, or one the sandbox's OAuth issued that has not expired or been replaced."""
+        return bool(token) and (token == self.token or self.issued.get(token, 0.0) > time.monotonic())
 
 
 class CostBucket:
@@ -134,9 +142,29 @@ def _matching(rows: list[dict[str, Any]], search: str) -> list[dict[str, Any]]:
     return [r for r in rows if r[key] >= match[2]]
 
 
-def _node(row: dict[str, Any], resource: str, child_first: int) -> dict[str, Any]:
+def _with_metafields(row: dict[str, Any], query: str) -> dict[str, Any]:
+    """A customer row with the aliased metafields the query selects (`row["metafields"]` holds
+    `{"namespace.key": value}`; a metafield the row lacks is null, as Shopify answers)."""
+    selected = _METAFIELD.findall(query)
+    if not selected:
+        return {k: v for k, v in row.items() if k != "metafields"}
+    held = row.get("metafields") or {}
+    extra = {alias: ({"value": str(held[f"{ns}.{key}"])} if f"{ns}.{key}" in held else None) for alias, ns, key in selected}
+    return {**{k: v for k, v in row.items() if k != "metafields"}, **extra}
+
+
+def _variant_owner(shop: ShopifySandboxShop, item_gid: str) -> dict[str, Any] | None:
+    """The product whose variant has this inventory item (the sandbox numbers an item as its variant)."""
+    number = item_gid.rsplit("/", 1)[-1]
+    for product in shop.products:
+        if any(v["id"].rsplit("/", 1)[-1] == number for v in product.get("variants", [])):
+            return product
+    return None
+
+
+def _node(row: dict[str, Any], resource: str, child_first: int, query: str = "") -> dict[str, Any]:
     if resource not in _CHILDREN:
-        return row
+        return _with_metafields(row, query) if resource == "customers" else row
     name, _ = _CHILDREN[resource]
     return {**{k: v for k, v in row.items() if k != name}, name: {"nodes": row[name][:child_first]}}
 
@@ -156,7 +184,7 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
     @app.post("/{domain}/admin/api/{version}/graphql.json")
     async def graphql(domain: str, version: str, request: Request) -> JSONResponse:
         shop = shops.get(domain)
-        if shop is None or request.headers.get("x-shopify-access-token") != shop.token:
+        if shop is None or not shop.accepts(request.headers.get("x-shopify-access-token") or ""):
             return JSONResponse({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"},
                                 status_code=401)
         body = await request.json()
@@ -180,7 +208,7 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
             except ValueError:
                 return JSONResponse({"errors": [{"message": "Invalid cursor", "extensions": {"code": "BAD_REQUEST"}}]})
             page = rows[start:start + first]
-            nodes = [_node(r, resource, child_first) for r in page]
+            nodes = [_node(r, resource, child_first, query) for r in page]
             end = start + len(page)
             children = sum(len(r.get(_CHILDREN[resource][0], [])[:child_first]) for r in page) if resource in _CHILDREN else 0
             actual = 2 + len(page) + ((2 * len(page) + children) if child_first else 0)
@@ -206,9 +234,19 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
             operations[op_id] = (owner, resource, inner, polls + 1)
             if polls == 0:
                 return answer(bucket, {"node": {"id": op_id, "status": "RUNNING", "objectCount": "0"}}, requested, 1)
-            url = f"{request.base_url}{domain}/bulk/{op_id.rsplit('/', 1)[1]}.jsonl"
+            # url_for, not base_url: the address stays right when the sandbox is mounted (the demo)
+            url = str(request.url_for("bulk_result", domain=domain, number=op_id.rsplit('/', 1)[1]))
             return answer(bucket, {"node": {"id": op_id, "status": "COMPLETED", "objectCount": str(len(getattr(shop, resource))),
                                             "url": url if getattr(shop, resource) else None}}, requested, 1)
+        if "inventoryItem(id:" in query:
+            owner_product = _variant_owner(shop, str(variables.get("id") or ""))
+            item = None if owner_product is None else {"id": variables["id"], "variant": {
+                "product": _node(owner_product, "products", 20)}}
+            return answer(bucket, {"inventoryItem": item}, requested, 1)
+        if query.strip() == "{ webPixel { id settings } }":
+            return answer(bucket, {"webPixel": dict(shop.web_pixel) if shop.web_pixel else None}, requested, 1)
+        if "webPixelCreate" in query or "webPixelUpdate" in query:
+            return answer(bucket, _web_pixel(shop, query, variables), requested, 1)
         if "shop {" in query or "shop{" in query:
             return answer(bucket, {"shop": {"id": "gid://shopify/Shop/1", "name": "サンドボックス茶舗",
                                             "myshopifyDomain": domain, "email": f"owner@{domain}", "currencyCode": "JPY",
@@ -240,6 +278,8 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
             for row in _matching(getattr(shop, resource), inner):
                 children = _CHILDREN.get(resource)
                 parent = {k: v for k, v in row.items() if not children or k != children[0]}
+                if resource == "customers":
+                    parent = _with_metafields(parent, inner)
                 yield (json.dumps(parent, ensure_ascii=False) + "\n").encode()
                 if children:
                     for item in row[children[0]]:
@@ -248,3 +288,22 @@ def create_shopify_sandbox_app(shops: dict[str, ShopifySandboxShop], *, maximum:
         return StreamingResponse(lines(), media_type="application/jsonl")
 
     return app
+
+
+def _web_pixel(shop: ShopifySandboxShop, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """webPixelCreate (one pixel per app and shop: a second create is TAKEN) and webPixelUpdate."""
+    settings = str(((variables.get("webPixel") or {}).get("settings")) or "")
+    try:
+        parsed = json.loads(settings)
+    except ValueError:
+        parsed = None
+    root = "webPixelCreate" if "webPixelCreate" in query else "webPixelUpdate"
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("eventUrl"), str):
+        return {root: {"webPixel": None, "userErrors": [{"field": ["settings"], "message": "Invalid settings",
+                                                         "code": "INVALID_SETTINGS"}]}}
+    if root == "webPixelCreate" and shop.web_pixel is not None:
+        return {root: {"webPixel": None, "userErrors": [{"field": [], "message": "Web pixel is taken", "code": "TAKEN"}]}}
+    if root == "webPixelUpdate" and (shop.web_pixel is None or variables.get("id") != shop.web_pixel["id"]):
+        return {root: {"webPixel": None, "userErrors": [{"field": ["id"], "message": "Not found", "code": "NOT_FOUND"}]}}
+    shop.web_pixel = {"id": "gid://shopify/WebPixel/1", "settings": settings}
+    return {root: {"webPixel": dict(shop.web_pixel), "userErrors": []}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from plugin.storage.models.catalog import FEW_LEFT, GroupingRule, Product
 from plugin.storage.models.channels import ChannelRule
 from plugin.storage.models.events import BrowseEvent, Cart, CartLine
+from plugin.storage.models.hooks import DataExport, HookDelivery, PointFields
 from plugin.storage.models.install import ScriptTag, ThanksPageOrder
 from plugin.storage.models.jobs import QueuedTick
 from plugin.storage.models.line import LineAccount, LineLink, LineLinkCode, LinePush, LineScenarioAccount
@@ -83,4 +84,7 @@ __all__ = [
     "LinePush",
     "LineScenarioAccount",
     "ChannelRule",
+    "DataExport",
+    "HookDelivery",
+    "PointFields",
 ]

@@ -23,7 +23,7 @@ class Shop(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
-    external_id: str = Field(max_length=255)  # ColorMe account_id, Shopify myshopify domain
+    external_id: str = Field(max_length=255)  # ColorMe account_id, Shopify shop domain (name.myShopify.com)
     domain: str = Field(default="", max_length=255)
     name: str = Field(default="", max_length=255)
     owner_email: str = Field(default="", max_length=255)
@@ -67,6 +67,15 @@ class Shop(SQLModel, table=True):
     installed_at: datetime | None = None
     uninstalled_at: datetime | None = None
     created_at: datetime
+    # Expiring tokens (plugin.sync.tokens): when the access token dies, the refresh token that renews
+    # it (encrypted like it, replaced on every use) and when that one dies; "" / None for a platform
+    # whose tokens never expire. A refresh is claimed by one worker (holder, until) with a
+    # compare-and-swap on the stored refresh token, so no refresh token is ever used twice.
+    token_expires_at: datetime | None = None
+    refresh_token_encrypted: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    refresh_expires_at: datetime | None = None
+    token_refresh_holder: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    token_refresh_until: datetime | None = None
 
 
 class Customer(SQLModel, table=True):

@@ -16,11 +16,13 @@ from plugin.console.scenarios import TemplateRefused, scenario_overview, set_sce
 from plugin.install.lifecycle import switch_storefront
 from plugin.measurement.reports import scenario_report
 from plugin.storage.models import InstallState, SyncState
+from plugin.storage.point_fields import point_fields
 from plugin.sync.store import RESOURCES, held_counts
 from plugin.web.deps import CurrentShop, Lang, RuntimeDep, SessionDep, SignedInShop
 from plugin.web.errors import AppError, in_language
 from plugin.web.install_state import install_state_page
 from plugin.web.install_texts import install_texts
+from plugin.web.point_field_texts import point_field_texts
 from plugin.web.rendering import off_loop
 from plugin.web.templating import render_page
 from scenarios import SCENARIOS
@@ -63,7 +65,15 @@ def _settings(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang:
     return render_page("settings.html", lang, status, shop=shop, scenarios=scenarios, sync=sync, error=error,
                        scenario_error=scenario_error or {},
                        standard_on=any(s["enabled"] for s in scenarios), st=install_texts(lang),
-                       csrf=_csrf(runtime, shop.id or 0))
+                       csrf=_csrf(runtime, shop.id or 0), points=_points(session, shop, runtime, lang))
+
+
+def _points(session: SessionDep, shop: CurrentShop, runtime: RuntimeDep, lang: str) -> dict[str, object]:
+    """The point-fields section (platforms without native points) and the data-requests link."""
+    required = runtime.platforms.get(shop.platform).points_field_required if shop.platform in runtime.platforms else False
+    fields = point_fields(session, shop, required)
+    return {"required": required, "texts": point_field_texts(lang),
+            "balance_field": fields.balance_field if fields else "", "expiry_field": fields.expiry_field if fields else ""}
 
 
 @router.post("/settings/standard-scenarios")

@@ -2,7 +2,7 @@
 retry key of every push, and the shop's channel rule
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-02 07:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

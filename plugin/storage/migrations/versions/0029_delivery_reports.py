@@ -1,7 +1,7 @@
 """delivery reports: bounces (DSNs) and complaints (ARF) received after a mail was accepted
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0028
 Create Date: 2026-12-02 07:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0029"
-down_revision = "0025"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 

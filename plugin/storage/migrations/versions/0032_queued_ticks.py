@@ -1,7 +1,7 @@
 """queued_ticks: the shops whose scenario tick is queued or running (a round never overlaps itself)
 
 Revision ID: 0032
-Revises: 0025
+Revises: 0029
 Create Date: 2026-12-02 08:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0025"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
