@@ -19,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
 
 from plugin.storage.models import Order, OrderLine, Product, Recommendation, RecommendationSet, Shop
@@ -259,6 +259,7 @@ class Status:
     customers: int
     items: int
     trained_at: datetime
+    orders: int  # the shop's orders now (the cold start ends at min_orders)
     min_orders: int = MIN_ORDERS_FOR_MODELS
 
 
@@ -269,8 +270,10 @@ def status(session: Session, shop: Shop) -> Status | None:
     found = session.get(RecommendationSet, shop.recommendation_set_id)
     if found is None:
         return None
+    orders = session.execute(select(func.count()).select_from(Order).where(
+        col(Order.shop_id) == shop.id, col(Order.canceled).is_(False), col(Order.customer_id).is_not(None))).scalar()
     return Status(found.model, found.model == COLD_START, found.validation_recall, found.customers, found.items,
-                  found.trained_at)
+                  found.trained_at, int(orders or 0))
 
 
 def similar_products(session: Session, shop: Shop, product_id: int, n: int) -> list[int]:
