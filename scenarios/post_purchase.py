@@ -139,7 +139,8 @@ class PostPurchase(Scenario):
                      for g in groups if any(p in stocked for p in bought.get(g, []))]  # one product per group
             out[m.id or 0] = {"step": {"name": step, "title": title, "intro": intro},
                               "items": items, "groups": groups, "cta_url": shop.domain,
-                              "due_items": [product_view(p) for p in due.get(m.customer_id, [])]}
+                              "due_items": [] if step in ("thanks", "survey") else
+                              [product_view(p) for p in due.get(m.customer_id, [])]}
             if step == "survey":
                 out[m.id or 0]["survey"] = SURVEY_COPY[lang]
         return out
