@@ -43,8 +43,8 @@ def generate(customers: int = 3000, consumables: int = 200, one_offs: int = 300,
                 if rng.random() < 0.3:  # a one-off beside it
                     rows.append((c, consumables + int(rng.integers(one_offs)), int(day)))
                 day += interval * float(np.exp(rng.normal(0, noise_sigma)))
-    customer, item, day = (np.array(v) for v in zip(*rows, strict=True))
-    return Purchases.from_keys(customer, item, day + 19_000), truth
+    customers, items, days = (np.array(v) for v in zip(*rows, strict=True))
+    return Purchases.from_keys(customers, items, days + 19_000), truth
 
 
 def _table(name: str, purchases: Purchases) -> None:

@@ -126,7 +126,7 @@ def test_the_choice_is_made_again_when_the_history_grows(session, clock, shop_wi
     assert train_shop(session, shop.id, clock.now()).model == serving.COLD_START
     monkeypatch.setattr(serving, "MIN_ORDERS_FOR_MODELS", 40)
     now = clock.now()
-    for i in range(20):
+    for _ in range(20):
         buyer = make_customer(session, shop, now)
         make_order(session, shop, buyer, now - timedelta(days=8), [items["tea"]])
         make_order(session, shop, buyer, now - timedelta(days=2), [items["pot"]])

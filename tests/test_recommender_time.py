@@ -101,7 +101,7 @@ def test_selection_serves_a_time_model_when_fashions_change() -> None:
     rng = np.random.default_rng(3)
     rows: list[tuple[object, str, int]] = []
     for c in range(240):
-        for visit in range(3):
+        for _visit in range(3):
             day = int(rng.integers(0, 360))
             season = day // 90  # four seasons, each with its own companions of every base item
             base = int(rng.integers(0, 6))

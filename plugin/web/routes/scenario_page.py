@@ -15,8 +15,8 @@ from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFai
 from plugin.channels.email import EmailChannel
 from plugin.console import scenario_page as queries
 from plugin.console.forms import SettingError
-from plugin.console.scenarios import TemplateRefused, preview, scenario_overview, set_scenario
 from plugin.console.recommender_view import recommender_line
+from plugin.console.scenarios import TemplateRefused, preview, scenario_overview, set_scenario
 from plugin.crypto import BadSignature
 from plugin.delivery.drafts import preview_unsubscribe_url
 from plugin.runtime import Runtime
