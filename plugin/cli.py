@@ -410,9 +410,11 @@ def evaluate_command(file: Path, customer: str, item: str, when: str, k: int, da
     if as_json:
         click.echo(json.dumps(as_dicts(results)))
         return
-    click.echo(f"{'model':<12} {'recall@' + str(k):>10} {'ndcg@' + str(k):>10} {'coverage':>9} {'train s':>8}")
+    click.echo(f"{'model':<12} {'recall@' + str(k):>10} {'ndcg@' + str(k):>10} {'coverage':>9} {'train s':>8} "
+               f"{'validation':>10}  grid point")
     for r in results:
-        click.echo(f"{r.model:<12} {r.recall:>10.4f} {r.ndcg:>10.4f} {r.coverage:>9.3f} {r.train_seconds:>8.2f}")
+        click.echo(f"{r.model:<12} {r.recall:>10.4f} {r.ndcg:>10.4f} {r.coverage:>9.3f} {r.train_seconds:>8.2f} "
+                   f"{r.validation_recall:>10.4f}  {r.params}")
     click.echo(f"auto serves: {chosen}")
     click.echo(f"repurchase timing: {timing.hits} of {timing.rebought} re-bought items were flagged due "
                f"({timing.share_flagged:.1%}); {timing.flagged} flagged in all (precision {timing.precision:.1%})")

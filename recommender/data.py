@@ -49,3 +49,29 @@ class Purchases:
         if weights is None:
             m.data[:] = 1.0
         return m
+
+    def recency_matrix(self, today: int, half_life_days: float) -> sp.csr_matrix:
+        """Customer × item: 0.5^(age/half-life) of the customer's latest purchase of the item
+        (1 for a purchase today), so a recent purchase says more than an old one."""
+        age = np.maximum(today - self.day.astype(np.int64), 0).astype(np.float64)
+        weight = np.power(0.5, age / half_life_days)
+        shape = (self.n_customers, self.n_items)
+        order = np.lexsort((-weight, self.item, self.customer))  # per cell, the latest purchase first
+        customer, item, weight = self.customer[order], self.item[order], weight[order]
+        first = np.ones(len(customer), dtype=bool)
+        first[1:] = (customer[1:] != customer[:-1]) | (item[1:] != item[:-1])
+        return sp.csr_matrix((weight[first].astype(np.float32), (customer[first], item[first])), shape=shape)
+
+    def baskets(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """(basket × item binary matrix, customer of each basket, day of each basket); a basket
+        is one customer's purchases of one day, in (customer, day) order."""
+        order = np.lexsort((self.day, self.customer))
+        customer, day, item = self.customer[order], self.day[order], self.item[order]
+        new = np.ones(len(customer), dtype=bool)
+        new[1:] = (customer[1:] != customer[:-1]) | (day[1:] != day[:-1])
+        basket = np.cumsum(new) - 1
+        m = sp.csr_matrix((np.ones(len(item), dtype=np.float32), (basket, item)),
+                          shape=(int(new.sum()), self.n_items))
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m, customer[new], day[new]

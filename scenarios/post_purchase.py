@@ -15,6 +15,9 @@ of one product can be one group). The rule the steps follow:
 - The mail shows one in-stock product per group the anchor started: the one the customer bought
   most recently in that group (after a sample and then the regular item, the regular item).
 - An order none of whose lines is a known product starts a sequence of its own.
+- Follow-up steps (d30 … d365) also carry `due_items`: the customer's consumables due for
+  repurchase now by their own predicted interval (recommender.repurchase), for copy that says
+  "time for more"; the thanks and survey steps do not.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Order, OrderLine, Product, Shop, Trigger
 from plugin.storage.point_expiry import months_after
-from scenarios.base import Audience, Copy, Scenario, in_stock_views
+from recommender.serving import due_many
+from scenarios.base import Audience, Copy, Scenario, in_stock_views, product_view
 from scenarios.sql import trigger
 
 __all__ = ["PostPurchase", "STEPS", "CONTINUES_MONTHS", "starts_sequence", "SURVEY_COPY"]
@@ -123,6 +127,8 @@ class PostPurchase(Scenario):
         stocked = in_stock_views(session, shop.id or 0, [p for by_group in latest.values() for ps in by_group.values()
                                                          for p in ps])
         lang = "ja" if shop.locale == "ja" else "en"
+        follow_ups = [m.customer_id for m in messages if (m.trigger_step or "thanks") not in ("thanks", "survey")]
+        due = due_many(session, shop, follow_ups, 4) if follow_ups else {}
         out = {}
         for m in messages:
             step = m.trigger_step or "thanks"
@@ -132,7 +138,9 @@ class PostPurchase(Scenario):
             items = [next(stocked[p] for p in bought[g] if p in stocked)
                      for g in groups if any(p in stocked for p in bought.get(g, []))]  # one product per group
             out[m.id or 0] = {"step": {"name": step, "title": title, "intro": intro},
-                              "items": items, "groups": groups, "cta_url": shop.domain}
+                              "items": items, "groups": groups, "cta_url": shop.domain,
+                              "due_items": [] if step in ("thanks", "survey") else
+                              [product_view(p) for p in due.get(m.customer_id, [])]}
             if step == "survey":
                 out[m.id or 0]["survey"] = SURVEY_COPY[lang]
         return out

@@ -1,5 +1,8 @@
 """おすすめ商品(レコメンド)配信: 14 days after an order, and monthly for active customers: the
-recommender's personal top-N, in stock, nothing they own unless a consumable is due again."""
+recommender's personal top-N, in stock, nothing they own unless a consumable is due again.
+
+`due_items` (for copy that names them apart): the consumables due for repurchase, by the
+customer's own predicted interval (recommender.repurchase); they also lead `items`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,7 +13,7 @@ from sqlalchemy import select, union_all
 from sqlmodel import Session, col
 
 from plugin.storage.models import Customer, Message, Order, Shop
-from recommender.serving import top_n_many
+from recommender.serving import due_many, top_n_many
 from scenarios.base import Audience, Copy, Scenario, product_view
 from scenarios.sql import local_month, trigger
 
@@ -48,6 +51,9 @@ class Recommendation(Scenario):
         return local_month(now, timezone)
 
     def contexts(self, session: Session, shop: Shop, messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
-        picks = top_n_many(session, shop, [m.customer_id for m in messages], 4)
-        return {m.id or 0: {"items": [product_view(p) for p in picks.get(m.customer_id, [])], "cta_url": shop.domain}
+        customers = [m.customer_id for m in messages]
+        picks = top_n_many(session, shop, customers, 4)
+        due = due_many(session, shop, customers, 4)
+        return {m.id or 0: {"items": [product_view(p) for p in picks.get(m.customer_id, [])],
+                            "due_items": [product_view(p) for p in due.get(m.customer_id, [])], "cta_url": shop.domain}
                 for m in messages}

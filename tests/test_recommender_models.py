@@ -117,7 +117,8 @@ def test_harness_reads_day_first_dates_and_reports_every_model(tmp_path: Path) -
     rows = ["member,date,item"] + [f"{c},0{d}-01-2015,{i}" for c in range(40) for d, i in visits]
     csv.write_text("\n".join(rows))
     results, timing, chosen = evaluate(load_csv(csv, "member", "item", "date", dayfirst=True), k=2)
-    assert [r.model for r in results] == ["popularity", "item_knn", "ease", "blend", "auto"]
+    assert [r.model for r in results] == ["popularity", "item_knn", "ease", "blend", "recent_ease", "tifu_knn",
+                                          "sequential", "auto"]
     assert results[0].recall == 1.0 and chosen == "popularity" and timing.rebought == 0
 
 

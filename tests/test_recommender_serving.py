@@ -104,3 +104,55 @@ def test_retraining_swaps_sets_and_a_failed_training_keeps_the_old_one(session, 
     session.rollback()
     assert session.execute(select(Shop.recommendation_set_id).where(Shop.id == shop.id)).scalar() == second.id
     assert session.execute(select(func.count()).where(Recommendation.set_id == second.id)).scalar() > 0
+
+
+def test_a_young_shop_gets_bestsellers_of_the_customers_categories(session, clock, shop_with_history) -> None:  # type: ignore[no-untyped-def]
+    shop, items, _ = shop_with_history  # some 30 orders: far from enough to learn from
+    now = clock.now()
+    sencha2 = make_product(session, shop, now, name="玉露", category="お茶")
+    for i in range(3):
+        make_order(session, shop, make_customer(session, shop, now), now - timedelta(days=5 + i), [sencha2])
+    tea_fan = make_customer(session, shop, now)
+    make_order(session, shop, tea_fan, now - timedelta(days=1), [items["tea"]])
+    trained = train_shop(session, shop.id, now)
+    session.refresh(shop)
+    assert trained.model == serving.COLD_START and serving.status(session, shop).cold_start
+    assert _names(top_n(session, shop, tea_fan.id, 1)) == ["玉露"]  # the bag sells more, but they buy tea
+
+
+def test_the_choice_is_made_again_when_the_history_grows(session, clock, shop_with_history,  # type: ignore[no-untyped-def]
+                                                         monkeypatch) -> None:
+    shop, items, _ = shop_with_history
+    assert train_shop(session, shop.id, clock.now()).model == serving.COLD_START
+    monkeypatch.setattr(serving, "MIN_ORDERS_FOR_MODELS", 40)
+    now = clock.now()
+    for _ in range(20):
+        buyer = make_customer(session, shop, now)
+        make_order(session, shop, buyer, now - timedelta(days=8), [items["tea"]])
+        make_order(session, shop, buyer, now - timedelta(days=2), [items["pot"]])
+    retrained = train_shop(session, shop.id, now)
+    session.refresh(shop)
+    assert retrained.model != serving.COLD_START and not serving.status(session, shop).cold_start
+
+
+def test_the_recommendation_page_says_which_model_serves_and_why(runtime, session, clock, shop_with_history) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from plugin.web.app import create_app
+    from plugin.web.deps import SESSION_COOKIE, session_cookie
+
+    shop, _, _ = shop_with_history
+    client = TestClient(create_app(runtime))
+    client.cookies.set(SESSION_COOKIE, session_cookie(runtime, shop.id or 0))
+    before = client.get("/app/scenarios/recommendation", headers={"accept": "text/html"}).text
+    assert "まだおすすめを学習していません" in before
+    train_shop(session, shop.id, clock.now())
+    page = client.get("/app/scenarios/recommendation", headers={"accept": "text/html"}).text
+    line = re.search(r'<p id="recommender-model" data-model="([a-z_]*)"[^>]*>(.*?)</p>', page, re.S)
+    assert line and line.group(1) == "category_popularity"
+    assert "カテゴリの人気商品" in line.group(2) and "300 件" in line.group(2)
+    english = client.get("/app/scenarios/recommendation?lang=en", headers={"accept": "text/html"}).text
+    assert "bestsellers of the categories" in english
+    assert 'id="recommender"' not in client.get("/app/scenarios/winback", headers={"accept": "text/html"}).text

@@ -31,6 +31,7 @@ SCENARIO_TEXT: dict[str, dict[str, str]] = {
                       "待ち時間に達していないお客様は、まだ送信待ちに入りません。",
         "holdout_help": "効果を測るため、この割合のお客様には送らずに比べます。",
         "unknown_customer": "このショップに ID {id} のお客様はいません。",
+        "recommender_h": "おすすめの選び方",
     },
     "en": {
         "back": "Back to settings", "settings_h": "This scenario's settings", "default": "default", "minutes": "min",
@@ -57,6 +58,7 @@ SCENARIO_TEXT: dict[str, dict[str, str]] = {
         "delay_help": "Sent this long after the trigger (an order, a cart left…). Customers not yet past it are not in the queue yet.",
         "holdout_help": "This share of customers is not sent to, to measure the effect.",
         "unknown_customer": "The shop has no customer with id {id}.",
+        "recommender_h": "How recommendations are chosen",
     },
 }
 

@@ -15,6 +15,7 @@ from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFai
 from plugin.channels.email import EmailChannel
 from plugin.console import scenario_page as queries
 from plugin.console.forms import SettingError
+from plugin.console.recommender_view import recommender_line
 from plugin.console.scenarios import TemplateRefused, preview, scenario_overview, set_scenario
 from plugin.crypto import BadSignature
 from plugin.delivery.drafts import preview_unsubscribe_url
@@ -168,7 +169,8 @@ def _figures(runtime: Runtime, session: SessionDep, shop: Shop, key: str, lang: 
             "queue_total": total, "page": min(page, pages), "pages": pages,
             "recent": queries.recent_sends(session, shop, key, lang),
             "found": queries.find_customers(session, shop, q) if q.strip() else [],
-            "customer": chosen, "unknown_customer": customer_id if customer_id and chosen is None else None}
+            "customer": chosen, "unknown_customer": customer_id if customer_id and chosen is None else None,
+            "recommender": recommender_line(session, shop, lang) if key == "recommendation" else None}
 
 
 async def _preview_check(runtime: Runtime, session: SessionDep, shop: Shop, key: str, lang: str,
