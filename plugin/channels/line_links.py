@@ -79,9 +79,10 @@ def link_platform_customers(session: Session, shop_id: int, now: datetime) -> in
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     insert = dialect.insert(links).from_select(
         ["shop_id", "account_id", "customer_id", "line_user_id", "following", "source", "linked_at", "changed_at"], source)
-    result = session.execute(insert.on_conflict_do_nothing())
+    # RETURNING, not rowcount: psycopg reports -1 for this INSERT … SELECT on PostgreSQL
+    linked = len(session.execute(insert.on_conflict_do_nothing().returning(links.c.customer_id)).all())
     session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return linked
 
 
 def issue_code(session: Session, account: LineAccount, customer: Customer, now: datetime) -> str:

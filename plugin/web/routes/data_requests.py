@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
+from plugin.storage.db import MAX_ROW_ID
 from plugin.storage.models import DataExport
 from plugin.web.deps import Lang, RuntimeDep, SessionDep, SignedInShop
 from plugin.web.errors import AppError
@@ -27,7 +28,7 @@ def data_requests(shop: SignedInShop, session: SessionDep, lang: Lang) -> HTMLRe
 
 
 @router.get("/data-requests/{export_id}.json")
-def download_export(export_id: Annotated[int, Path(ge=1, le=2**62)], shop: SignedInShop, session: SessionDep,
+def download_export(export_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], shop: SignedInShop, session: SessionDep,
                     runtime: RuntimeDep) -> Response:
     export = session.get(DataExport, export_id)
     if export is None or export.shop_id != shop.id:  # another shop's export is as unknown as a missing one

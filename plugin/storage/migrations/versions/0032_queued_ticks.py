@@ -8,6 +8,7 @@ Create Date: 2026-12-02 08:10:00
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision = "0032"
@@ -20,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "queued_ticks",
         sa.Column("shop_id", sa.Integer(), sa.ForeignKey("shops.id"), nullable=False),
-        sa.Column("queued_at", sa.DateTime(), nullable=False),
+        sa.Column("queued_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("shop_id"),
     )
 
