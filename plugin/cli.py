@@ -83,7 +83,9 @@ def demo(host: str, port: int, seed: int, platform: str | None) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Web processes sharing the port (one per core); more than one needs a shared broker.")
+def serve(host: str, port: int, workers: int) -> None:
     """The web app. With the in-process broker its worker threads run here too."""
     import uvicorn
 
@@ -96,12 +98,29 @@ def serve(host: str, port: int) -> None:
         raise CliError(f"port {port} on {host} is already in use")
     from plugin.install.lifecycle import refresh_all_scripts
 
-    runtime = _runtime(_settings())
+    settings = _settings()
+    runtime = _runtime(settings)
+    # Access lines only when asked for (-v, OKAERI_LOG_LEVEL=INFO): a proxy in front logs requests.
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
+                               "access_log": logging.getLogger().isEnabledFor(logging.INFO),
+                               "timeout_graceful_shutdown": int(settings.shutdown_timeout)}  # SIGTERM drains open requests
+    if workers > 1:
+        if is_in_process(runtime.broker):
+            runtime.close()
+            raise CliError("--workers above 1 needs a shared broker (BROKER_URL redis://… or amqp://…): "
+                           "the in-process queue lives in one process")
+        threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()
+        from plugin.web.serving import FACTORY
+
+        try:
+            uvicorn.run(FACTORY, factory=True, workers=workers, **options)  # each process builds its own runtime
+        finally:
+            runtime.close()
+        return
     worker = start_worker(runtime) if is_in_process(runtime.broker) else None
     threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()  # a new script: new SRI
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info",
-                    timeout_graceful_shutdown=int(runtime.settings.shutdown_timeout))  # SIGTERM drains open requests
+        uvicorn.run(create_app(runtime), **options)
     finally:
         if worker:
             worker.stop(timeout=int(runtime.settings.shutdown_timeout * 1000))

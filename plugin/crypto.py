@@ -1,7 +1,7 @@
 """Token encryption at rest and signed values (unsubscribe links, sessions, OAuth state).
 
-A value that fails its check raises `BadSignature`, the one class for every signature Okaeri
-checks (inbound hooks raise it too); it is re-exported here for the callers of `Signer`.
+A value that fails its check raises `BadSignature` (this module's own: the bottom layer imports
+nothing of the connectors; an inbound hook's bad HMAC is `connectors.errors.BadSignature`).
 
 Key rotation: both classes take the current secret key and the previous ones
 (`OKAERI_PREVIOUS_SECRET_KEYS`). They sign and encrypt with the current key only and accept
@@ -18,10 +18,17 @@ import itsdangerous
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-from connectors.errors import BadSignature
-from connectors.signatures import same_secret
+__all__ = ["TokenCipher", "Signer", "BadSignature", "same_secret"]
 
-__all__ = ["TokenCipher", "Signer", "BadSignature"]
+
+class BadSignature(Exception):
+    """A value Okaeri signed (a link, a session, a form token, an OAuth state) did not verify."""
+
+
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time equality of two secrets compared as bytes: whatever a stranger sends (non-ASCII
+    bytes, a lone surrogate) is simply unequal, where comparing str would raise."""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass"))
 
 
 def _derive(secret_key: str, purpose: str) -> bytes:

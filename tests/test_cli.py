@@ -63,3 +63,28 @@ def test_help_lists_every_command() -> None:
     result = _okaeri("--help")
     for command in ("demo", "serve", "worker", "scheduler", "migrate", "sync", "shops"):
         assert command in result.stdout
+
+
+def test_several_web_processes_with_the_in_process_queue_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"OKAERI_SECRET_KEY": "k" * 40, "OKAERI_DATA_DIR": str(tmp_path), "BROKER_URL": "memory://"}
+    assert _okaeri("migrate", env=env, cwd=tmp_path).returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    line = _one_clear_line(_okaeri("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path))
+    assert "shared broker" in line
+
+
+def test_each_web_process_builds_its_app_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from plugin.web.serving import app_from_environment
+
+    monkeypatch.setenv("OKAERI_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("OKAERI_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("BROKER_URL", "memory://")
+    app = app_from_environment()
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+    app.state.runtime.close()

@@ -75,3 +75,33 @@ def test_the_customer_page_says_which_channel_each_message_took_and_why(runtime,
     assert "配信チャネル: メール（LINEは未連携のため）" in by_mail
     english = html.unescape(client.get(f"/app/customers/{people[1].id}?lang=en", headers=HTML).text)
     assert "channel: email (not linked on LINE)" in english
+
+
+def test_removing_an_account_cancels_its_waiting_messages_and_ends_its_links(
+        runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    from plugin.storage.models import LineLink, MessageStatus
+
+    fake = fake_line(runtime)
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=1)
+    account = make_line_account(session, runtime, shop, fake)
+    link(session, account, people[0], clock.now())
+    (message_id, _), = run_shop_tick(runtime, shop.id)  # a cart reminder waiting to go on LINE
+    client = _client(runtime, shop)
+    # Another shop's merchant cannot remove it
+    other = make_shop(session, clock.now(), external_id="other-shop")
+    refused = _client(runtime, other).post(f"/app/line/accounts/{account.id}/remove",
+                                           data={"csrf": _csrf(runtime, other.id)}, headers=HTML)
+    assert refused.status_code == 422 and "このショップのアカウントではありません" in refused.text
+    assert client.post(f"/app/line/accounts/{account.id}/remove", data={"csrf": "forged"}, headers=HTML).status_code == 403
+    # The shop's merchant removes it
+    page = client.post(f"/app/line/accounts/{account.id}/remove", data={"csrf": _csrf(runtime, shop.id)}, headers=HTML,
+                       follow_redirects=True)
+    assert page.status_code == 200 and "アカウントを削除しました" in page.text
+    session.expire_all()
+    assert session.execute(select(LineAccount)).scalars().all() == []
+    assert session.execute(select(LineLink)).scalars().all() == []
+    waiting = session.get(Message, message_id)
+    assert waiting is not None and (waiting.status, waiting.last_error) == (MessageStatus.cancelled, "LINE account removed")
+    assert deliver(runtime, message_id)[0] == "skipped" and fake.pushes == []
+    customer_page = html.unescape(client.get(f"/app/customers/{people[0].id}", headers=HTML).text)
+    assert "LINE アカウントの連携が削除されたため取り消しました" in customer_page

@@ -6,6 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlmodel import select
 
 from connectors.ratelimit import MemoryBudget
 from plugin.jobs.actors import DELIVER_MESSAGES, SCENARIO_TICK
@@ -46,6 +47,14 @@ def test_after_a_tick_and_delivery_every_family_is_exposed(runtime, session, clo
     assert after["okaeri_outbox_oldest_due_seconds"][0].value == 0
     assert _value(after["dramatiq_messages"], actor_name=DELIVER_MESSAGES.actor_name) >= 1
     assert len(catcher.snapshot()) == 3
+    sent = _value(after["okaeri_messages_sent"], channel="email", scenario="cart_recovery") - _value(
+        before.get("okaeri_messages_sent", []), channel="email", scenario="cart_recovery")
+    assert sent == 3  # once per message, not per attempt or per settle
+
+    def timed(families: dict) -> float:  # type: ignore[type-arg]
+        return _value([s for s in families.get("okaeri_delivery_latency_seconds", [])
+                       if s.name.endswith("_count")], channel="email")
+    assert timed(after) - timed(before) == 3
     for samples in after.values():  # labels are bounded: no shop id, no address, no customer
         for sample in samples:
             assert not set(sample.labels) & {"shop", "shop_id", "customer", "email", "address"}
@@ -81,3 +90,20 @@ def test_a_configured_token_guards_the_metrics(runtime) -> None:  # type: ignore
     assert app.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     answer = app.get("/metrics", headers={"Authorization": "Bearer scrape-token-1234"})
     assert answer.status_code == 200 and re.search(r"^okaeri_outbox_rows", answer.text, re.M)
+
+
+def test_a_message_the_relay_refuses_for_good_counts_as_failed(runtime, session, clock, catcher) -> None:  # type: ignore[no-untyped-def]
+    from plugin.delivery.batch import deliver_batch
+    from plugin.engine.tick import run_shop_tick
+    from plugin.metrics import MESSAGES_FAILED, MESSAGES_SENT
+    from plugin.storage.models import Message
+
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=2)
+    run_shop_tick(runtime, shop.id)
+    ids = [m.id for m in session.exec(select(Message).where(Message.shop_id == shop.id))]
+    catcher.reject = {people[0].email: "550 5.1.1 no such user"}  # this recipient does not exist
+    sent = MESSAGES_SENT.labels("email", "cart_recovery")._value.get()
+    failed = MESSAGES_FAILED.labels("email", "cart_recovery")._value.get()
+    deliver_batch(runtime, ids)
+    assert MESSAGES_FAILED.labels("email", "cart_recovery")._value.get() - failed == 1
+    assert MESSAGES_SENT.labels("email", "cart_recovery")._value.get() - sent == len(ids) - 1

@@ -315,3 +315,94 @@ def test_a_webhook_payload_maps_to_the_same_records_as_the_graphql_node(clock) -
                                            "originalUnitPriceSet": {"shopMoney": {"amount": "1200.00", "currencyCode": "JPY"}}}
                                           for p in (1, 2)]})
     assert webhook_mapping.order(rest_order) == mapping.order(order_node)
+
+
+def test_an_older_delivery_applied_while_a_newer_one_is_being_written_waits_and_keeps_the_newer(
+        hooks, session, clock, engine) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import threading
+    import time
+
+    from plugin.sync.hook_apply import _hold_shop, apply_delivery, apply_records
+
+    client, runtime, shop = hooks
+    now = clock.now()
+    # Given a late retry of an older update is queued
+    deliver(client, "products/update", payloads.product_payload(1, now - timedelta(minutes=3), price="900.00"))
+    older = session.execute(select(func.max(HookDelivery.id))).scalar_one()
+    # and another worker is in the middle of writing the newer one (not committed yet)
+    newer = runtime.platforms.get("shopify").read_hook(
+        "products/update", json.dumps(payloads.product_payload(1, now, price="1500.00")).encode(),
+        shop_url=shop.domain, currency=shop.currency)
+    writer = Session(engine)
+    _hold_shop(writer, shop.id)
+    apply_records(writer, writer.get(Shop, shop.id), newer, now, now)
+    # When a second worker applies the older delivery at the same moment
+    failures: list[BaseException] = []
+
+    def second_worker() -> None:
+        try:
+            apply_delivery(runtime, older)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    thread = threading.Thread(target=second_worker)
+    thread.start()
+    time.sleep(0.5)  # it reaches the shop's hold (or, unheld, reads the product before the newer one lands)
+    writer.commit()
+    writer.close()
+    thread.join(30)
+    # Then it waited for the newer write and skipped its older record
+    assert not failures, failures
+    session.expire_all()
+    product = session.execute(select(Product).where(col(Product.external_id) == "1")).scalar_one()
+    assert product.price == 1500
+    assert "products 0/1" in (session.get(HookDelivery, older).outcome or "")
+
+
+def test_a_guest_checkout_becomes_a_cart_of_a_guest_keyed_by_email_with_the_checkbox_as_consent(
+        hooks, session, clock) -> None:  # type: ignore[no-untyped-def]
+    client, runtime, shop = hooks
+    now = clock.now()
+    make_product(session, shop, now, external_id="1")
+    deliver(client, "checkouts/create", payloads.checkout_payload(
+        4, None, now, shop=SHOP, guest_email="Ichiro@Example.jp", accepts_marketing=True))
+    run_hooks(runtime)
+    cart = session.execute(select(Cart)).scalar_one()
+    buyer = session.get(Customer, cart.customer_id)
+    assert buyer is not None
+    assert (buyer.external_id, buyer.is_guest, buyer.email_consent, buyer.name) == (
+        "guest:ichiro@example.jp", True, True, "鈴木 一郎")
+    assert cart.recovery_url.endswith("recover?key=k4")
+
+
+def test_a_guest_checkout_without_the_checkbox_reaches_nobody(hooks, session, clock) -> None:  # type: ignore[no-untyped-def]
+    client, runtime, shop = hooks
+    now = clock.now()
+    make_product(session, shop, now, external_id="1")
+    deliver(client, "checkouts/create", payloads.checkout_payload(4, None, now, shop=SHOP, guest_email="ichiro@example.jp"))
+    run_hooks(runtime)
+    buyer = session.get(Customer, session.execute(select(Cart)).scalar_one().customer_id)
+    assert buyer is not None and buyer.email_consent is False
+
+
+def test_a_guest_checkout_with_a_members_email_is_the_members_cart_and_keeps_their_opt_out(
+        hooks, session, clock) -> None:  # type: ignore[no-untyped-def]
+    client, runtime, shop = hooks
+    now = clock.now()
+    make_product(session, shop, now, external_id="1")
+    member = make_customer(session, shop, now, external_id="7", email="hanako@example.jp", email_consent=False)
+    deliver(client, "checkouts/create", payloads.checkout_payload(
+        4, None, now, shop=SHOP, guest_email="HANAKO@example.jp", accepts_marketing=True))
+    run_hooks(runtime)
+    cart = session.execute(select(Cart)).scalar_one()
+    session.refresh(member)
+    assert cart.customer_id == member.id and member.email_consent is False
+    assert session.execute(select(func.count()).select_from(Customer)).scalar_one() == 1
+
+
+def test_a_checkout_with_neither_account_nor_email_is_ignored(hooks, session, clock) -> None:  # type: ignore[no-untyped-def]
+    client, runtime, shop = hooks
+    deliver(client, "checkouts/create", payloads.checkout_payload(4, None, clock.now(), shop=SHOP))
+    run_hooks(runtime)
+    assert session.execute(select(func.count()).select_from(Cart)).scalar_one() == 0

@@ -35,7 +35,7 @@ _GLUE = """<script>
   });
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (form.dataset.sessionToken === "1" || !window.shopify) return;
+    if (event.defaultPrevented || form.dataset.sessionToken === "1" || !window.shopify) return;
     var url = new URL(form.getAttribute("action") || location.href, location.href);
     if (!console_(url)) return;
     event.preventDefault();

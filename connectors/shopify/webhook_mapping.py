@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import CheckoutLineRecord, CheckoutRecord, CustomerRecord, OrderLineRecord, OrderRecord, ProductRecord
+from connectors.base import (
+    CheckoutLineRecord,
+    CheckoutRecord,
+    CustomerRecord,
+    OrderLineRecord,
+    OrderRecord,
+    ProductRecord,
+    guest_external_id,
+)
 from connectors.errors import BadResponse
 from connectors.shopify.mapping import moment, money
 
@@ -97,14 +105,28 @@ def order(payload: Any) -> OrderRecord:
     )
 
 
+def _checkout_guest(body: dict[str, Any], email: str) -> CustomerRecord:
+    """The buyer of a checkout without an account, keyed by email; their consent is the checkbox
+    they ticked at checkout (`buyer_accepts_marketing`), their name the billing (or shipping) one."""
+    address = next((a for a in (body.get("billing_address"), body.get("shipping_address")) if isinstance(a, dict)), {})
+    name = " ".join(str(p) for p in (address.get("last_name"), address.get("first_name")) if p)  # family name first
+    return CustomerRecord(
+        external_id=guest_external_id(email), email=email, name=name,
+        email_consent=body.get("buyer_accepts_marketing") is True, points_balance=0,
+        updated_at=moment(body.get("updated_at") or body.get("created_at")), is_guest=True)
+
+
 def checkout(payload: Any) -> CheckoutRecord:
     """A `checkouts/create|update` payload: the abandoned checkout and its recovery link."""
     body = _object(payload, "checkout")
     currency = str(body.get("currency") or body.get("presentment_currency") or "JPY")
     buyer = body.get("customer") if isinstance(body.get("customer"), dict) and body["customer"].get("id") else None
     record = customer({**buyer, "updated_at": buyer.get("updated_at") or body.get("updated_at")}) if buyer else None
-    if record is not None and not record.email and body.get("email"):
-        record = CustomerRecord(**{**record.__dict__, "email": str(body["email"]).strip()})
+    email = str(body.get("email") or "").strip()
+    if record is not None and not record.email and email:
+        record = CustomerRecord(**{**record.__dict__, "email": email})
+    if record is None and "@" in email:  # a guest checkout: the buyer is known by the email they typed
+        record = _checkout_guest(body, email)
     lines = tuple(CheckoutLineRecord(product_external_id=numeric_id(line["product_id"]),
                                      quantity=max(1, int(line.get("quantity") or 1)))
                   for line in _list(body.get("line_items")) if line.get("product_id"))

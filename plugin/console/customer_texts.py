@@ -103,6 +103,7 @@ _REASONS: list[tuple[str, str, str]] = [
     ("exit condition", "配信前に対象外になった(購入済みなど)ため送信を見送りました",
      "the customer no longer qualified before delivery (e.g. they ordered), so it was not sent"),
     ("scenario switched off", "シナリオが停止されたため取り消しました", "the scenario was switched off"),
+    ("LINE account removed", "LINE アカウントの連携が削除されたため取り消しました", "the LINE account was removed, so it was cancelled"),
     ("shop uninstalled", "アプリがアンインストールされたため取り消しました", "the app was uninstalled"),
     ("shop is not active", "ショップでアプリが有効でないため取り消しました", "the app was not active in the shop"),
     ("gave up:", "何度か再送しましたが届かなかったため中止しました", "retried several times without success, then gave up"),

@@ -3,11 +3,12 @@
 Developers console; which account sends each scenario; the shop's channel rule."""
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
@@ -18,12 +19,26 @@ from plugin.channels.line_links import issue_code, link_platform_customers, set_
 from plugin.clock import as_utc
 from plugin.console.forms import SettingError
 from plugin.runtime import Runtime
-from plugin.storage.models import Customer, LineAccount, LineLink, LineScenarioAccount, Shop, Suppression
+from plugin.storage.models import (
+    Customer,
+    LineAccount,
+    LineLink,
+    LineLinkCode,
+    LinePush,
+    LineScenarioAccount,
+    Message,
+    MessageStatus,
+    Shop,
+    Suppression,
+)
+from plugin.storage.rollup import count_cancelling
 
 __all__ = ["link_url", "send_link_invite", "LINK_PURPOSE",
-           "AccountView", "accounts_of", "add_account", "resume_account", "webhook_url", "choose_account", "set_channel_rule",
+           "AccountView", "accounts_of", "add_account", "resume_account", "remove_account", "REMOVED_REASON",
+           "webhook_url", "choose_account", "set_channel_rule",
            "scenario_accounts", "LINE"]
 
+log = logging.getLogger("okaeri.line")
 LINE = "line"
 MAIL = "email"  # the link invitation goes by mail: it proves the customer's address
 LINK_PURPOSE = "line-link"
@@ -108,6 +123,36 @@ def resume_account(runtime: Runtime, session: Session, shop: Shop, account_id: i
     session.execute(update(LineAccount).where(col(LineAccount.id) == account_id).values(**values))
     session.commit()
     _channel(runtime).forget_account(account_id)
+
+
+REMOVED_REASON = "LINE account removed"
+
+
+def remove_account(runtime: Runtime, session: Session, shop: Shop, account_id: int) -> int:
+    """Disconnect one of the shop's accounts; returns how many waiting messages were cancelled.
+
+    Its waiting LINE messages are cancelled with the reason shown on the customer page (a row
+    being sent right now fails the same way: the account is gone when the push looks it up); its
+    customer links, link codes, scenario choices and retry keys go with it. Later messages to the
+    customers it reached follow the channel rule without it (email, or another linked account)."""
+    account = session.get(LineAccount, account_id)
+    if account is None or account.shop_id != shop.id:
+        raise SettingError("このショップのアカウントではありません。 / Not an account of this shop.")
+    shop_id = shop.id or 0
+    waiting = (col(Message.shop_id) == shop_id, col(Message.channel) == LINE,
+               col(Message.to_address).startswith(f"{account_id}:"))
+    count_cancelling(session, REMOVED_REASON, *waiting)
+    cancelled = len(session.execute(update(Message).where(*waiting, col(Message.status) == MessageStatus.pending).values(
+        status=MessageStatus.cancelled, last_error=REMOVED_REASON, lease_until=None).returning(col(Message.id))).all())
+    for model in (LineLinkCode, LineLink, LineScenarioAccount, LinePush):
+        session.execute(delete(model).where(col(model.account_id) == account_id))
+    session.execute(delete(LineAccount).where(col(LineAccount.id) == account_id))
+    session.commit()
+    channel = runtime.channels.get(LINE)
+    if isinstance(channel, LineChannel):  # a server without the LINE channel holds nothing of it
+        channel.forget_account(account_id)
+    log.info("okaeri.line.account-removed", extra={"shop_id": shop_id, "account_id": account_id, "cancelled": cancelled})
+    return cancelled
 
 
 def scenario_accounts(session: Session, shop: Shop) -> dict[str, int]:

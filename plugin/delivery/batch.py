@@ -18,8 +18,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from plugin import metrics
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.layout import CopyError
+from plugin.clock import as_utc
 from plugin.delivery.drafts import draft_for, unsubscribe_url
 from plugin.delivery.heartbeat import LeaseHeartbeat
 from plugin.gates import pipeline as gates
@@ -57,7 +59,9 @@ def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, Out
         claimed = outbox.claim_many(session, message_ids, now)
         if not claimed:
             return {}
+        by_id = {m.id or 0: (m.channel, m.scenario_key, m.scheduled_at) for m in claimed}
         done = _settle_marked(session, store, claimed)
+        _count(by_id, {message_id: ("sent", None) for message_id in done}, now)
         claimed = [m for m in claimed if m.id not in done]
         settled: dict[int, Outcome] = {message_id: ("sent", None) for message_id in done}
         if not claimed:
@@ -74,7 +78,22 @@ def deliver_batch(runtime: Runtime, message_ids: Sequence[int]) -> dict[int, Out
             if lease.held():  # else another worker may hold them by now: they are its to settle (marks tell it)
                 outbox.settle_many(session, settle)
                 marks.forget()
+                _count(by_id, outcomes, runtime.clock.now())
     return {**settled, **outcomes}
+
+
+def _count(by_id: dict[int, tuple[str, str, datetime]], outcomes: dict[int, Outcome], now: datetime) -> None:
+    """The send metrics, once per message, after its end is settled: sent and failed per channel and
+    scenario, and for each sent one the time from when it was due."""
+    for message_id, (outcome, _) in outcomes.items():
+        if outcome not in ("sent", "failed") or message_id not in by_id:
+            continue
+        channel, scenario, due = by_id[message_id]
+        if outcome == "failed":
+            metrics.MESSAGES_FAILED.labels(channel, scenario).inc()
+            continue
+        metrics.MESSAGES_SENT.labels(channel, scenario).inc()
+        metrics.DELIVERY_LATENCY.labels(channel).observe(max(0.0, (as_utc(now) - as_utc(due)).total_seconds()))
 
 
 def _settle_marked(session: Session, store: AcceptedMarks | None, claimed: list[Message]) -> dict[int, Mark]:

@@ -1,6 +1,7 @@
 """The suppression list and consent records: unsubscribes and bounces always win."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import update
@@ -8,9 +9,9 @@ from sqlmodel import Session, col
 
 from plugin.storage.models import ConsentRecord, Customer, Message, MessageStatus, Suppression
 from plugin.storage.rollup import count_cancelling
-from plugin.storage.upsert import insert_ignore, table_of
+from plugin.storage.upsert import insert_ignore, insert_plain, table_of
 
-__all__ = ["suppress", "record_consent"]
+__all__ = ["suppress", "record_consent", "record_consents"]
 
 
 def record_consent(session: Session, shop_id: int, channel: str, address: str, consented: bool, source: str,
@@ -18,6 +19,16 @@ def record_consent(session: Session, shop_id: int, channel: str, address: str, c
     """Keep when and how an address opted in or out (特定電子メール法); never purged while sending."""
     session.add(ConsentRecord(shop_id=shop_id, channel=channel, address=address, consented=consented,
                               source=source, recorded_at=now))
+
+
+def record_consents(session: Session, shop_id: int, channel: str, changes: Iterable[tuple[str, bool]], source: str,
+                    now: datetime) -> None:
+    """`record_consent` for many addresses at once, (address, consented) each: one executemany,
+    where a first sync of a shop of a hundred thousand customers spent a fifth of its time building
+    one ORM object per record."""
+    rows = [{"shop_id": shop_id, "channel": channel, "address": address, "consented": consented, "source": source,
+             "recorded_at": now} for address, consented in changes]
+    insert_plain(session, table_of(ConsentRecord), rows)
 
 
 def suppress(session: Session, shop_id: int, channel: str, address: str, reason: str, now: datetime,

@@ -68,19 +68,26 @@ def _executemany(session: Session, stmt: Any, rows: Sequence[dict[str, Any]]) ->
         if default is not None:
             fixed[name] = default.arg
 
-    def value(row: dict[str, Any], name: str) -> Any:
-        raw = row[name] if name in row else fixed[name]
-        processor = processors.get(name)
-        return processor(raw) if processor is not None else raw
-
     session.flush()  # what session.execute would autoflush first (rows these may point at)
     connection = session.connection()
+    # One (name, processor) plan per parameter, made once: a first sync binds millions of values.
+    given = rows[0].keys()
     if compiled.positiontup is not None:  # qmark / format styles (SQLite)
         names = list(compiled.positiontup)
-        connection.exec_driver_sql(compiled.string, [tuple(value(row, n) for n in names) for row in rows])
+        plan = [(n, processors.get(n), n not in given, None if n in given else _processed(processors.get(n), fixed[n]))
+                for n in names]
+        values = [tuple([c if k else (row[n] if p is None else p(row[n])) for n, p, k, c in plan]) for row in rows]
+        connection.exec_driver_sql(compiled.string, values)
     else:  # a named style
         names = list(binds)
-        connection.exec_driver_sql(compiled.string, [{n: value(row, n) for n in names} for row in rows])
+        constant = {n: _processed(processors.get(n), fixed[n]) for n in names if n not in given}
+        named = [(n, processors.get(n)) for n in names if n not in constant]
+        connection.exec_driver_sql(compiled.string, [
+            {**constant, **{n: p(row[n]) if p is not None else row[n] for n, p in named}} for row in rows])
+
+
+def _processed(processor: Callable[[Any], Any] | None, raw: Any) -> Any:
+    return processor(raw) if processor is not None else raw
 
 
 def insert_ignore(

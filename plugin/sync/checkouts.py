@@ -1,7 +1,8 @@
 """Checkouts the platform itself reports (a verified hook or its API): carts with `source="platform"`.
 
 The cart is the checkout's (key `checkout:{id}`), its buyer a synced customer (stored from the
-checkout when sync has not brought them yet), its link the platform's own recovery URL, and its
+checkout when sync has not brought them yet) or, for a guest checkout, the shop's member with that
+email or else a guest row keyed by it (`plugin.sync.guests`), its link the platform's own recovery URL, and its
 `updated_at` the checkout's last change, so an older delivery is recognised and skipped. A new
 revision (a new reminder) only when the items change. A completed checkout keeps its cart without
 lines: nothing is left to remind of, and a late older update cannot bring the lines back.
@@ -14,9 +15,10 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
-from connectors.base import CheckoutRecord
+from connectors.base import CheckoutRecord, CustomerRecord
 from plugin.storage.models import Cart, CartLine, Customer, Product, Shop
 from plugin.storage.upsert import table_of, upsert
+from plugin.sync.guests import members_by_email
 from plugin.sync.store import store_records
 
 __all__ = ["store_checkout", "PLATFORM_CART"]
@@ -35,13 +37,7 @@ def store_checkout(session: Session, shop: Shop, record: CheckoutRecord, now: da
     shop_id = shop.id or 0
     if record.customer is None:
         return "checkout ignored: no identified buyer"
-    held = session.execute(select(col(Customer.id), col(Customer.updated_at)).where(
-        col(Customer.shop_id) == shop_id, col(Customer.external_id) == record.customer.external_id)).first()
-    if held is None:  # a buyer sync has not brought yet: their consent comes with the checkout
-        store_records(session, shop_id, "customers", [record.customer], now,
-                      points_expire_months=points_expire_months, keep_points=True)
-    customer_id = session.execute(select(col(Customer.id)).where(
-        col(Customer.shop_id) == shop_id, col(Customer.external_id) == record.customer.external_id)).scalar_one()
+    customer_id = _buyer(session, shop_id, record.customer, now, points_expire_months)
     key = f"checkout:{record.external_id}"
     cart = session.execute(select(Cart).where(col(Cart.shop_id) == shop_id, col(Cart.external_key) == key)
                            ).scalar_one_or_none()
@@ -70,6 +66,25 @@ def store_checkout(session: Session, shop: Shop, record: CheckoutRecord, now: da
         session.add(CartLine(shop_id=shop_id, cart_id=cart_id, product_id=products.get(external_id),
                              product_external_id=external_id, quantity=quantity))
     return "checkout completed" if record.completed else "checkout recorded"
+
+
+def _buyer(session: Session, shop_id: int, buyer: CustomerRecord, now: datetime, points_expire_months: int | None) -> int:
+    """The customer row a checkout's cart belongs to, stored first if the shop has none yet.
+
+    A member's row is sync's to keep (a checkout only brings one sync has not). A guest's email
+    that a member of the shop has is that member's: their own consent stands, whatever the guest
+    checkbox said; other guests' rows follow their latest checkout (an opt-in ticked at checkout)."""
+    if buyer.is_guest:
+        member = members_by_email(session, shop_id, [buyer.email]).get(buyer.email.strip().lower())
+        if member is not None:
+            return member
+    held = session.execute(select(col(Customer.id), col(Customer.updated_at)).where(
+        col(Customer.shop_id) == shop_id, col(Customer.external_id) == buyer.external_id)).first()
+    if held is None or (buyer.is_guest and _aware(held[1]) <= buyer.updated_at):
+        store_records(session, shop_id, "customers", [buyer], now,
+                      points_expire_months=points_expire_months, keep_points=True)
+    return int(session.execute(select(col(Customer.id)).where(
+        col(Customer.shop_id) == shop_id, col(Customer.external_id) == buyer.external_id)).scalar_one())
 
 
 def _aware(moment: datetime) -> datetime:

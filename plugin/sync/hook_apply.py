@@ -24,6 +24,7 @@ from connectors.platform import DataRequest, Platform, RecordsChanged, Redact
 from plugin.runtime import Runtime
 from plugin.storage.models import Customer, DataExport, HookDelivery, InstallState, Order, Product, Shop
 from plugin.storage.personal_data import export_customer, redact_customers, redact_shop
+from plugin.storage.upsert import table_of
 from plugin.sync.checkouts import store_checkout
 from plugin.sync.run import open_connector
 from plugin.sync.store import store_records
@@ -35,7 +36,12 @@ R = TypeVar("R", CustomerRecord, ProductRecord, OrderRecord)
 
 
 def apply_delivery(runtime: Runtime, delivery_id: int) -> str:
-    """Apply one stored delivery once; returns what it did (kept on the row as its outcome)."""
+    """Apply one stored delivery once; returns what it did (kept on the row as its outcome).
+
+    Whatever the platform must be asked (products whose stock moved) is read first, outside any
+    lock; then the shop's row is held for the writes (`_hold_shop`), so two workers applying an
+    older and a newer delivery of one record cannot both pass the staleness check before either
+    writes, and one delivery is never applied twice."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
         row = session.get(HookDelivery, delivery_id)
@@ -43,13 +49,24 @@ def apply_delivery(runtime: Runtime, delivery_id: int) -> str:
             return "already applied"
         shop = session.get(Shop, row.shop_id)
         assert shop is not None  # a foreign key
-        platform = runtime.platforms.get(shop.platform)
+        shop_id, platform = shop.id or 0, runtime.platforms.get(shop.platform)
         try:
             effect = platform.read_hook(row.topic, row.body.encode(), shop_url=shop.domain, currency=shop.currency)
-            outcome = _apply(runtime, session, platform, shop, effect, row.triggered_at or now, now)
+            reread = _reread_products(runtime, shop, effect)
         except BadResponse as exc:  # the platform's payload is not what it documents: kept, not retried
+            effect, reread, refused = None, [], f"refused: {exc}"[:500]
+        session.rollback()  # the hold below must be its transaction's first statement (SQLite)
+        _hold_shop(session, shop_id)
+        row = session.get(HookDelivery, delivery_id, populate_existing=True)
+        if row is None or row.applied_at is not None:  # another worker applied it while this one read
             session.rollback()
-            outcome = f"refused: {exc}"[:500]
+            return "already applied"
+        shop = session.get(Shop, shop_id, populate_existing=True)
+        assert shop is not None
+        if effect is None:
+            outcome = refused
+        else:
+            outcome = _apply(session, platform, shop, effect, reread, row.triggered_at or now, now)
         row.applied_at, row.outcome, row.body = now, outcome[:500], ""
         session.add(row)
         session.commit()
@@ -57,26 +74,38 @@ def apply_delivery(runtime: Runtime, delivery_id: int) -> str:
     return outcome
 
 
-def _apply(runtime: Runtime, session: Session, platform: Platform[Any], shop: Shop,
-           effect: RecordsChanged | DataRequest | Redact, when: datetime, now: datetime) -> str:
+def _hold_shop(session: Session, shop_id: int) -> None:
+    """Hold the shop's row until the transaction ends: a row lock on PostgreSQL, the write lock on
+    SQLite (taken by the transaction's first statement, so nothing it reads can go stale)."""
+    shops = table_of(Shop)
+    session.execute(shops.update().where(shops.c.id == shop_id).values(id=shops.c.id))
+
+
+def _reread_products(runtime: Runtime, shop: Shop, effect: RecordsChanged | DataRequest | Redact) -> list[ProductRecord]:
+    """Products the hook names without their state (a stock move carries no product `updated_at`),
+    read from the platform as they are now; none for other hooks or an install that is not active."""
+    if not isinstance(effect, RecordsChanged) or not effect.stale_products or shop.state != InstallState.active:
+        return []
+    connector = open_connector(runtime, shop)
+    try:
+        return list(connector.iter_products_by_reference(effect.stale_products))
+    finally:
+        connector.close()
+
+
+def _apply(session: Session, platform: Platform[Any], shop: Shop, effect: RecordsChanged | DataRequest | Redact,
+           reread: list[ProductRecord], when: datetime, now: datetime) -> str:
     if isinstance(effect, DataRequest):
         return answer_data_request(session, shop, effect, now)
     if isinstance(effect, Redact):
         return erase(session, shop, effect, now)
     if shop.state != InstallState.active:
         return f"ignored: install {shop.state}"
-    reread = ""
-    if effect.stale_products:  # read as they are now: stock moves without the product's updated_at
-        connector = open_connector(runtime, shop)
-        try:
-            fresh = list(connector.iter_products_by_reference(effect.stale_products))
-        finally:
-            connector.close()
-        reread = f"products re-read {store_records(session, shop.id or 0, 'products', fresh, now)}"
+    fresh = f"products re-read {store_records(session, shop.id or 0, 'products', reread, now)}" if reread else ""
     months = shop.points_expiry_months if platform.points_expire_after is not None else None
     done = apply_records(session, shop, effect, when, now, points_expire_months=months,
                          cart_url=platform.cart_url(shop.domain))
-    return f"{reread}; {done}" if reread else done
+    return f"{fresh}; {done}" if fresh else done
 
 
 def apply_records(session: Session, shop: Shop, effect: RecordsChanged, when: datetime, now: datetime, *,

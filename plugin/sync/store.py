@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import fields as dc_fields
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import islice
@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 
 from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector, Window, guest_external_id
 from connectors.errors import Unauthorized
-from plugin.storage.consent import record_consent
+from plugin.storage.consent import record_consents
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
@@ -165,6 +165,12 @@ def store_records(session: Session, shop_id: int, resource: str, records: Iterab
     return done
 
 
+def _fields(record: Any) -> dict[str, Any]:
+    """A record's fields as a row's values: a shallow copy (its values are plain; `asdict` deep-copied
+    every one of them, a tenth of a first sync)."""
+    return {f.name: getattr(record, f.name) for f in dc_fields(record)}
+
+
 def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord], now: datetime, *,
                      points_expire_months: int | None, keep_points: bool = False) -> None:
     expiry_from_platform = points_expire_months is None
@@ -175,11 +181,11 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
         return
     before = dict(session.execute(select(col(Customer.external_id), col(Customer.email_consent)).where(
         col(Customer.shop_id) == shop_id, col(Customer.external_id).in_([r.external_id for r in batch]))).all())
-    for r in batch:  # consent records: when and how each address opted in or out
-        if r.email and before.get(r.external_id) != r.email_consent:
-            record_consent(session, shop_id, "email", r.email, r.email_consent, "platform sync", now)
+    record_consents(session, shop_id, "email", [  # when and how each address opted in or out
+        (r.email, r.email_consent) for r in batch if r.email and before.get(r.external_id) != r.email_consent],
+        "platform sync", now)
     rows = [
-        {**asdict(r), "shop_id": shop_id, "created_at": now, "deleted_at": None,
+        {**_fields(r), "shop_id": shop_id, "created_at": now, "deleted_at": None,
          "email_consent_at": r.updated_at if r.email_consent else None}
         for r in batch
     ]
@@ -197,7 +203,7 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
 
 
 def _store_products(session: Session, shop_id: int, batch: list[ProductRecord], now: datetime) -> None:
-    rows = [{**asdict(r), "platform_group_code": r.group_code, "shop_id": shop_id, "deleted_at": None} for r in batch]
+    rows = [{**_fields(r), "platform_group_code": r.group_code, "shop_id": shop_id, "deleted_at": None} for r in batch]
     update = [k for k in rows[0] if k not in ("shop_id", "external_id")]
     old = table_of(Product).c
 

@@ -97,11 +97,16 @@ def order_payload(number: int, customer: int | None, updated_at: datetime, *, pr
 
 
 def checkout_payload(number: int, customer: int | None, updated_at: datetime, *, shop: str,
-                     products: tuple[int, ...] = (1,), completed: bool = False) -> dict[str, Any]:
-    """`checkouts/create|update`: an abandoned checkout with its `abandoned_checkout_url`."""
+                     products: tuple[int, ...] = (1,), completed: bool = False, guest_email: str = "",
+                     accepts_marketing: bool = False) -> dict[str, Any]:
+    """`checkouts/create|update`: an abandoned checkout with its `abandoned_checkout_url`; without a
+    customer, a guest's (`guest_email`, the marketing checkbox, a billing name)."""
     token = f"{number:032x}"
     buyer = customer_payload(customer, updated_at) if customer else None
-    return {"id": number, "token": token, "cart_token": f"c{token[1:]}", "email": buyer["email"] if buyer else "",
+    guest = {"buyer_accepts_marketing": accepts_marketing,
+             "billing_address": {"last_name": "鈴木", "first_name": "一郎", "country_code": "JP"}} if guest_email else {}
+    return {**guest, "id": number, "token": token, "cart_token": f"c{token[1:]}",
+            "email": buyer["email"] if buyer else guest_email,
             "created_at": _iso(updated_at), "updated_at": _iso(updated_at),
             "completed_at": _iso(updated_at) if completed else None, "currency": "JPY",
             "total_price": str(1200 * len(products)),

@@ -18,6 +18,7 @@ from plugin.console.line_accounts import (
     channel_rule_choice,
     choose_account,
     link_url,
+    remove_account,
     resume_account,
     scenario_accounts,
     send_link_invite,
@@ -140,6 +141,19 @@ async def resume(request: Request, shop: CurrentShop, session: SessionDep, runti
         session.rollback()
         return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
     return RedirectResponse("/app/line?done=resumed", status_code=303)
+
+
+@router.post("/app/line/accounts/{account_id}/remove", response_model=None)
+async def remove(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
+                 account_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> RedirectResponse | HTMLResponse:
+    """Disconnect an account: its links end, its waiting messages are cancelled (the console says so)."""
+    await _form(request, runtime, shop)  # its form token
+    try:
+        remove_account(runtime, session, shop, account_id)
+    except SettingError as exc:
+        session.rollback()
+        return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
+    return RedirectResponse("/app/line?done=removed", status_code=303)
 
 
 @router.post("/app/line/rule", response_model=None)
