@@ -252,6 +252,11 @@ def run(database: str, events: int, concurrency: int, visitors: int, server_work
         rows = connection.execute(select(func.count()).select_from(BrowseEvent).where(
             BrowseEvent.shop_id == shop_id)).scalar_one()
     engine.dispose()
+    if database == "postgresql":  # the run's own schema, counted: nothing of it is kept
+        admin = make_engine(PG)
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS bench_events_{os.getpid()} CASCADE"))
+        admin.dispose()
     accepted = statuses.get(202, 0) + bound_statuses.get(202, 0)
     # A request wrk abandoned at the end may still have been stored: rows ≥ answers, never fewer.
     return {"database": database, "events": done, "concurrency": concurrency, "seconds": seconds,
