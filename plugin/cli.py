@@ -117,10 +117,14 @@ def serve(host: str, port: int, workers: int) -> None:
         finally:
             runtime.close()
         return
+    from plugin.web.serving import settle_heap
+
     worker = start_worker(runtime) if is_in_process(runtime.broker) else None
     threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()  # a new script: new SRI
+    app = create_app(runtime)
+    settle_heap()
     try:
-        uvicorn.run(create_app(runtime), **options)
+        uvicorn.run(app, **options)
     finally:
         if worker:
             worker.stop(timeout=int(runtime.settings.shutdown_timeout * 1000))

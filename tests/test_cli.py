@@ -84,7 +84,13 @@ def test_each_web_process_builds_its_app_from_the_environment(tmp_path: Path, mo
     monkeypatch.setenv("OKAERI_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("BROKER_URL", "memory://")
+    import gc
+
     app = app_from_environment()
+    try:
+        assert gc.get_freeze_count() > 0  # what start-up built is out of the collector's full passes
+    finally:
+        gc.unfreeze()
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
     app.state.runtime.close()
