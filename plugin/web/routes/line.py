@@ -2,6 +2,7 @@
 link code (GET /line/link/{token}) and the console's LINE page (/app/line)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -113,6 +114,18 @@ async def _form(request: Request, runtime: Runtime, shop: Shop) -> dict[str, str
     return form
 
 
+def _saved(action: Callable[[], object], shop: Shop, session: Session, runtime: Runtime, lang: str,
+           done: str) -> RedirectResponse | HTMLResponse:
+    """Run one of the page's forms: back to the page saying `done`, or the page again (422) with
+    the refusal in the merchant's language and nothing of it kept."""
+    try:
+        action()
+    except SettingError as exc:
+        session.rollback()
+        return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
+    return RedirectResponse(f"/app/line?done={done}", status_code=303)
+
+
 @router.get("/app/line", response_class=HTMLResponse)
 def show_line(shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang, done: str = "") -> HTMLResponse:
     return line_page(shop, session, runtime, lang, done=done[:32])
@@ -123,24 +136,14 @@ async def create_account(request: Request, shop: CurrentShop, session: SessionDe
                          lang: Lang) -> RedirectResponse | HTMLResponse:
     """Add an account once LINE accepted its token; the page then shows its webhook URL."""
     form = await _form(request, runtime, shop)
-    try:
-        add_account(runtime, session, shop, form)
-    except SettingError as exc:
-        session.rollback()
-        return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
-    return RedirectResponse("/app/line?done=added", status_code=303)
+    return _saved(lambda: add_account(runtime, session, shop, form), shop, session, runtime, lang, "added")
 
 
 @router.post("/app/line/accounts/{account_id}/resume", response_model=None)
 async def resume(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep, lang: Lang,
                  account_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> RedirectResponse | HTMLResponse:
     form = await _form(request, runtime, shop)
-    try:
-        resume_account(runtime, session, shop, account_id, form)
-    except SettingError as exc:
-        session.rollback()
-        return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
-    return RedirectResponse("/app/line?done=resumed", status_code=303)
+    return _saved(lambda: resume_account(runtime, session, shop, account_id, form), shop, session, runtime, lang, "resumed")
 
 
 @router.post("/app/line/accounts/{account_id}/remove", response_model=None)
@@ -148,27 +151,21 @@ async def remove(request: Request, shop: CurrentShop, session: SessionDep, runti
                  account_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> RedirectResponse | HTMLResponse:
     """Disconnect an account: its links end, its waiting messages are cancelled (the console says so)."""
     await _form(request, runtime, shop)  # its form token
-    try:
-        remove_account(runtime, session, shop, account_id)
-    except SettingError as exc:
-        session.rollback()
-        return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
-    return RedirectResponse("/app/line?done=removed", status_code=303)
+    return _saved(lambda: remove_account(runtime, session, shop, account_id), shop, session, runtime, lang, "removed")
 
 
 @router.post("/app/line/rule", response_model=None)
 async def channel_rule(request: Request, shop: CurrentShop, session: SessionDep, runtime: RuntimeDep,
                        lang: Lang) -> RedirectResponse | HTMLResponse:
     form = await _form(request, runtime, shop)
-    try:
+
+    def save() -> None:
         set_channel_rule(runtime, session, shop, form, runtime.clock.now())
-        for key, _ in [(s.key, s) for s in by_priority()]:
-            if f"account_{key}" in form:
-                choose_account(session, shop, key, form[f"account_{key}"])
-    except SettingError as exc:
-        session.rollback()
-        return line_page(shop, session, runtime, lang, status=422, error=_in(lang, str(exc)))
-    return RedirectResponse("/app/line?done=rule", status_code=303)
+        for scenario in by_priority():
+            if f"account_{scenario.key}" in form:
+                choose_account(session, shop, scenario.key, form[f"account_{scenario.key}"])
+
+    return _saved(save, shop, session, runtime, lang, "rule")
 
 
 @router.post("/app/line/invite/{customer_id}", response_model=None)
