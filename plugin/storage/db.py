@@ -64,19 +64,24 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def refresh_statistics(session: Session, tables: Sequence[str]) -> bool:
-    """ANALYZE these tables on PostgreSQL after a bulk write, as its docs advise, rather than
-    leave the next queries to plans made for the tables' old size until autovacuum gets there.
-    Waits at most 2 s for the tables (another analyse already holding one will do); a no-op on
-    SQLite. True when it ran."""
+    """VACUUM (ANALYZE) these tables on PostgreSQL after a bulk write, as its docs advise, rather
+    than leave the next queries to plans made for the tables' old size until autovacuum gets there.
+
+    ANALYZE alone gave the planner the row counts but left the visibility map unset, so every
+    index-only probe of the fresh rows still read their heap pages: after a 1M-customer shop's
+    first tick the next tick's idempotency and cap probes ran at about half speed until a vacuum
+    (one that autovacuum may be slow to start, or never: some servers run with it off). A table
+    another vacuum or analyse holds is skipped (that one will do); a no-op on SQLite. The session's
+    transaction is committed first: VACUUM runs outside any, on a connection of its own. True when
+    it ran."""
     if session.get_bind().dialect.name != "postgresql":
         return False
+    session.commit()
     try:
-        session.execute(text("SET LOCAL lock_timeout = '2s'"))
-        for table in tables:
-            session.execute(text(f"ANALYZE {table}"))
-        session.commit()
+        with session.get_bind().engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(text(f"VACUUM (ANALYZE, SKIP_LOCKED) {', '.join(tables)}"))
     except OperationalError:
-        session.rollback()
         log.info("okaeri.db.analyze-skipped", extra={"tables": list(tables)})
         return False
     return True
