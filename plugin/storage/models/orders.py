@@ -12,7 +12,7 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("shop_id", "external_id"),
         Index("ix_orders_shop_customer_time", "shop_id", "customer_id", "ordered_at"),
-        Index("ix_orders_shop_time", "shop_id", "ordered_at"),
+        Index("ix_orders_shop_time_customer", "shop_id", "ordered_at", "customer_id"),  # a window, split by customer range
     )
 
     id: int | None = Field(default=None, primary_key=True)
