@@ -3,23 +3,28 @@ shop (its event key), tracking links and unsubscribe per client address.
 
 Counted with the `limits` library in Redis when Redis is configured (OKAERI_RATE_LIMIT_URL, or a
 redis:// BROKER_URL), so every web process shares one count; in this process's memory otherwise.
-A limit that is spent raises RateLimitExceeded: a 429 with Retry-After (plugin.web.errors).
+Redis is asked from the event loop (`limits.aio`, redis-py's asyncio client): a thread-pool hop
+per beacon cost more CPU than the count itself. A limit that is spent raises RateLimitExceeded: a
+429 with Retry-After (plugin.web.errors).
 """
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from limits import RateLimitItem, parse_many
+from limits.aio.storage import RedisStorage as AsyncRedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter as AsyncSlidingWindowCounter
 from limits.errors import StorageError
-from limits.storage import Storage, storage_from_string
+from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
-from starlette.concurrency import run_in_threadpool
 
 from plugin import metrics
 from plugin.settings import Settings
@@ -54,36 +59,49 @@ class RateLimits:
         )
         self.raised_keys = settings.rate_limit_raised_key_set
         self.trusted_proxies = settings.trusted_proxy_networks
-        self.storage = _storage(settings)
-        self.in_memory = settings.rate_limit_store.startswith("memory")
+        self.url = settings.rate_limit_store
+        self.key_prefix = f"{settings.redis_namespace}:ratelimit"
+        self.in_memory = self.url.startswith("memory")
         # A sliding window counter: two counters a key, no burst at a window's edge.
-        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.limiter = SlidingWindowCounterRateLimiter(storage_from_string("memory://"))
+        # Redis: one asyncio client per event loop (its connections belong to the loop that opened them).
+        self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSlidingWindowCounter] = \
+            weakref.WeakKeyDictionary()
 
-    def hit(self, items: list[RateLimitItem], *identifiers: str, headers: Mapping[str, str] | None = None) -> None:
-        """Count one request against every item; raise RateLimitExceeded when one is spent."""
+    async def hit(self, items: list[RateLimitItem], *identifiers: str, headers: Mapping[str, str] | None = None) -> None:
+        """Count one request against every item; raise RateLimitExceeded when one is spent. A store
+        that is down lets the request through (logged)."""
+        limiter = None if self.in_memory else self._redis_limiter()
         for item in items:
             try:
-                allowed = self.limiter.hit(item, *identifiers)
-            except (StorageError, OSError) as exc:  # a store that is down lets visitors through
+                allowed = self.limiter.hit(item, *identifiers) if limiter is None else await limiter.hit(item, *identifiers)
+            except (StorageError, OSError) as exc:
                 log.warning("okaeri.ratelimit.store-unavailable %s", exc)
                 return
             if not allowed:
-                raise RateLimitExceeded(self._retry_after(item, identifiers), headers=headers)
+                raise RateLimitExceeded(await self._retry_after(limiter, item, identifiers), headers=headers)
 
-    def _retry_after(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
+    def _redis_limiter(self) -> AsyncSlidingWindowCounter:
+        loop = asyncio.get_running_loop()
+        limiter = self._redis.get(loop)
+        if limiter is None:
+            limiter = self._redis[loop] = AsyncSlidingWindowCounter(_redis_storage(self.url, self.key_prefix))
+        return limiter
+
+    async def _retry_after(self, limiter: AsyncSlidingWindowCounter | None, item: RateLimitItem,
+                           identifiers: tuple[str, ...]) -> int:
         try:
-            reset = self.limiter.get_window_stats(item, *identifiers).reset_time
+            stats = (self.limiter.get_window_stats(item, *identifiers) if limiter is None
+                     else await limiter.get_window_stats(item, *identifiers))
         except (StorageError, OSError):
             return item.get_expiry()
-        return max(1, min(item.get_expiry(), math.ceil(reset - time.time())))
+        return max(1, min(item.get_expiry(), math.ceil(stats.reset_time - time.time())))
 
 
-def _storage(settings: Settings) -> Storage:
-    url = settings.rate_limit_store
-    if url.startswith("memory"):
-        return storage_from_string("memory://")  # type: ignore[return-value]
-    return storage_from_string(url, key_prefix=f"{settings.redis_namespace}:ratelimit", wrap_exceptions=True,
-                               socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)  # type: ignore[return-value]
+def _redis_storage(url: str, key_prefix: str) -> AsyncRedisStorage:
+    """limits' asyncio Redis storage on redis-py (already a dependency; limits' default is coredis)."""
+    return AsyncRedisStorage(f"async+{url}", implementation="redispy", key_prefix=key_prefix,
+                             wrap_exceptions=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
 
 
 def client_address(request: Request, trusted: tuple[Network, ...]) -> str:
@@ -133,36 +151,30 @@ class StorefrontEventLimit:
 
     async def __call__(self, event_key: str, request: Request) -> None:
         limits = _rate_limits(request)
-        if limits.in_memory:  # no I/O: counted on the event loop, no thread hop per beacon
-            self._count(limits, event_key, request)
-        else:
-            await run_in_threadpool(self._count, limits, event_key, request)
-
-    def _count(self, limits: RateLimits, event_key: str, request: Request) -> None:
         raised = event_key in limits.raised_keys
         visitor = client_address(request, limits.trusted_proxies)
         shop_key = event_key[:200]
         platform = str(request.path_params.get("platform", ""))[:16]
         try:
-            limits.hit(limits.limits.raised_events if raised else limits.limits.events_visitor,
-                       "events-visitor", shop_key if raised else "", visitor, headers=self.headers)
-            limits.hit(limits.limits.raised_events if raised else limits.limits.events_shop,
-                       "events-shop", shop_key, headers=self.headers)
+            await limits.hit(limits.limits.raised_events if raised else limits.limits.events_visitor,
+                             "events-visitor", shop_key if raised else "", visitor, headers=self.headers)
+            await limits.hit(limits.limits.raised_events if raised else limits.limits.events_shop,
+                             "events-shop", shop_key, headers=self.headers)
         except RateLimitExceeded:
             metrics.intake("event", platform if platform in request.app.state.runtime.platforms else "unknown",
                            "refused", "rate_limited")
             raise
 
 
-def _tracking(request: Request) -> None:
+async def _tracking(request: Request) -> None:
     limits = _rate_limits(request)
-    limits.hit(limits.limits.tracking, "tracking", client_address(request, limits.trusted_proxies))
+    await limits.hit(limits.limits.tracking, "tracking", client_address(request, limits.trusted_proxies))
 
 
-def _unsubscribe(request: Request) -> None:
+async def _unsubscribe(request: Request) -> None:
     limits = _rate_limits(request)
     bucket = f"unsubscribe-{request.method.lower()}"  # mail scanners' GETs do not spend the clicks' POSTs
-    limits.hit(limits.limits.unsubscribe, bucket, client_address(request, limits.trusted_proxies))
+    await limits.hit(limits.limits.unsubscribe, bucket, client_address(request, limits.trusted_proxies))
 
 
 TrackingLimit = Depends(_tracking)
