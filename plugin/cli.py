@@ -117,12 +117,10 @@ def serve(host: str, port: int, workers: int) -> None:
         finally:
             runtime.close()
         return
-    from plugin.web.serving import settle_heap
-
     worker = start_worker(runtime) if is_in_process(runtime.broker) else None
     threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()  # a new script: new SRI
     app = create_app(runtime)
-    settle_heap()
+    _settle_heap()
     try:
         uvicorn.run(app, **options)
     finally:
@@ -155,6 +153,7 @@ def worker(threads: int | None, health_port: int | None, health_host: str) -> No
         consumer = start_worker(runtime, threads)
         probe = _health_server(runtime, health_host, health_port,
                                lambda: any(thread.is_alive() for thread in consumer.workers), backlog=False)
+        _settle_heap()
         def stop() -> None:
             if probe:
                 probe.stop()
@@ -181,6 +180,7 @@ def scheduler(interval: float, health_port: int | None, health_host: str) -> Non
     def start() -> Callable[[], Any]:
         thread.start()
         probe = _health_server(runtime, health_host, health_port, thread.is_alive)
+        _settle_heap()
         def stop() -> None:
             if probe:
                 probe.stop()
@@ -189,6 +189,13 @@ def scheduler(interval: float, health_port: int | None, health_host: str) -> Non
         return stop
 
     _run_until_interrupt(start, runtime)
+
+
+def _settle_heap() -> None:
+    """After a process's start-up (plugin.runtime.settle_heap)."""
+    from plugin.runtime import settle_heap
+
+    settle_heap()
 
 
 def _health_server(runtime: Any, host: str, port: int | None, alive: Callable[[], bool], *,

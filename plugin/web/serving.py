@@ -3,17 +3,16 @@ imports this factory in every worker process, which reads the settings from the 
 builds its own runtime (engine, broker connection, event writer)."""
 from __future__ import annotations
 
-import gc
 import logging
 
 from fastapi import FastAPI
 
 from plugin.logs import configure_logging
-from plugin.runtime import build_runtime
+from plugin.runtime import build_runtime, settle_heap
 from plugin.settings import load_settings
 from plugin.web.app import create_app
 
-__all__ = ["app_from_environment", "FACTORY", "settle_heap"]
+__all__ = ["app_from_environment", "FACTORY"]
 
 FACTORY = "plugin.web.serving:app_from_environment"
 
@@ -27,11 +26,3 @@ def app_from_environment() -> FastAPI:
     settle_heap()
     return app
 
-
-def settle_heap() -> None:
-    """Once the app is built: collect, then move everything alive into the collector's permanent
-    generation (`gc.freeze`). The modules, models and compiled SQL of a web process are never
-    garbage, but every full collection walked them: a storefront beacon that met one waited
-    ~100 ms (events p99 132 → 29 ms with this, bench/RESULTS.md, issue 18)."""
-    gc.collect()
-    gc.freeze()
