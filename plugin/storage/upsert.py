@@ -101,9 +101,11 @@ def _sqlite_utc(value: datetime | None) -> str | None:
     """SQLite's text for an aware time, exactly as SQLAlchemy writes it (naive UTC, microseconds)."""
     if value is None:
         return None
-    if value.utcoffset() is None:
-        raise ValueError("Datetime values must have timezone information.")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        if value.utcoffset() is None:
+            raise ValueError("Datetime values must have timezone information.")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # the year is always 4 digits: cut "+00:00"
 
 
 def _processor(column_type: Any, dialect: Dialect) -> Processor:
