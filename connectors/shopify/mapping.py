@@ -139,9 +139,8 @@ def order(item: BulkObject) -> OrderRecord:
         if not product_ref.get("id"):
             continue  # a custom line (shipping protection, a deleted product): nothing to recommend
         unit, _ = _shop_money(line.get("originalUnitPriceSet"))
-        lines.append(OrderLineRecord(product_external_id=gid_parts(product_ref["id"])[1],
-                                     name=str(line.get("name") or ""), unit_price=money(unit, currency),
-                                     quantity=max(0, int(line.get("quantity") or 0))))
+        lines.append(OrderLineRecord(gid_parts(product_ref["id"])[1], str(line.get("name") or ""),  # positional: cheaper
+                                     money(unit, currency), max(0, int(line.get("quantity") or 0))))
     return OrderRecord(
         external_id=item.id_parts()[1],
         customer_external_id=gid_parts(buyer["id"])[1] if buyer.get("id") else None,
