@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-__all__ = ["upsert", "upsert_ids", "insert_ignore", "insert_plain", "insert_rows", "delete_by_keys", "ids_by_key",
-           "table_of"]
+__all__ = ["upsert", "upsert_ids", "insert_ignore", "insert_plain", "insert_rows", "delete_by_keys", "driver_execute",
+           "ids_by_key", "table_of"]
 
 Processor = Callable[[Any], Any] | None
 CHUNK_ROWS = 256  # rows per multi-row statement: a few thousand parameters, far under either database's limit
@@ -180,6 +180,17 @@ def upsert_ids(session: Session, table: Table, columns: Sequence[str], rows: Seq
     return ids
 
 
+def driver_execute(session: Session, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement in the driver's paramstyle on the session's connection (see `_driver_cursor`);
+    returns the rows it answers (none for a statement without RETURNING)."""
+    cursor = _driver_cursor(session)
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()
+
+
 def _driver_cursor(session: Session) -> Any:
     """A cursor of the session's own connection, inside its transaction: these statements run a
     few thousand times in a first sync, and SQLAlchemy's execution context around each (events,
@@ -196,12 +207,11 @@ def delete_by_keys(session: Session, table: Table, column: str, keys: Iterable[i
     dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer
     name, target = quote.format_table(table), quote.quote(column)
-    session.flush()
     if dialect.name == "postgresql":
-        session.connection().exec_driver_sql(f"DELETE FROM {name} WHERE {target} = ANY(%s)", (wanted,))
+        driver_execute(session, f"DELETE FROM {name} WHERE {target} = ANY(%s)", (wanted,))
     else:
-        session.connection().exec_driver_sql(
-            f"DELETE FROM {name} WHERE {target} IN (SELECT value FROM json_each(?))", (json.dumps(wanted),))
+        driver_execute(session, f"DELETE FROM {name} WHERE {target} IN (SELECT value FROM json_each(?))",
+                       (json.dumps(wanted),))
 
 
 def insert_ignore(
@@ -243,9 +253,4 @@ def ids_by_key(session: Session, table: Table, shop_id: int, keys: Iterable[str]
     else:
         sql = f"SELECT {column}, id FROM {name} WHERE shop_id = ? AND {column} IN (SELECT value FROM json_each(?))"
         params = (shop_id, json.dumps(wanted))
-    cursor = _driver_cursor(session)  # a first sync asks this twice a batch: the driver's rows as they come
-    try:
-        cursor.execute(sql, params)
-        return {str(k): int(i) for k, i in cursor.fetchall()}
-    finally:
-        cursor.close()
+    return {str(k): int(i) for k, i in driver_execute(session, sql, params)}  # twice a batch in a first sync

@@ -19,7 +19,7 @@ from plugin.storage.consent import record_consents
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import delete_by_keys, ids_by_key, insert_rows, table_of, upsert, upsert_ids
+from plugin.storage.upsert import delete_by_keys, driver_execute, ids_by_key, insert_rows, table_of, upsert, upsert_ids
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
@@ -268,11 +268,11 @@ def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], poi
     mark, among = ("%s", "= ANY(%s)") if dialect == "postgresql" else ("?", "IN (SELECT value FROM json_each(?))")
     live = (f"FROM orders WHERE orders.shop_id = {mark} AND orders.customer_id = customers.id"
             " AND NOT orders.canceled")
-    session.flush()
-    updated = [int(row[0]) for row in session.connection().exec_driver_sql(
-        f"UPDATE customers SET last_order_at = (SELECT max(orders.ordered_at) {live}) "
+    ids = list(customer_ids) if dialect == "postgresql" else json.dumps(list(customer_ids))
+    updated = [int(row[0]) for row in driver_execute(
+        session, f"UPDATE customers SET last_order_at = (SELECT max(orders.ordered_at) {live}) "
         f"WHERE customers.shop_id = {mark} AND customers.id {among} AND EXISTS (SELECT 1 {live}) RETURNING id",
-        (shop_id, shop_id, list(customer_ids) if dialect == "postgresql" else json.dumps(list(customer_ids)), shop_id))]
+        (shop_id, shop_id, ids, shop_id))]
     if updated and points_expire_months is not None:
         refresh_point_expiry(session, shop_id, points_expire_months, updated)
 
