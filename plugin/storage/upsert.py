@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 __all__ = ["upsert", "upsert_ids", "insert_ignore", "insert_plain", "insert_rows", "delete_by_keys", "driver_execute",
-           "ids_by_key", "table_of"]
+           "ids_by_key", "values_by_key", "table_of"]
 
 Processor = Callable[[Any], Any] | None
 CHUNK_ROWS = 256  # rows per multi-row statement: a few thousand parameters, far under either database's limit
@@ -241,16 +241,23 @@ def ids_by_key(session: Session, table: Table, shop_id: int, keys: Iterable[str]
     """`{key: id}` of the shop's rows whose `key` column is among `keys`, in one statement whatever
     their number: the keys travel as one parameter (a JSON array on SQLite, an array on PostgreSQL),
     where an IN list of hundreds of parameters cost more to build than to run."""
+    return {str(k): int(i) for k, i in values_by_key(session, table, shop_id, keys, "id", key).items()}
+
+
+def values_by_key(session: Session, table: Table, shop_id: int, keys: Iterable[str], column: str,
+                  key: str = "external_id") -> dict[Any, Any]:
+    """`{key: column}` of the shop's rows whose `key` is among `keys`, as `ids_by_key` reads them
+    (values as the driver gives them: no type processing)."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}
     dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer
-    name, column = quote.format_table(table), quote.quote(key)
+    name, by, value = quote.format_table(table), quote.quote(key), quote.quote(column)
     if dialect.name == "postgresql":
-        sql = f"SELECT {column}, id FROM {name} WHERE shop_id = %s AND {column} = ANY(%s)"
+        sql = f"SELECT {by}, {value} FROM {name} WHERE shop_id = %s AND {by} = ANY(%s)"
         params: tuple[Any, ...] = (shop_id, wanted)
     else:
-        sql = f"SELECT {column}, id FROM {name} WHERE shop_id = ? AND {column} IN (SELECT value FROM json_each(?))"
+        sql = f"SELECT {by}, {value} FROM {name} WHERE shop_id = ? AND {by} IN (SELECT value FROM json_each(?))"
         params = (shop_id, json.dumps(wanted))
-    return {str(k): int(i) for k, i in driver_execute(session, sql, params)}  # twice a batch in a first sync
+    return dict(driver_execute(session, sql, params))

@@ -19,7 +19,7 @@ from plugin.storage.consent import record_consents
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import delete_by_keys, driver_execute, ids_by_key, insert_rows, table_of, upsert, upsert_ids
+from plugin.storage.upsert import delete_by_keys, driver_execute, ids_by_key, insert_rows, table_of, upsert, upsert_ids, values_by_key
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
@@ -180,9 +180,8 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
     batch = latest_per_key([*members, *without_members(session, shop_id, [r for r in batch if r.is_guest])])
     if not batch:
         return
-    before = dict(session.execute(select(col(Customer.external_id), col(Customer.email_consent)).where(
-        col(Customer.shop_id) == shop_id, col(Customer.external_id).in_([r.external_id for r in batch]))).all())
-    record_consents(session, shop_id, "email", [  # when and how each address opted in or out
+    before = values_by_key(session, table_of(Customer), shop_id, (r.external_id for r in batch), "email_consent")
+    record_consents(session, shop_id, "email", [  # when and how each address opted in or out (SQLite's 1 == True)
         (r.email, r.email_consent) for r in batch if r.email and before.get(r.external_id) != r.email_consent],
         "platform sync", now)
     rows = [
