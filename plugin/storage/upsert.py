@@ -136,7 +136,13 @@ def _row_chunks(session: Session, table: Table, columns: Sequence[str],
     Chunks hold CHUNK_ROWS rows, the rest goes in chunks of the powers of two it is made of: the
     driver caches each distinct statement prepared, and a few shapes a table keep that cache small
     (a shape per remainder length grew the process by a prepared statement per batch)."""
-    head, one, processors = _row_sql(table, tuple(columns), session.get_bind().dialect)
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        yield _unnest(table, tuple(columns), dialect, rows)
+        return
+    head, one, processors = _row_sql(table, tuple(columns), dialect)
     width = len(columns)
     typed = [(i, p) for i, p in enumerate(processors) if p is not None]
     start, left = 0, len(rows)
@@ -147,6 +153,20 @@ def _row_chunks(session: Session, table: Table, columns: Sequence[str],
             flat[index::width] = [processor(value) for value in flat[index::width]]
         yield head + ", ".join([one] * size), flat
         start, left = start + size, left - size
+
+
+def _unnest(table: Table, columns: tuple[str, ...], dialect: Dialect,
+            rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """PostgreSQL: every row in one `INSERT … SELECT FROM unnest(one array per column)`. A statement
+    of thousands of placeholders is longer than psycopg caches its conversion for, and re-parsing it
+    each time was most of the client's work."""
+    quote = dialect.identifier_preparer
+    arrays = ", ".join(f"%s::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
+    sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
+           f"SELECT * FROM unnest({arrays})")
+    processors = _row_sql(table, columns, dialect)[2]
+    values = [list(column) for column in zip(*rows, strict=True)]
+    return sql, [v if p is None else [p(x) for x in v] for v, p in zip(values, processors, strict=True)]
 
 
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
