@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,9 @@ PLATFORM = "shopify"
 MAX_LINE_BYTES = 1024 * 1024
 # `gid://shopify/<Type>/<number>`, optionally with a `?query` (e.g. an InventoryLevel's location).
 _GID = re.compile(r"gid://shopify/([A-Za-z]{1,64})/([0-9]{1,20})(?:\?[ -~]*)?", re.ASCII)
-_decode = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]  # set in __init__, untyped
 
 
 @dataclass
@@ -31,10 +33,17 @@ class BulkObject:
 
     data: dict[str, Any]
     children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    parts: tuple[str, str] | None = field(default=None, repr=False, compare=False)  # its id's, once read
 
     @property
     def kind(self) -> str:
-        return gid_parts(self.data.get("id"))[0]
+        return self.id_parts()[0]
+
+    def id_parts(self) -> tuple[str, str]:
+        """Its id as (type, number) (`gid_parts`), read once however often it is asked."""
+        if self.parts is None:
+            self.parts = gid_parts(self.data.get("id"))
+        return self.parts
 
 
 _PREFIX = "gid://shopify/"
@@ -52,6 +61,18 @@ def gid_parts(gid: object) -> tuple[str, str]:
     return match[1], match[2]
 
 
+def _value(text: str) -> Any:
+    """One line's JSON value. A line that is exactly one value goes to the C scanner directly: the
+    decoder's wrapper matched a whitespace pattern twice a line, a tenth of reading a bulk file."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return _decode(text)  # leading whitespace, or not JSON at all: the decoder says which
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        return _decode(text)  # more after the value: the decoder's "Extra data"
+    return value
+
+
 def read_grouped(lines: Iterable[bytes | str]) -> Iterator[BulkObject]:
     """Yield each top-level object once all its children have been read."""
     current: BulkObject | None = None
@@ -59,11 +80,12 @@ def read_grouped(lines: Iterable[bytes | str]) -> Iterator[BulkObject]:
     for number, raw in enumerate(lines, start=1):
         if len(raw) > MAX_LINE_BYTES:
             raise BadResponse(f"bulk line {number} is larger than {MAX_LINE_BYTES} bytes", platform=PLATFORM)
-        if not raw.strip():
-            continue
         try:
-            record = _decode(raw.decode() if isinstance(raw, bytes) else raw)
+            text = raw.decode() if isinstance(raw, bytes) else raw
+            record = _value(text)
         except ValueError as exc:  # UnicodeDecodeError included
+            if not raw.strip():
+                continue
             raise BadResponse(f"bulk line {number} is not JSON", platform=PLATFORM) from exc
         if not isinstance(record, dict):
             raise BadResponse(f"bulk line {number} is not an object", platform=PLATFORM)
@@ -71,8 +93,8 @@ def read_grouped(lines: Iterable[bytes | str]) -> Iterator[BulkObject]:
         if parent is None:
             if current is not None:
                 yield current
-            gid_parts(record.get("id"))
-            current, current_id = BulkObject(record), record["id"]
+            current = BulkObject(record, parts=gid_parts(record.get("id")))
+            current_id = record["id"]
             continue
         if current is None or parent != current_id:
             raise BadResponse(f"bulk line {number}: child of {str(parent)[:60]!r} is not under its parent "

@@ -26,14 +26,21 @@ def moment(value: Any) -> datetime:
     if not isinstance(value, str):
         raise BadResponse("missing timestamp", platform=PLATFORM)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)  # Python 3.11 reads a trailing Z itself
     except ValueError as exc:
         raise BadResponse(f"bad timestamp {value[:40]!r}", platform=PLATFORM) from exc
+    if parsed.tzinfo is UTC:
+        return parsed
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def money(value: Any, currency: str) -> int:
     """A decimal amount string as an integer (whole units for zero-decimal currencies, else minor)."""
+    if isinstance(value, str):
+        whole, _, fraction = value.partition(".")
+        if 0 < len(whole) <= 12 and whole.isascii() and whole.isdigit() and (
+                not fraction or (fraction.isascii() and fraction.isdigit())):
+            return _plain_money(whole, fraction, currency not in ZERO_DECIMAL_CURRENCIES)
     try:
         amount = Decimal(str(value if value is not None else "0"))
     except InvalidOperation as exc:
@@ -42,6 +49,13 @@ def money(value: Any, currency: str) -> int:
         raise BadResponse("amount out of range", platform=PLATFORM)
     scale = Decimal(1) if currency in ZERO_DECIMAL_CURRENCIES else Decimal(100)
     return int((amount * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _plain_money(whole: str, fraction: str, minor: bool) -> int:
+    """`money` of a plain non-negative decimal below 10**12 without Decimal (most amounts; half up)."""
+    if not minor:
+        return int(whole) + (fraction[:1] >= "5")
+    return int(whole) * 100 + int(fraction[:2].ljust(2, "0")) + (fraction[2:3] >= "5")
 
 
 def _shop_money(price_set: Any) -> tuple[Any, str]:
@@ -98,10 +112,11 @@ def product(item: BulkObject, shop_url: str) -> ProductRecord:
     handle = str(node.get("handle") or "")
     image = node.get("featuredImage") or {}
     skus = [str(v.get("sku")) for v in variants if v.get("sku")]
+    number = item.id_parts()[1]
     return ProductRecord(
-        external_id=gid_parts(node.get("id"))[1],
+        external_id=number,
         code=skus[0] if skus else handle,
-        group_code=handle or gid_parts(node.get("id"))[1],
+        group_code=handle or number,
         name=str(node.get("title") or ""),
         price=min(prices) if prices else 0,
         currency=currency,
@@ -124,11 +139,10 @@ def order(item: BulkObject) -> OrderRecord:
         if not product_ref.get("id"):
             continue  # a custom line (shipping protection, a deleted product): nothing to recommend
         unit, _ = _shop_money(line.get("originalUnitPriceSet"))
-        lines.append(OrderLineRecord(product_external_id=gid_parts(product_ref["id"])[1],
-                                     name=str(line.get("name") or ""), unit_price=money(unit, currency),
-                                     quantity=max(0, int(line.get("quantity") or 0))))
+        lines.append(OrderLineRecord(gid_parts(product_ref["id"])[1], str(line.get("name") or ""),  # positional: cheaper
+                                     money(unit, currency), max(0, int(line.get("quantity") or 0))))
     return OrderRecord(
-        external_id=gid_parts(node.get("id"))[1],
+        external_id=item.id_parts()[1],
         customer_external_id=gid_parts(buyer["id"])[1] if buyer.get("id") else None,
         ordered_at=moment(node.get("createdAt")),
         updated_at=moment(node.get("updatedAt") or node.get("createdAt")),

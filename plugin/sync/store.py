@@ -1,6 +1,7 @@
 """Store what a connector yields: batched upserts, cursors per resource, install revocation."""
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields as dc_fields
@@ -9,7 +10,7 @@ from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
 from connectors.base import CustomerRecord, OrderRecord, ProductRecord, ShopConnector, Window, guest_external_id
@@ -18,7 +19,7 @@ from plugin.storage.consent import record_consents
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import ids_by_key, insert_plain, table_of, upsert
+from plugin.storage.upsert import delete_by_keys, driver_execute, ids_by_key, insert_rows, table_of, upsert, upsert_ids, values_by_key
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
@@ -179,9 +180,8 @@ def _store_customers(session: Session, shop_id: int, batch: list[CustomerRecord]
     batch = latest_per_key([*members, *without_members(session, shop_id, [r for r in batch if r.is_guest])])
     if not batch:
         return
-    before = dict(session.execute(select(col(Customer.external_id), col(Customer.email_consent)).where(
-        col(Customer.shop_id) == shop_id, col(Customer.external_id).in_([r.external_id for r in batch]))).all())
-    record_consents(session, shop_id, "email", [  # when and how each address opted in or out
+    before = values_by_key(session, table_of(Customer), shop_id, (r.external_id for r in batch), "email_consent")
+    record_consents(session, shop_id, "email", [  # when and how each address opted in or out (SQLite's 1 == True)
         (r.email, r.email_consent) for r in batch if r.email and before.get(r.external_id) != r.email_consent],
         "platform sync", now)
     rows = [
@@ -223,8 +223,14 @@ def _ids(session: Session, model: type[Customer | Product | Order], shop_id: int
     return ids_by_key(session, table_of(model), shop_id, external_ids)
 
 
+ORDER_COLUMNS = ("shop_id", "external_id", "customer_id", "ordered_at", "updated_at", "total", "currency", "canceled")
+LINE_COLUMNS = ("shop_id", "order_id", "product_id", "product_external_id", "name", "unit_price", "quantity")
+
+
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
                   points_expire_months: int | None) -> None:
+    """Upsert the orders (their ids come back from the upsert itself), replace their lines, refresh
+    their buyers' recency: rows travel as value tuples, the batch's largest cost being these rows."""
     guests = [r.guest for r in batch if r.guest]
     if guests:  # buyers without an account: customers keyed by email (plugin.sync.guests)
         _store_customers(session, shop_id, guests, now, points_expire_months=points_expire_months)
@@ -232,38 +238,42 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
     customers.update({guest_external_id(email): member for email, member in
                       members_by_email(session, shop_id, (g.email for g in guests)).items()})
     products = _ids(session, Product, shop_id, {ln.product_external_id for r in batch for ln in r.lines})
-    rows = [
-        {"shop_id": shop_id, "external_id": r.external_id, "customer_id": customers.get(r.customer_external_id or ""),
-         "ordered_at": r.ordered_at, "updated_at": r.updated_at, "total": r.total,
-         "currency": r.currency, "canceled": r.canceled}
-        for r in batch
-    ]
-    update = ["customer_id", "ordered_at", "updated_at", "total", "currency", "canceled"]
-    upsert(session, table_of(Order), rows, ["shop_id", "external_id"], update)
-    orders = _ids(session, Order, shop_id, {r.external_id for r in batch})
-    session.execute(delete(OrderLine).where(col(OrderLine.order_id).in_(orders.values())))
-    lines = [
-        {"shop_id": shop_id, "order_id": orders[r.external_id], "product_id": products.get(ln.product_external_id),
-         "product_external_id": ln.product_external_id, "name": ln.name,
-         "unit_price": ln.unit_price, "quantity": ln.quantity}
-        for r in batch for ln in r.lines
-    ]
-    insert_plain(session, table_of(OrderLine), lines)
-    _refresh_recency(session, shop_id, {c for c in customers.values()}, points_expire_months)
+    batch, buyer, product = latest_orders(batch), customers.get, products.get
+    orders = upsert_ids(session, table_of(Order), ORDER_COLUMNS, [
+        (shop_id, r.external_id, buyer(r.customer_external_id or ""), r.ordered_at, r.updated_at, r.total,
+         r.currency, r.canceled) for r in batch], ["shop_id", "external_id"], ORDER_COLUMNS[2:])
+    delete_by_keys(session, table_of(OrderLine), "order_id", orders.values())
+    insert_rows(session, table_of(OrderLine), LINE_COLUMNS, [
+        (shop_id, orders[r.external_id], product(ln.product_external_id), ln.product_external_id, ln.name,
+         ln.unit_price, ln.quantity) for r in batch for ln in r.lines])
+    _refresh_recency(session, shop_id, set(customers.values()), points_expire_months)
+
+
+def latest_orders(batch: list[OrderRecord]) -> list[OrderRecord]:
+    """One record per order, the last given: one upsert statement may not touch a row twice (and the
+    lines of an order listed twice are written once)."""
+    if len({r.external_id for r in batch}) == len(batch):
+        return batch
+    return list({r.external_id: r for r in batch}.values())
 
 
 def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], points_expire_months: int | None) -> None:
-    """Last order time per customer, and, by the platform's rule if it has one, when their points expire."""
+    """Last order time per customer, and, by the platform's rule if it has one, when their points expire.
+
+    One UPDATE per batch (customers with no live order keep theirs), the ids as one array parameter."""
     if not customer_ids:
         return
-    last = session.execute(select(col(Order.customer_id), func.max(Order.ordered_at)).where(
-        col(Order.shop_id) == shop_id, col(Order.customer_id).in_(customer_ids), col(Order.canceled).is_(False))
-        .group_by(col(Order.customer_id))).all()
-    if last:
-        session.execute(update(Customer), [
-            {"id": cid, "last_order_at": at} for cid, at in last])
-        if points_expire_months is not None:
-            refresh_point_expiry(session, shop_id, points_expire_months, [cid for cid, _ in last])
+    dialect = session.get_bind().dialect.name
+    mark, among = ("%s", "= ANY(%s)") if dialect == "postgresql" else ("?", "IN (SELECT value FROM json_each(?))")
+    live = (f"FROM orders WHERE orders.shop_id = {mark} AND orders.customer_id = customers.id"
+            " AND NOT orders.canceled")
+    ids = list(customer_ids) if dialect == "postgresql" else json.dumps(list(customer_ids))
+    updated = [int(row[0]) for row in driver_execute(
+        session, f"UPDATE customers SET last_order_at = (SELECT max(orders.ordered_at) {live}) "
+        f"WHERE customers.shop_id = {mark} AND customers.id {among} AND EXISTS (SELECT 1 {live}) RETURNING id",
+        (shop_id, shop_id, ids, shop_id))]
+    if updated and points_expire_months is not None:
+        refresh_point_expiry(session, shop_id, points_expire_months, updated)
 
 
 def held_counts(session: Session, shop_id: int) -> dict[str, int]:
