@@ -2,6 +2,7 @@
 with the ones written elsewhere."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -111,3 +112,20 @@ def test_orders_of_many_batches_each_keep_their_own_lines_and_buyer(session: Ses
     assert stored["o1"].customer_id == first.id and stored["o2"].customer_id == second.id
     assert _last_order_at(session, first) == NOW - timedelta(hours=1)
     assert _last_order_at(session, second) == NOW - timedelta(hours=2)
+
+
+def test_an_older_copy_of_an_order_never_overwrites_a_newer_one(session: Session) -> None:
+    # Given an order a webhook stored while the first sync was running: cancelled, its lines changed
+    shop = make_shop(session, NOW)
+    _customer(session, shop)
+    placed = NOW - timedelta(days=3)
+    newer = _order("o1", placed, canceled=True, lines=2)
+    _store(session, shop, replace(newer, updated_at=NOW - timedelta(hours=1)))
+    # When the bulk export's older copy of it (and a new order) are stored after it
+    _store(session, shop, _order("o1", placed, lines=1), _order("o2", placed))
+    # Then the newer data stands, lines and all, and the new order is written
+    order = session.execute(select(Order).where(col(Order.external_id) == "o1")).scalar_one()
+    assert order.canceled is True
+    lines = session.execute(select(col(OrderLine.id)).where(col(OrderLine.order_id) == order.id)).all()
+    assert len(lines) == 2
+    assert session.execute(select(col(Order.id)).where(col(Order.external_id) == "o2")).scalar_one_or_none()

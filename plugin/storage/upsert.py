@@ -180,15 +180,20 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Se
 
 
 def upsert_ids(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-               conflict: Sequence[str], update: Sequence[str], key: str = "external_id") -> dict[str, int]:
+               conflict: Sequence[str], update: Sequence[str], key: str = "external_id",
+               newer: str | None = None) -> dict[str, int]:
     """Upsert rows given as value tuples in `columns`' order; return `{key: id}` of every row
-    written, inserted or updated (RETURNING: no look-up afterwards). `rows` must not repeat a key."""
+    written, inserted or updated (RETURNING: no look-up afterwards). `rows` must not repeat a key.
+    With `newer` (a column), a stored row is updated only by a row whose `newer` is not older: the
+    rows left alone are not in the answer."""
     if not rows:
         return {}
     quote = session.get_bind().dialect.identifier_preparer
+    guard = (f" WHERE excluded.{quote.quote(newer)} >= {quote.format_table(table)}.{quote.quote(newer)}"
+             if newer else "")
     tail = (f" ON CONFLICT ({', '.join(quote.quote(c) for c in conflict)}) DO UPDATE SET "
             + ", ".join(f"{quote.quote(c)} = excluded.{quote.quote(c)}" for c in update)
-            + f" RETURNING {quote.quote(key)}, id")
+            + f"{guard} RETURNING {quote.quote(key)}, id")
     cursor = _driver_cursor(session)
     ids: dict[str, int] = {}
     try:

@@ -230,7 +230,9 @@ LINE_COLUMNS = ("shop_id", "order_id", "product_id", "product_external_id", "nam
 def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now: datetime, *,
                   points_expire_months: int | None) -> None:
     """Upsert the orders (their ids come back from the upsert itself), replace their lines, refresh
-    their buyers' recency: rows travel as value tuples, the batch's largest cost being these rows."""
+    their buyers' recency: rows travel as value tuples, the batch's largest cost being these rows.
+    An order stored with a newer `updated_at` (a webhook that landed during a first sync) is left
+    as it is, lines and all: an older copy never overwrites newer data."""
     guests = [r.guest for r in batch if r.guest]
     if guests:  # buyers without an account: customers keyed by email (plugin.sync.guests)
         _store_customers(session, shop_id, guests, now, points_expire_months=points_expire_months)
@@ -241,11 +243,11 @@ def _store_orders(session: Session, shop_id: int, batch: list[OrderRecord], now:
     batch, buyer, product = latest_orders(batch), customers.get, products.get
     orders = upsert_ids(session, table_of(Order), ORDER_COLUMNS, [
         (shop_id, r.external_id, buyer(r.customer_external_id or ""), r.ordered_at, r.updated_at, r.total,
-         r.currency, r.canceled) for r in batch], ["shop_id", "external_id"], ORDER_COLUMNS[2:])
+         r.currency, r.canceled) for r in batch], ["shop_id", "external_id"], ORDER_COLUMNS[2:], newer="updated_at")
     delete_by_keys(session, table_of(OrderLine), "order_id", orders.values())
     insert_rows(session, table_of(OrderLine), LINE_COLUMNS, [
         (shop_id, orders[r.external_id], product(ln.product_external_id), ln.product_external_id, ln.name,
-         ln.unit_price, ln.quantity) for r in batch for ln in r.lines])
+         ln.unit_price, ln.quantity) for r in batch if r.external_id in orders for ln in r.lines])
     _refresh_recency(session, shop_id, set(customers.values()), points_expire_months)
 
 
