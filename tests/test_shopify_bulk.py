@@ -39,6 +39,14 @@ def test_a_product_arrives_with_its_variants_as_one_record() -> None:
     assert record.stock == 3 and record.visible and record.url == "https://tokyo-tea.example/products/hojicha-100g"
 
 
+def test_a_dollar_shops_prices_are_read_in_its_currency_not_as_yen() -> None:
+    # Shopify's product names no currency: a variant's price is in the shop's
+    dollars = [{**variant, "price": "19.99"} for variant in VARIANTS]
+    [item] = list(read_grouped(_lines(PRODUCT, *dollars)))
+    record = mapping.product(item, "https://tokyo-tea.example", "USD")
+    assert (record.price, record.currency) == (1999, "USD")
+
+
 def test_an_order_arrives_with_its_lines_and_its_customer() -> None:
     customer = {"id": "gid://shopify/Customer/42", "email": " hanako@example.jp ", "firstName": "花子",
                 "lastName": "山田", "updatedAt": "2026-11-30T00:00:00Z",

@@ -43,6 +43,7 @@ class ShopifyConnector(ShopConnector):
         self._download = download or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
         self._sleep = sleep
         self._shop_url: str | None = None
+        self._currency = "JPY"  # the shop's, once read: product prices carry none of their own
         self._point_fields = ""  # customer selections reading points from the merchant's metafields
 
     def close(self) -> None:
@@ -61,7 +62,7 @@ class ShopifyConnector(ShopConnector):
                         currency=str(shop.get("currencyCode") or "JPY"))
         if not info.external_id:
             raise BadResponse("Shopify's shop answer has no myshopifyDomain", platform=PLATFORM)
-        self._shop_url = domain
+        self._shop_url, self._currency = domain, info.currency
         address = shop.get("billingAddress") or {}
         parts = [address.get("zip") and f"〒{address['zip']}", address.get("province"), address.get("city"),
                  address.get("address1"), address.get("address2")]
@@ -78,7 +79,7 @@ class ShopifyConnector(ShopConnector):
             item = self.client.query(queries.PRODUCT_OF_INVENTORY_ITEM, {"id": reference}).get("inventoryItem") or {}
             product = (item.get("variant") or {}).get("product")
             if isinstance(product, dict) and product.get("id"):
-                yield mapping.product(BulkObject(product), self._shop_url or "")
+                yield mapping.product(BulkObject(product), self._shop_url or "", self._currency)
 
     def iter_customers(self, updated_since: datetime | None) -> Iterator[CustomerRecord]:
         for item in self._objects("customers", updated_since, None):
@@ -88,7 +89,7 @@ class ShopifyConnector(ShopConnector):
         if self._shop_url is None:
             self.fetch_shop()
         for item in self._objects("products", updated_since, None):
-            yield mapping.product(item, self._shop_url or "")
+            yield mapping.product(item, self._shop_url or "", self._currency)
 
     def iter_orders(self, updated_since: datetime | None, history_start: datetime) -> Iterator[OrderRecord]:
         for item in self._objects("orders", updated_since, history_start):

@@ -103,10 +103,12 @@ def points_expiry(field: Any) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def product(item: BulkObject, shop_url: str) -> ProductRecord:
+def product(item: BulkObject, shop_url: str, shop_currency: str = "JPY") -> ProductRecord:
+    """A product and its variants. A variant's price is a decimal in the shop's currency (Shopify's
+    Product names none), so a USD shop's "19.99" is 1999 cents, not 19 yen."""
     node = item.data
     variants = item.children.get("ProductVariant") or [v for v in _edges(node.get("variants"))]
-    currency = str(node.get("currency") or "JPY")
+    currency = str(node.get("currency") or shop_currency)
     prices = [money(v.get("price"), currency) for v in variants if v.get("price") is not None]
     tracked = [v for v in variants if v.get("inventoryQuantity") is not None]
     handle = str(node.get("handle") or "")
