@@ -63,7 +63,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def refresh_statistics(session: Session, tables: Sequence[str]) -> bool:
+def refresh_statistics(session: Session, tables: Sequence[str], *, vacuum: bool = True) -> bool:
     """VACUUM (ANALYZE) these tables on PostgreSQL after a bulk write, as its docs advise, rather
     than leave the next queries to plans made for the tables' old size until autovacuum gets there.
 
@@ -72,16 +72,29 @@ def refresh_statistics(session: Session, tables: Sequence[str]) -> bool:
     first tick the next tick's idempotency and cap probes ran at about half speed until a vacuum
     (one that autovacuum may be slow to start, or never: some servers run with it off). A table
     another vacuum or analyse holds is skipped (that one will do); a no-op on SQLite. The session's
-    transaction is committed first: VACUUM runs outside any, on a connection of its own. True when
-    it ran."""
+    transaction is committed first: VACUUM runs outside any, on a connection of its own. With
+    `vacuum=False`, ANALYZE alone (a sample: cheap on any size). True when it ran."""
     if session.get_bind().dialect.name != "postgresql":
         return False
     session.commit()
     try:
         with session.get_bind().engine.connect() as connection:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            connection.execute(text(f"VACUUM (ANALYZE, SKIP_LOCKED) {', '.join(tables)}"))
+            command = "VACUUM (ANALYZE, SKIP_LOCKED)" if vacuum else "ANALYZE (SKIP_LOCKED)"
+            connection.execute(text(f"{command} {', '.join(tables)}"))
     except OperationalError:
         log.info("okaeri.db.analyze-skipped", extra={"tables": list(tables)})
         return False
     return True
+
+
+def inserted_since_vacuum(session: Session, table: str) -> tuple[int, int, int]:
+    """(rows inserted since the table's last vacuum, its live rows, the rows the planner last
+    counted) from PostgreSQL's statistics; zeros elsewhere or before it has counted the table."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0, 0, 0
+    row = session.execute(text(
+        "SELECT s.n_ins_since_vacuum, s.n_live_tup, greatest(c.reltuples, 0)::bigint FROM pg_class c "
+        "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass(:table)"),
+        {"table": table}).first()
+    return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)) if row else (0, 0, 0)
