@@ -3,12 +3,11 @@ probe at the tick, and the unique index on those columns when two ticks race. At
 claim (pending → sending under a lease) is what keeps a message from going out twice."""
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists
+from sqlalchemy import ColumnElement
 from sqlalchemy.sql import Subquery
-from sqlmodel import col
 
 from plugin.gates.base import Gate, Tick
-from plugin.storage.models import Message, trigger_key_sql
+from plugin.storage.models import trigger_key_sql, written
 
 __all__ = ["Idempotency"]
 
@@ -21,8 +20,5 @@ class Idempotency(Gate):
             # At most one trigger per customer (a periodic pass): an earlier trigger cannot push
             # a new one behind it, and the unique key alone refuses a re-write — no probe needed.
             return []
-        written = exists().where(  # through the unique (shop, customer, scenario, trigger) index
-            col(Message.shop_id) == tick.shop.id, col(Message.customer_id) == candidates.c.customer_id,
-            col(Message.scenario_key) == tick.scenario_key, col(Message.trigger_key) == trigger_key_sql(
-                candidates.c.trigger_kind, candidates.c.trigger_ref, candidates.c.trigger_step))
-        return [~written]
+        return [~written(tick.shop.id, candidates.c.customer_id, tick.scenario_key, trigger_key_sql(
+            candidates.c.trigger_kind, candidates.c.trigger_ref, candidates.c.trigger_step))]

@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 __all__ = ["upsert", "upsert_ids", "insert_ignore", "insert_plain", "insert_rows", "delete_by_keys", "driver_execute",
-           "ids_by_key", "values_by_key", "table_of"]
+           "ids_by_key", "values_by_key", "among", "table_of"]
 
 Processor = Callable[[Any], Any] | None
 CHUNK_ROWS = 256  # rows per multi-row statement: a few thousand parameters, far under either database's limit
@@ -224,19 +224,24 @@ def _driver_cursor(session: Session) -> Any:
     return session.connection().connection.cursor()
 
 
+def among(session: Session, keys: Sequence[Any]) -> tuple[str, str, Any]:
+    """For a raw statement on the driver's cursor: the dialect's placeholder, and a condition
+    tail plus its one parameter testing that a column is among `keys` (`= ANY(%s)` with an array
+    on PostgreSQL, `IN (SELECT value FROM json_each(?))` with a JSON array on SQLite): one
+    parameter whatever their number, where an IN list of hundreds cost more to build than to run."""
+    if session.get_bind().dialect.name == "postgresql":
+        return "%s", "= ANY(%s)", list(keys)
+    return "?", "IN (SELECT value FROM json_each(?))", json.dumps(list(keys))
+
+
 def delete_by_keys(session: Session, table: Table, column: str, keys: Iterable[int]) -> None:
-    """Delete the rows whose `column` is among `keys`, the keys as one array parameter (see `ids_by_key`)."""
+    """Delete the rows whose `column` is among `keys`, the keys as one parameter (`among`)."""
     wanted = list(keys)
     if not wanted:
         return
-    dialect = session.get_bind().dialect
-    quote = dialect.identifier_preparer
-    name, target = quote.format_table(table), quote.quote(column)
-    if dialect.name == "postgresql":
-        driver_execute(session, f"DELETE FROM {name} WHERE {target} = ANY(%s)", (wanted,))
-    else:
-        driver_execute(session, f"DELETE FROM {name} WHERE {target} IN (SELECT value FROM json_each(?))",
-                       (json.dumps(wanted),))
+    quote = session.get_bind().dialect.identifier_preparer
+    _, tail, param = among(session, wanted)
+    driver_execute(session, f"DELETE FROM {quote.format_table(table)} WHERE {quote.quote(column)} {tail}", (param,))
 
 
 def insert_ignore(
@@ -264,8 +269,7 @@ def insert_plain(session: Session, table: Table, rows: Sequence[dict[str, Any]])
 
 def ids_by_key(session: Session, table: Table, shop_id: int, keys: Iterable[str], key: str = "external_id") -> dict[str, int]:
     """`{key: id}` of the shop's rows whose `key` column is among `keys`, in one statement whatever
-    their number: the keys travel as one parameter (a JSON array on SQLite, an array on PostgreSQL),
-    where an IN list of hundreds of parameters cost more to build than to run."""
+    their number: the keys travel as one parameter (`among`)."""
     return {str(k): int(i) for k, i in values_by_key(session, table, shop_id, keys, "id", key).items()}
 
 
@@ -276,13 +280,8 @@ def values_by_key(session: Session, table: Table, shop_id: int, keys: Iterable[s
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}
-    dialect = session.get_bind().dialect
-    quote = dialect.identifier_preparer
+    quote = session.get_bind().dialect.identifier_preparer
     name, by, value = quote.format_table(table), quote.quote(key), quote.quote(column)
-    if dialect.name == "postgresql":
-        sql = f"SELECT {by}, {value} FROM {name} WHERE shop_id = %s AND {by} = ANY(%s)"
-        params: tuple[Any, ...] = (shop_id, wanted)
-    else:
-        sql = f"SELECT {by}, {value} FROM {name} WHERE shop_id = ? AND {by} IN (SELECT value FROM json_each(?))"
-        params = (shop_id, json.dumps(wanted))
-    return dict(driver_execute(session, sql, params))
+    mark, tail, param = among(session, wanted)
+    return dict(driver_execute(session, f"SELECT {by}, {value} FROM {name} WHERE shop_id = {mark} AND {by} {tail}",
+                               (shop_id, param)))

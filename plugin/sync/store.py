@@ -1,7 +1,6 @@
 """Store what a connector yields: batched upserts, cursors per resource, install revocation."""
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields as dc_fields
@@ -19,7 +18,17 @@ from plugin.storage.consent import record_consents
 from plugin.storage.models import FEW_LEFT, Customer, InstallState, Order, OrderLine, Product, Shop, SyncState
 from plugin.storage.point_expiry import refresh_point_expiry
 from plugin.storage.product_groups import apply_grouping_rules
-from plugin.storage.upsert import delete_by_keys, driver_execute, ids_by_key, insert_rows, table_of, upsert, upsert_ids, values_by_key
+from plugin.storage.upsert import (
+    among,
+    delete_by_keys,
+    driver_execute,
+    ids_by_key,
+    insert_rows,
+    table_of,
+    upsert,
+    upsert_ids,
+    values_by_key,
+)
 from plugin.sync.deletions import DELETABLE, close_missing
 from plugin.sync.guests import adopt_guest_rows, latest_per_key, members_by_email, without_members
 
@@ -265,14 +274,12 @@ def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], poi
     One UPDATE per batch (customers with no live order keep theirs), the ids as one array parameter."""
     if not customer_ids:
         return
-    dialect = session.get_bind().dialect.name
-    mark, among = ("%s", "= ANY(%s)") if dialect == "postgresql" else ("?", "IN (SELECT value FROM json_each(?))")
+    mark, tail, ids = among(session, list(customer_ids))
     live = (f"FROM orders WHERE orders.shop_id = {mark} AND orders.customer_id = customers.id"
             " AND NOT orders.canceled")
-    ids = list(customer_ids) if dialect == "postgresql" else json.dumps(list(customer_ids))
     updated = [int(row[0]) for row in driver_execute(
         session, f"UPDATE customers SET last_order_at = (SELECT max(orders.ordered_at) {live}) "
-        f"WHERE customers.shop_id = {mark} AND customers.id {among} AND EXISTS (SELECT 1 {live}) RETURNING id",
+        f"WHERE customers.shop_id = {mark} AND customers.id {tail} AND EXISTS (SELECT 1 {live}) RETURNING id",
         (shop_id, shop_id, ids, shop_id))]
     if updated and points_expire_months is not None:
         refresh_point_expiry(session, shop_id, points_expire_months, updated)

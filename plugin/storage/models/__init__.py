@@ -19,6 +19,7 @@ from plugin.storage.models.messages import (
     idempotency_key,
     rfc_message_id,
     trigger_key_sql,
+    written,
 )
 from plugin.storage.models.orders import Order, OrderLine
 from plugin.storage.models.recommendations import Recommendation, RecommendationSet
@@ -78,6 +79,7 @@ __all__ = [
     "idempotency_key",
     "rfc_message_id",
     "trigger_key_sql",
+    "written",
     "LineAccount",
     "LineLink",
     "LineLinkCode",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, String, UniqueConstraint, cast, func, literal, literal_column, text
+from sqlalchemy import ColumnElement, Exists, Index, String, UniqueConstraint, cast, exists, func, literal, literal_column, text
 from sqlmodel import Field, SQLModel
 
 from plugin.storage.upsert import table_of
@@ -171,3 +171,10 @@ def status_is(status: MessageStatus) -> ColumnElement[bool]:
     """`status = '<status>'` with the value inline, not a bound parameter: only then can SQLite
     (and PostgreSQL's generic plans) match it against a partial index's predicate."""
     return table_of(Message).c.status == literal_column(f"'{MessageStatus(status).value}'")
+
+
+def written(shop_id: Any, customer_id: Any, scenario_key: Any, trigger_key: Any) -> Exists:
+    """EXISTS the message of this idempotency key (any status): one probe of the unique index."""
+    messages = table_of(Message).c
+    return exists().where(messages.shop_id == shop_id, messages.customer_id == customer_id,
+                          messages.scenario_key == scenario_key, messages.trigger_key == trigger_key)
