@@ -9,7 +9,7 @@ SMTP server running in its own process (bench/smtp_sink.py).
 Raw: the same messages (rendered once beforehand, exactly as delivery renders them) built
 (MIME) and sent straight over SMTP from 2 processes, no broker, no database, measured right
 before and right after the deliveries (their mean is the reference).
-Also: MIME building with EmailMessage vs the email.mime classes, on one core.
+Also: MIME building with build_mime (written directly) vs EmailMessage, on one core.
 
     python -m bench.outbox [--messages 10000] [--threads 4] [--channels email,line]
 
@@ -79,7 +79,7 @@ def mime_rates(n: int = 3000) -> dict[str, float]:
         msg.add_alternative(m.body_html, subtype="html")
         msg.as_bytes()
     modern = n / (time.perf_counter() - started)
-    return {"email.mime": legacy, "EmailMessage": modern}
+    return {"build_mime": legacy, "EmailMessage": modern}
 
 
 def _raw_sender(port: int, messages: list[OutgoingMessage]) -> None:
