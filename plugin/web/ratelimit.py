@@ -4,7 +4,8 @@ shop (its event key), tracking links and unsubscribe per client address.
 Counted with the `limits` library in Redis when Redis is configured (OKAERI_RATE_LIMIT_URL, or a
 redis:// BROKER_URL), so every web process shares one count; in this process's memory otherwise.
 Redis is asked from the event loop (`limits.aio`, redis-py's asyncio client): a thread-pool hop
-per beacon cost more CPU than the count itself. A limit that is spent raises RateLimitExceeded: a
+per beacon cost more CPU than the count itself; and a busy key's hits are reserved a few at a time
+(plugin.web.limit_grants), so a beacon rarely waits for Redis at all. A limit that is spent raises RateLimitExceeded: a
 429 with Retry-After (plugin.web.errors).
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from plugin import metrics
 from plugin.settings import Settings
 from plugin.web.errors import RateLimitExceeded
+from plugin.web.limit_grants import Allowances
 
 __all__ = ["RateLimits", "StorefrontEventLimit", "TrackingLimit", "UnsubscribeLimit", "client_address"]
 
@@ -65,28 +67,30 @@ class RateLimits:
         # A sliding window counter: two counters a key, no burst at a window's edge.
         self.limiter = SlidingWindowCounterRateLimiter(storage_from_string("memory://"))
         # Redis: one asyncio client per event loop (its connections belong to the loop that opened them).
-        self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSlidingWindowCounter] = \
+        self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Allowances[AsyncSlidingWindowCounter]] = \
             weakref.WeakKeyDictionary()
 
     async def hit(self, items: list[RateLimitItem], *identifiers: str, headers: Mapping[str, str] | None = None) -> None:
         """Count one request against every item; raise RateLimitExceeded when one is spent. A store
         that is down lets the request through (logged)."""
-        limiter = None if self.in_memory else self._redis_limiter()
+        shared = None if self.in_memory else self._shared()
         for item in items:
             try:
-                allowed = self.limiter.hit(item, *identifiers) if limiter is None else await limiter.hit(item, *identifiers)
+                allowed = self.limiter.hit(item, *identifiers) if shared is None else await shared.hit(item, *identifiers)
             except (StorageError, OSError) as exc:
                 log.warning("okaeri.ratelimit.store-unavailable %s", exc)
                 return
             if not allowed:
+                limiter = None if shared is None else shared.limiter
                 raise RateLimitExceeded(await self._retry_after(limiter, item, identifiers), headers=headers)
 
-    def _redis_limiter(self) -> AsyncSlidingWindowCounter:
+    def _shared(self) -> Allowances[AsyncSlidingWindowCounter]:
         loop = asyncio.get_running_loop()
-        limiter = self._redis.get(loop)
-        if limiter is None:
-            limiter = self._redis[loop] = AsyncSlidingWindowCounter(_redis_storage(self.url, self.key_prefix))
-        return limiter
+        shared = self._redis.get(loop)
+        if shared is None:
+            limiter = AsyncSlidingWindowCounter(_redis_storage(self.url, self.key_prefix))
+            shared = self._redis[loop] = Allowances(limiter)
+        return shared
 
     async def _retry_after(self, limiter: AsyncSlidingWindowCounter | None, item: RateLimitItem,
                            identifiers: tuple[str, ...]) -> int:
