@@ -13,15 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, literal, select
-from sqlmodel import Session, col
+from sqlmodel import col
 
-from plugin.channels.base import Channel
-from plugin.channels.choice import rule_of
 from plugin.gates.base import Tick
 from plugin.gates.decisions import channel_chosen, follow_up_token
 from plugin.gates.pipeline import PIPELINE, ranked_audience
 from plugin.gates.rules import ShopRules
-from plugin.storage.models import Customer, Message, MessageEvent, MessageStatus, Shop
+from plugin.storage.models import ChannelRule, Customer, Message, MessageEvent, MessageStatus, Shop
 from plugin.storage.upsert import table_of
 
 __all__ = ["FOLLOW_UP", "LOOK_BACK", "follow_up_audience", "follow_up_steps"]
@@ -57,10 +55,9 @@ def _gated(tick: Tick, audience: Any) -> Any:
             .where(*conditions, ~written).order_by(audience.c.customer_id, audience.c.follow_up_key))
 
 
-def follow_up_steps(session: Session, shop: Shop, steps: list[Any], channels: dict[str, Channel],
-                    now: datetime) -> list[tuple[Tick, Any, Any]]:
-    """(tick, ranked audience, decision token) of each enabled scenario's follow-up pass, if the rule wants them."""
-    rule = rule_of(session, shop.id or 0, channels)
+def follow_up_steps(shop: Shop, steps: list[Any], rule: ChannelRule, now: datetime) -> list[tuple[Tick, Any, Any]]:
+    """(tick, ranked audience, decision token) of each enabled scenario's follow-up pass, if the
+    shop's channel rule (`plugin.channels.choice.rule_of`) wants them."""
     if not rule.follow_up:
         return []
     passes = []

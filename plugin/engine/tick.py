@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select, text
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -28,14 +28,14 @@ from plugin.gates.rules import ShopRules
 from plugin.metrics import TICK_DURATION, size_bucket
 from plugin.runtime import Runtime
 from plugin.storage.leases import acquire_lease, release_lease
-from plugin.storage.models import Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
+from plugin.storage.models import ChannelRule, Customer, InstallState, Message, MessageStatus, ScenarioRun, ScenarioSetting, Shop
 from plugin.storage.models.messages import IDEMPOTENCY_KEY
-from plugin.storage.outbox import HANDOFF_HORIZON, high_water
-from plugin.storage.rollup import count_written
+from plugin.storage.outbox import HANDOFF_HORIZON
+from plugin.storage.rollup import add_written, written_columns
 from plugin.storage.upsert import insert_ignore, table_of
 from scenarios import Scenario, by_priority
 
-__all__ = ["run_shop_tick", "write_scenario", "Step"]
+__all__ = ["run_shop_tick", "tick_written", "Written", "write_scenario", "Step"]
 
 log = logging.getLogger("okaeri.engine")
 TICK_LEASE = timedelta(minutes=10)
@@ -55,8 +55,26 @@ class Step:
     preferred: tuple[Channel, ...] = ()  # tried first, in order (the shop's channel rule), each bound to this scenario
 
 
+@dataclass
+class Written:
+    """What a tick wrote: (message id, due time) of the rows handed over now, and how many rows in all."""
+
+    due: list[tuple[int, datetime]]
+    rows: int = 0
+
+    def __iadd__(self, other: Written) -> Written:
+        self.due += other.due
+        self.rows += other.rows
+        return self
+
+
 def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None) -> list[tuple[int, datetime]]:
-    """All enabled presets of one shop; returns (message id, due time) of new pending messages.
+    """All enabled presets of one shop; returns (message id, due time) of new pending messages."""
+    return tick_written(runtime, shop_id, partitions).due
+
+
+def tick_written(runtime: Runtime, shop_id: int, partitions: int | None = None) -> Written:
+    """All enabled presets of one shop: what they wrote (`Written`).
 
     Two overlapping ticks of one shop are serialised by a lease, so the frequency cap holds.
     On PostgreSQL the shop's customers are split into `partitions` disjoint sets (by id), each
@@ -67,16 +85,17 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
     lease = f"tick:{shop_id}"
     if not acquire_lease(runtime, lease, holder, TICK_LEASE):
         log.info("okaeri.engine.tick-busy", extra={"shop_id": shop_id})
-        return []
+        return Written([])
     try:
         now = runtime.clock.now()
         with runtime.sessions() as session:
             shop = session.get(Shop, shop_id)
             if shop is None or shop.state != InstallState.active:
-                return []
+                return Written([])
             for channel in runtime.channels.values():
                 channel.refresh(session, shop_id, now)
-            steps = _plan(session, shop, now, runtime.channels)
+            rule = rule_of(session, shop_id, runtime.channels)
+            steps = _plan(session, shop, now, runtime.channels, rule)
             for step in steps:  # a preferred channel idle for now (an account paused): its waiting messages move
                 for idle in (c for c in step.preferred if c.idle_reason):
                     reroute_idle(session, runtime.channels, shop.id or 0, step.scenario.key, idle.name, idle.idle_reason, now)
@@ -87,7 +106,7 @@ def run_shop_tick(runtime: Runtime, shop_id: int, partitions: int | None = None)
             min_share = 1  # asked for explicitly (tests): split whatever the shop's size
         started = time.perf_counter()
         written = _run_partitions(runtime, shop, steps, now, partitions, min_share)
-        written += _write_follow_ups(runtime, shop, steps, now)
+        written += _write_follow_ups(runtime, shop, steps, rule, now)
         with runtime.sessions() as session:  # a period counts as done once every partition wrote it
             done = [{"shop_id": shop.id, "scenario_key": s.scenario.key, "period": s.period, "finished_at": now}
                     for s in steps if s.periodic]
@@ -104,22 +123,23 @@ _SIZES: dict[int, tuple[float, int]] = {}  # shop id -> (when counted, customers
 _SIZE_TTL = 3600.0
 
 
-def _customer_count(session: Session, shop_id: int) -> int:
-    """The shop's customers, counted at most once an hour per process (a label, not a figure)."""
+def _customer_count(session: Session, shop_id: int, fresh: bool = False) -> int:
+    """The shop's customers, counted at most once an hour per process for the metric's label;
+    `fresh`: counted now (the tick's split), which the label then reuses."""
     counted = _SIZES.get(shop_id)
-    if counted is None or time.monotonic() - counted[0] > _SIZE_TTL:
+    if fresh or counted is None or time.monotonic() - counted[0] > _SIZE_TTL:
         total = session.execute(select(func.count()).where(col(Customer.shop_id) == shop_id)).scalar_one()
         counted = _SIZES[shop_id] = (time.monotonic(), int(total))
     return counted[1]
 
 
-def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Channel]) -> list[Step]:
+def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Channel], rule: ChannelRule) -> list[Step]:
     enabled = {s.scenario_key: s for s in session.execute(select(ScenarioSetting).where(
         col(ScenarioSetting.shop_id) == shop.id, col(ScenarioSetting.enabled).is_(True))).scalars()}
     done = set(session.execute(select(col(ScenarioRun.scenario_key), col(ScenarioRun.period)).where(
         col(ScenarioRun.shop_id) == shop.id)).tuples())
     steps = []
-    rule = preferred_channels(rule_of(session, shop.id or 0, channels), channels)
+    preferred_order = preferred_channels(rule, channels)
     for scenario in by_priority():
         setting = enabled.get(scenario.key)
         if setting is None:
@@ -131,7 +151,7 @@ def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Chann
         bound = channel.bind(session, shop.id or 0, scenario.key)
         if bound is None:
             continue
-        preferred = tuple(b for c in rule if c.name != channel.name
+        preferred = tuple(b for c in preferred_order if c.name != channel.name
                           and (b := c.bind(session, shop.id or 0, scenario.key)) is not None)
         period = scenario.period(now, shop.timezone)
         steps.append(Step(scenario, setting, period, period is not None and (scenario.key, period) not in done,
@@ -140,10 +160,10 @@ def _plan(session: Session, shop: Shop, now: datetime, channels: dict[str, Chann
 
 
 def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: datetime,
-                    partitions: int, min_share: int) -> list[tuple[int, datetime]]:
+                    partitions: int, min_share: int) -> Written:
     """Every step for each partition of the customers: concurrently on PostgreSQL, else in turn."""
-    def one(share: Partition) -> list[tuple[int, datetime]]:
-        written: list[tuple[int, datetime]] = []
+    def one(share: Partition) -> Written:
+        written = Written([])
         with runtime.sessions() as session:
             for step in steps:
                 written += write_scenario(session, shop, step, now, share)
@@ -156,16 +176,20 @@ def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: dateti
     if len(shares) == 1:
         return one(shares[0])
     if runtime.engine.dialect.name != "postgresql":  # SQLite has one writer at a time
-        return [row for share in shares for row in one(share)]
-    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="okaeri-tick") as pool:
-        futures = [pool.submit(one, share) for share in shares]
-        return [row for future in futures for row in future.result()]
+        results = [one(share) for share in shares]
+    else:
+        with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="okaeri-tick") as pool:
+            results = [future.result() for future in [pool.submit(one, share) for share in shares]]
+    written = Written([])
+    for result in results:
+        written += result
+    return written
 
 
 def customer_ranges(session: Session, shop_id: int, count: int, min_share: int = 1) -> list[Partition]:
     """Up to `count` id ranges of at least `min_share` customers, about as many in each, covering
     every id (the first and last are open, so a customer added meanwhile still falls in one)."""
-    total = session.execute(select(func.count()).where(col(Customer.shop_id) == shop_id)).scalar_one()
+    total = _customer_count(session, shop_id, fresh=True)
     count = max(1, min(count, total // max(min_share, 1)))
     bounds: list[int | None] = [None]
     for k in range(1, count):
@@ -178,14 +202,14 @@ def customer_ranges(session: Session, shop_id: int, count: int, min_share: int =
 
 
 def write_scenario(session: Session, shop: Shop, step: Step, now: datetime,
-                   partition: Partition | None = None) -> list[tuple[int, datetime]]:
+                   partition: Partition | None = None) -> Written:
     """Select, gate and write one preset's messages in one INSERT … SELECT (no loop over customers).
 
     Every gate's verdict is computed in SQL and stored in `decision`; returns the pending
-    messages due within the hand-off horizon, for the broker. `partition` limits the pass to
-    one disjoint share of the shop's customers.
+    messages due within the hand-off horizon, for the broker (and how many rows it wrote).
+    `partition` limits the pass to one disjoint share of the shop's customers.
     """
-    written: list[tuple[int, datetime]] = []
+    written = Written([])
     for channel, chosen in _channel_passes(step):  # the first channel that reaches a customer writes their row
         written += _write_pass(session, shop, step, channel, chosen, now, partition or Partition())
     return written
@@ -205,7 +229,7 @@ def _channel_passes(step: Step) -> list[tuple[Channel, Any]]:
 
 
 def _write_pass(session: Session, shop: Shop, step: Step, channel: Channel, chosen: Any, now: datetime,
-                partition: Partition) -> list[tuple[int, datetime]]:
+                partition: Partition) -> Written:
     started = time.perf_counter()
     scenario, setting = step.scenario, step.setting
     delay = timedelta(minutes=setting.delay_minutes) if setting.delay_minutes is not None else scenario.default_delay
@@ -213,44 +237,52 @@ def _write_pass(session: Session, shop: Shop, step: Step, channel: Channel, chos
     tick = Tick(shop=shop, scenario_key=scenario.key, channel=channel, rules=ShopRules.of(shop), now=now,
                 holdout_percent=setting.holdout_percent, one_per_customer=step.periodic and scenario.one_per_period)
     ranked = ranked_audience(gated_audience(tick, audience, *partition.where(audience.c.customer_id)).subquery())
-    before = high_water(session)
     if session.get_bind().dialect.name == "postgresql":
         # The cap lookup must go through its index. With statistics saying "messages is empty"
         # (a new install, or right after a big write) PostgreSQL picks a sequential scan for it,
         # which then re-reads the rows this very INSERT is adding: quadratic (26 s instead of 2 s
         # for 40k carts at 1M customers). JIT compilation of these large statements cost more
-        # than it saved (1M-customer first tick: 37–38 s without, 43–47 s with). This transaction only.
-        session.execute(text("SET LOCAL enable_seqscan = off"))
-        session.execute(text("SET LOCAL jit = off"))
+        # than it saved (1M-customer first tick: 37–38 s without, 43–47 s with). This transaction
+        # only (set_config(…, true) is SET LOCAL; one statement for both).
+        session.execute(select(func.set_config("enable_seqscan", "off", True), func.set_config("jit", "off", True)))
     insert, due_at = _insert_messages(session, tick, ranked, chosen)
-    session.execute(insert)
-    count_written(session, shop, scenario.key, before, now, *partition.where(Message.customer_id))
+    written = _write_rows(session, shop, scenario.key, insert, due_at, now)
+    log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(written.due),
+                                             "rows": written.rows, "seconds": round(time.perf_counter() - started, 3)})
+    return written
+
+
+def _write_rows(session: Session, shop: Shop, key: str, insert: Any, due_at: datetime, now: datetime) -> Written:
+    """Run a pass's INSERT, count what it wrote for the rollup, commit.
+
+    The INSERT returns its own rows (RETURNING) with what the rollup groups them by, so neither
+    the outbox's highest id before it nor the new rows after it are looked up (both read the
+    newest end of the outbox's primary key, which concurrent ticks are writing). Rows handed
+    over now are exactly those stamped enqueued_at = now, all due at the first allowed minute."""
+    handed_over = and_(col(Message.status) == MessageStatus.pending, col(Message.enqueued_at) == now).label("due")
+    groups: dict[Any, int] = {}
+    written = Written([])
+    for message_id, is_due, *group in session.execute(insert.returning(col(Message.id), handed_over,
+                                                                       *written_columns(key))):
+        written.rows += 1
+        groups[tuple(group)] = groups.get(tuple(group), 0) + 1
+        if is_due:
+            written.due.append((message_id, due_at))
+    add_written(session, shop, key, now, groups)
     session.commit()
-    # Rows handed over now are exactly those stamped enqueued_at = now, all due at the first
-    # allowed minute; new rows sit above `before` on the primary key (other partitions' rows too).
-    due = session.execute(select(col(Message.id)).where(
-        col(Message.id) > before, col(Message.shop_id) == shop.id, col(Message.scenario_key) == scenario.key,
-        col(Message.enqueued_at) == now, col(Message.status) == MessageStatus.pending,
-        *partition.where(Message.customer_id))).scalars().all()
-    log.info("okaeri.engine.written", extra={"shop_id": shop.id, "scenario": scenario.key, "due": len(due),
-                                             "seconds": round(time.perf_counter() - started, 3)})
-    return [(i, due_at) for i in due]
+    return written
 
 
-def _write_follow_ups(runtime: Runtime, shop: Shop, steps: list[Step], now: datetime) -> list[tuple[int, datetime]]:
+def _write_follow_ups(runtime: Runtime, shop: Shop, steps: list[Step], rule: ChannelRule, now: datetime) -> Written:
     """Unopened messages followed on a preferred channel (plugin.engine.followup), after the presets."""
-    written: list[tuple[int, datetime]] = []
+    written = Written([])
+    passes = follow_up_steps(shop, steps, rule, now)
+    if not passes:
+        return written
     with runtime.sessions() as session:
-        for tick, ranked, token in follow_up_steps(session, shop, steps, runtime.channels, now):
-            before = high_water(session)
+        for tick, ranked, token in passes:
             insert, due_at = _insert_messages(session, tick, ranked, token)
-            session.execute(insert)
-            count_written(session, shop, tick.scenario_key, before, now)
-            session.commit()
-            due = session.execute(select(col(Message.id)).where(
-                col(Message.id) > before, col(Message.shop_id) == shop.id, col(Message.scenario_key) == tick.scenario_key,
-                col(Message.enqueued_at) == now, col(Message.status) == MessageStatus.pending)).scalars().all()
-            written += [(i, due_at) for i in due]
+            written += _write_rows(session, shop, tick.scenario_key, insert, due_at, now)
     return written
 
 

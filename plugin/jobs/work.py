@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from plugin.delivery.batch import deliver_batch
-from plugin.engine.tick import run_shop_tick
+from plugin.engine.tick import tick_written
 from plugin.install.lifecycle import revoking_on_401, sync_installed_shop
 from plugin.measurement.links import attribute_orders
 from plugin.runtime import Runtime
@@ -36,11 +36,11 @@ def reconcile_shop(runtime: Runtime, shop_id: int) -> None:
 def tick_shop(runtime: Runtime, shop_id: int) -> None:
     """Run a shop's scenarios, hand what they wrote to delivery, then refresh the outbox's statistics."""
     now = runtime.clock.now()
-    with runtime.sessions() as session:
-        since = outbox.high_water(session)
-    runtime.tasks.deliver(run_shop_tick(runtime, shop_id), now)
-    with runtime.sessions() as session:  # after the hand-off: deliveries need not wait for it
-        outbox.analyze_if_grown(session, since)
+    written = tick_written(runtime, shop_id)
+    runtime.tasks.deliver(written.due, now)
+    if written.rows >= outbox.ANALYZE_AFTER:
+        with runtime.sessions() as session:  # after the hand-off: deliveries need not wait for it
+            outbox.analyze_after(session, written.rows)
 
 
 def deliver_messages(runtime: Runtime, message_ids: list[int]) -> None:

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Protocol, cast
+from typing import Protocol
 
-from sqlalchemy import CursorResult, delete, or_, update
+from sqlalchemy import delete, or_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col
 
 from plugin.clock import Clock
 from plugin.storage.models import Lease
-from plugin.storage.upsert import insert_ignore, table_of
+from plugin.storage.upsert import table_of
 
 __all__ = ["LeaseHolder", "acquire_lease", "release_lease"]
 
@@ -26,17 +27,20 @@ class LeaseHolder(Protocol):
 
 
 def acquire_lease(runtime: LeaseHolder, name: str, holder: str, ttl: timedelta) -> bool:
-    """Take or renew a named lease; True when `holder` holds it until now + ttl."""
+    """Take or renew a named lease; True when `holder` holds it until now + ttl.
+
+    One statement: insert the lease, or take it over when its holder is this one or it expired
+    (the row lock of ON CONFLICT DO UPDATE serialises two takers; the second sees the first's row)."""
     now = runtime.clock.now()
+    table = table_of(Lease)
     with runtime.sessions() as session:
-        insert_ignore(session, table_of(Lease), [{"name": name, "holder": holder, "expires_at": now + ttl}], ["name"])
-        result = cast("CursorResult[Any]", session.execute(
-            update(Lease)
-            .where(col(Lease.name) == name, or_(col(Lease.holder) == holder, col(Lease.expires_at) < now))
-            .values(holder=holder, expires_at=now + ttl)
-        ))
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table).values(name=name, holder=holder, expires_at=now + ttl)
+        taken = session.execute(stmt.on_conflict_do_update(
+            index_elements=[table.c.name], set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+            where=or_(table.c.holder == holder, table.c.expires_at < now)).returning(table.c.holder)).first()
         session.commit()
-        return result.rowcount == 1
+        return taken is not None
 
 
 def release_lease(runtime: LeaseHolder, name: str, holder: str) -> None:

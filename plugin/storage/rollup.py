@@ -35,6 +35,7 @@ from plugin.storage.upsert import table_of
 
 __all__ = ["DAY_COLUMNS", "TEMPLATE_PREFIX", "step_of", "step_sql", "ended_reason", "local_date", "add_days", "add_held",
            "settling", "settling_counts", "upserts_as_ctes", "waiting_reason", "waiting_class", "count_written",
+           "written_columns", "add_written",
            "count_cancelling", "count_event", "count_conversions"]
 
 DAY_COLUMNS = ("sent", "opened", "clicked", "conversions", "revenue", "treated_bought", "control", "control_bought")
@@ -312,24 +313,42 @@ def count_written(session: Session, shop: Shop, key: str, since_id: int, now: da
     """The tick's hook, after its INSERT and before its commit: the rows it wrote (ids above
     `since_id`, written at `now`) that wait, by why, and those held out, on the day written and,
     for the control arm, on the day due."""
-    step, reason = step_sql(key).label("step"), waiting_class().label("reason")
-    status = col(Message.status)
+    columns = written_columns(key)
     rows = session.execute(
-        select(step, status, reason, col(Message.scheduled_at), func.count())
+        select(*columns, func.count())
         .where(col(Message.id) > since_id, col(Message.shop_id) == shop.id, col(Message.scenario_key) == key,
                col(Message.created_at) == now, *where)
-        .group_by(step, status, reason, col(Message.scheduled_at))).all()
-    if not rows:
+        .group_by(*columns)).all()
+    add_written(session, shop, key, now, {(step, state, why, due): n for step, state, why, due, n in rows})
+
+
+def written_columns(key: str) -> tuple[Any, ...]:
+    """What `add_written` groups a tick's new rows by: step, status, why waiting, when due (as SQL
+    over the outbox's columns, for a SELECT or an INSERT's RETURNING)."""
+    return (step_sql(key).label("step"), col(Message.status), waiting_class().label("reason"), col(Message.scheduled_at))
+
+
+def add_written(session: Session, shop: Shop, key: str, now: datetime,
+                groups: dict[tuple[str, str, str, datetime], int]) -> None:
+    """Count a tick's new rows of one preset, given as {(step, status, why waiting, due): rows}
+    (`written_columns`): those that wait, by why, and those held out, on the day written and, for
+    the control arm, on the day due. On PostgreSQL both tables in one statement."""
+    if not groups:
         return
     shop_id, written = shop.id or 0, local_date(now, shop.timezone)
     days: dict[DayKey, dict[str, int]] = {}
     held: dict[HeldKey, int] = {}
-    for step_name, state, why, due, n in rows:
+    for (step_name, state, why, due), n in groups.items():
         if state == MessageStatus.control:
             _bump(days, (shop_id, key, step_name, local_date(due, shop.timezone)), "control", n)
             _held(held, (shop_id, key, written, "control"), n)
         elif state in (MessageStatus.pending, MessageStatus.sending):
             _held(held, (shop_id, key, written, why), n)
+    if session.get_bind().dialect.name == "postgresql":
+        ctes, counters = upserts_as_ctes(days, held)
+        if ctes:
+            session.execute(text(f"{ctes}SELECT 1"), counters)
+        return
     add_days(session, days)
     add_held(session, held)
 
