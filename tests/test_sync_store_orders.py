@@ -129,3 +129,29 @@ def test_an_older_copy_of_an_order_never_overwrites_a_newer_one(session: Session
     lines = session.execute(select(col(OrderLine.id)).where(col(OrderLine.order_id) == order.id)).all()
     assert len(lines) == 2
     assert session.execute(select(col(Order.id)).where(col(Order.external_id) == "o2")).scalar_one_or_none()
+
+
+def test_recency_touches_only_the_batch_buyers_found_by_id_not_by_walking_the_shop(session: Session) -> None:
+    # Given a shop with several customers, and another shop whose customer has an order of its own
+    shop, other = make_shop(session, NOW), make_shop(session, NOW, domain="other.example")
+    buyer, bystander = _customer(session, shop, "c1"), _customer(session, shop, "c2")
+    elsewhere = _customer(session, other, "c9")
+    store_records(session, other.id or 0, "orders", [_order("x1", NOW - timedelta(days=9), buyer="c9")], NOW)
+    session.commit()
+    statements: list[str] = []
+    driver = session.connection().connection.driver_connection
+    traced = session.get_bind().dialect.name == "sqlite"
+    if traced:
+        driver.set_trace_callback(statements.append)
+    # When one order of the first shop's buyer is stored
+    _store(session, shop, _order("o1", NOW - timedelta(days=1)))
+    if traced:
+        driver.set_trace_callback(None)
+    # Then only that buyer's last order moves; the shop's other customer and the other shop's keep theirs
+    assert _last_order_at(session, buyer) == NOW - timedelta(days=1)
+    assert _last_order_at(session, bystander) is None
+    assert _last_order_at(session, elsewhere) == NOW - timedelta(days=9)
+    if traced:  # and SQLite finds the batch's buyers by their ids, not by walking every customer of the shop
+        recency = next(s for s in statements if s.startswith("UPDATE customers SET last_order_at"))
+        plan = [row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {recency}")]
+        assert any("customers USING INTEGER PRIMARY KEY" in step for step in plan), plan

@@ -271,7 +271,10 @@ def latest_orders(batch: list[OrderRecord]) -> list[OrderRecord]:
 def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], points_expire_months: int | None) -> None:
     """Last order time per customer, and, by the platform's rule if it has one, when their points expire.
 
-    One UPDATE per batch (customers with no live order keep theirs), the ids as one array parameter."""
+    One UPDATE per batch (customers with no live order keep theirs), the ids as one array parameter.
+    The unary plus keeps the shop test off the (shop_id, external_id) index: SQLite otherwise walked
+    every customer of the shop in that index per batch (growing with the shop) instead of finding
+    the batch's few by their ids."""
     if not customer_ids:
         return
     mark, tail, ids = among(session, list(customer_ids))
@@ -279,7 +282,7 @@ def _refresh_recency(session: Session, shop_id: int, customer_ids: set[int], poi
             " AND NOT orders.canceled")
     updated = [int(row[0]) for row in driver_execute(
         session, f"UPDATE customers SET last_order_at = (SELECT max(orders.ordered_at) {live}) "
-        f"WHERE customers.shop_id = {mark} AND customers.id {tail} AND EXISTS (SELECT 1 {live}) RETURNING id",
+        f"WHERE +customers.shop_id = {mark} AND customers.id {tail} AND EXISTS (SELECT 1 {live}) RETURNING id",
         (shop_id, shop_id, ids, shop_id))]
     if updated and points_expire_months is not None:
         refresh_point_expiry(session, shop_id, points_expire_months, updated)
