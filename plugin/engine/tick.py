@@ -265,7 +265,8 @@ def _write_rows(session: Session, shop: Shop, key: str, insert: Any, due_at: dat
     for message_id, is_due, *group in session.execute(insert.returning(col(Message.id), handed_over,
                                                                        *written_columns(key))):
         written.rows += 1
-        groups[tuple(group)] = groups.get(tuple(group), 0) + 1
+        key_of = tuple(group)
+        groups[key_of] = groups.get(key_of, 0) + 1
         if is_due:
             written.due.append((message_id, due_at))
     add_written(session, shop, key, now, groups)

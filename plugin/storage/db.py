@@ -47,7 +47,7 @@ def _ping_when_rested(engine: Engine) -> None:
     """pool_pre_ping, but only for a connection that rested in the pool: a dropped connection
     (a server restart, an idle timeout) is found and replaced before use, while a busy worker's
     connection, checked in and out again within milliseconds, does not pay a round trip each time
-    (a small shop's tick takes eleven checkouts). A connection the driver knows is closed or
+    (a small shop's tick job takes six checkouts). A connection the driver knows is closed or
     broken is replaced without asking. Raising DisconnectionError here is SQLAlchemy's documented
     way to make the pool discard the connection and take another."""
     def rested_since(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, *_: object) -> None:

@@ -9,7 +9,7 @@ transaction as the change, aggregated: one upsert per batch, never one per messa
 - delivery: `settling(session, rows)`, the first line of `plugin.storage.outbox.settle_many`: the
   rows it ends that had not ended before (a re-settle from the journal after a crash counts
   nothing), and the messages the session claimed that were marked sent in their own row.
-- the tick: `count_written` after its INSERT (the held-out rows).
+- the tick: `add_written` with the rows its INSERT returned (`written_columns`; the held-out rows).
 - cancelling pending rows in bulk: `count_cancelling` before the UPDATE.
 - tracking: `count_event` before an open or click is stored (the first per message counts).
 - attribution: `count_conversions` with the conversions just inserted.
@@ -34,8 +34,8 @@ from plugin.storage.models import Conversion, Message, MessageEvent, MessageStat
 from plugin.storage.upsert import table_of
 
 __all__ = ["DAY_COLUMNS", "TEMPLATE_PREFIX", "step_of", "step_sql", "ended_reason", "local_date", "add_days", "add_held",
-           "settling", "settling_counts", "upserts_as_ctes", "waiting_reason", "waiting_class", "count_written",
-           "written_columns", "add_written",
+           "settling", "settling_counts", "upserts_as_ctes", "waiting_reason", "waiting_class", "written_columns",
+           "add_written",
            "count_cancelling", "count_event", "count_conversions"]
 
 DAY_COLUMNS = ("sent", "opened", "clicked", "conversions", "revenue", "treated_bought", "control", "control_bought")
@@ -307,19 +307,6 @@ def _ctes(days: bool, held: bool) -> str:
                      f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
                      + ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in counters) + ")")
     return f"WITH {', '.join(parts)} " if parts else ""
-
-
-def count_written(session: Session, shop: Shop, key: str, since_id: int, now: datetime, *where: Any) -> None:
-    """The tick's hook, after its INSERT and before its commit: the rows it wrote (ids above
-    `since_id`, written at `now`) that wait, by why, and those held out, on the day written and,
-    for the control arm, on the day due."""
-    columns = written_columns(key)
-    rows = session.execute(
-        select(*columns, func.count())
-        .where(col(Message.id) > since_id, col(Message.shop_id) == shop.id, col(Message.scenario_key) == key,
-               col(Message.created_at) == now, *where)
-        .group_by(*columns)).all()
-    add_written(session, shop, key, now, {(step, state, why, due): n for step, state, why, due, n in rows})
 
 
 def written_columns(key: str) -> tuple[Any, ...]:
