@@ -77,12 +77,11 @@ def quota_renews_at(now: datetime) -> datetime:
 
 def scenario_account(session: Session, shop_id: int, scenario_key: str) -> LineAccount | None:
     """The account a scenario sends from: the one its setting names (plugin.channels.line_links), else the shop's first."""
-    from plugin.channels.line_links import chosen_account_id
+    from plugin.channels.line_links import chosen_account_id, shop_accounts
 
-    accounts = session.execute(select(LineAccount).where(col(LineAccount.shop_id) == shop_id)
-                               .order_by(col(LineAccount.id))).scalars().all()
+    accounts = shop_accounts(session, shop_id)
     if not accounts:
-        return None  # most shops, every tick: one query
+        return None  # most shops, every tick: the tick's one look-up, shared with refresh
     chosen = chosen_account_id(session, shop_id, scenario_key)
     return next((a for a in accounts if a.id == chosen), accounts[0])
 

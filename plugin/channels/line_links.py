@@ -19,15 +19,16 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, exists, literal, or_, select, true, update
+from sqlalchemy import delete, event, exists, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
 from plugin.clock import as_utc
 from plugin.storage.models import Customer, LineAccount, LineLink, LineLinkCode, LineScenarioAccount, Suppression
 from plugin.storage.upsert import insert_ignore, table_of
 
-__all__ = ["chosen_account_id", "set_scenario_account", "link_platform_customers", "issue_code", "redeem_code",
+__all__ = ["shop_accounts", "chosen_account_id", "set_scenario_account", "link_platform_customers", "issue_code", "redeem_code",
            "find_code", "set_following", "Redeemed", "CODE_LIFETIME", "CODE_PATTERN", "link_of"]
 
 CODE_LIFETIME = timedelta(days=7)
@@ -42,6 +43,29 @@ class Redeemed(StrEnum):
     expired = "expired"
     user_taken = "user_taken"  # this LINE user is another customer's on this account
     customer_taken = "customer_taken"  # this customer is linked to another LINE user on this account
+
+
+_ACCOUNTS = "okaeri.line.accounts"
+
+
+def shop_accounts(session: Session, shop_id: int) -> list[LineAccount]:
+    """The shop's LINE accounts, oldest first; read once per transaction of `session` (a tick
+    asks once to link customers and once per preset it plans: most shops have none, and each
+    look-up was a statement of every tick). Accounts changed in this session are read afresh."""
+    transaction = session.get_transaction()
+    memo = session.info.get(_ACCOUNTS)
+    if memo is not None and transaction is not None and memo[0] is transaction and memo[1] == shop_id \
+            and not any(isinstance(o, LineAccount) for o in (*session.new, *session.dirty, *session.deleted)):
+        return list(memo[2])
+    accounts = list(session.execute(select(LineAccount).where(col(LineAccount.shop_id) == shop_id)
+                                    .order_by(col(LineAccount.id))).scalars())
+    session.info[_ACCOUNTS] = (session.get_transaction(), shop_id, tuple(accounts))
+    return accounts
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _forget_accounts(session: OrmSession, _context: object) -> None:
+    session.info.pop(_ACCOUNTS, None)  # what was flushed may be an account of the shop
 
 
 def chosen_account_id(session: Session, shop_id: int, scenario_key: str) -> int | None:
@@ -65,10 +89,10 @@ def link_platform_customers(session: Session, shop_id: int, now: datetime) -> in
     """Link every customer whose platform knows their LINE user (and who is not linked yet) to the
     shop's first account, in one INSERT … SELECT; how many were new. A LINE user another customer
     already has on that account is left alone (either unique key refuses it)."""
-    account_id = session.execute(select(col(LineAccount.id)).where(col(LineAccount.shop_id) == shop_id)
-                                 .order_by(col(LineAccount.id)).limit(1)).scalar()
-    if account_id is None:
+    accounts = shop_accounts(session, shop_id)
+    if not accounts:
         return 0
+    account_id = accounts[0].id
     links, customers = table_of(LineLink), table_of(Customer).c
     taken = exists().where(links.c.account_id == account_id,
                            or_(links.c.customer_id == customers.id, links.c.line_user_id == customers.line_user_id))

@@ -88,8 +88,13 @@ def tick_written(runtime: Runtime, shop_id: int, partitions: int | None = None) 
         return Written([])
     try:
         now = runtime.clock.now()
+        if partitions is None:
+            partitions, min_share = (runtime.settings.tick_partitions, MIN_SHARE) \
+                if runtime.engine.dialect.name == "postgresql" else (1, 1)
+        else:
+            min_share = 1  # asked for explicitly (tests): split whatever the shop's size
         with runtime.sessions() as session:
-            shop = session.get(Shop, shop_id)
+            shop = _shop_read(session, shop_id, counted=partitions > 1)
             if shop is None or shop.state != InstallState.active:
                 return Written([])
             for channel in runtime.channels.values():
@@ -99,11 +104,6 @@ def tick_written(runtime: Runtime, shop_id: int, partitions: int | None = None) 
             for step in steps:  # a preferred channel idle for now (an account paused): its waiting messages move
                 for idle in (c for c in step.preferred if c.idle_reason):
                     reroute_idle(session, runtime.channels, shop.id or 0, step.scenario.key, idle.name, idle.idle_reason, now)
-        if partitions is None:
-            partitions, min_share = (runtime.settings.tick_partitions, MIN_SHARE) \
-                if runtime.engine.dialect.name == "postgresql" else (1, 1)
-        else:
-            min_share = 1  # asked for explicitly (tests): split whatever the shop's size
         started = time.perf_counter()
         written = _run_partitions(runtime, shop, steps, now, partitions, min_share)
         written += _write_follow_ups(runtime, shop, steps, rule, now)
@@ -119,15 +119,28 @@ def tick_written(runtime: Runtime, shop_id: int, partitions: int | None = None) 
         release_lease(runtime, lease, holder)
 
 
+def _shop_read(session: Session, shop_id: int, counted: bool) -> Shop | None:
+    """The shop; `counted`: with its customers counted in the same statement, for the tick's
+    split (`customer_ranges`) and the metric's label."""
+    if not counted:
+        return session.get(Shop, shop_id)
+    customers = select(func.count()).where(col(Customer.shop_id) == shop_id).scalar_subquery()
+    row = session.execute(select(Shop, customers).where(col(Shop.id) == shop_id)).one_or_none()
+    if row is None:
+        return None
+    _SIZES[shop_id] = (time.monotonic(), int(row[1]))
+    return row[0]
+
+
 _SIZES: dict[int, tuple[float, int]] = {}  # shop id -> (when counted, customers): the metric's bucket
 _SIZE_TTL = 3600.0
 
 
-def _customer_count(session: Session, shop_id: int, fresh: bool = False) -> int:
+def _customer_count(session: Session, shop_id: int, fresh: bool = False, within: float = _SIZE_TTL) -> int:
     """The shop's customers, counted at most once an hour per process for the metric's label;
-    `fresh`: counted now (the tick's split), which the label then reuses."""
+    `fresh`: counted now unless counted `within` seconds (the tick's split: by `_shop_read`)."""
     counted = _SIZES.get(shop_id)
-    if fresh or counted is None or time.monotonic() - counted[0] > _SIZE_TTL:
+    if counted is None or time.monotonic() - counted[0] > (within if fresh else _SIZE_TTL):
         total = session.execute(select(func.count()).where(col(Customer.shop_id) == shop_id)).scalar_one()
         counted = _SIZES[shop_id] = (time.monotonic(), int(total))
     return counted[1]
@@ -172,7 +185,7 @@ def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: dateti
     if partitions <= 1:
         return one(Partition())
     with runtime.sessions() as session:
-        shares = customer_ranges(session, shop.id or 0, partitions, min_share)
+        shares = customer_ranges(session, shop.id or 0, partitions, min_share, counted_within=60.0)  # by _shop_read
     if len(shares) == 1:
         return one(shares[0])
     if runtime.engine.dialect.name != "postgresql":  # SQLite has one writer at a time
@@ -186,10 +199,12 @@ def _run_partitions(runtime: Runtime, shop: Shop, steps: list[Step], now: dateti
     return written
 
 
-def customer_ranges(session: Session, shop_id: int, count: int, min_share: int = 1) -> list[Partition]:
+def customer_ranges(session: Session, shop_id: int, count: int, min_share: int = 1,
+                    counted_within: float = 0.0) -> list[Partition]:
     """Up to `count` id ranges of at least `min_share` customers, about as many in each, covering
-    every id (the first and last are open, so a customer added meanwhile still falls in one)."""
-    total = _customer_count(session, shop_id, fresh=True)
+    every id (the first and last are open, so a customer added meanwhile still falls in one);
+    the customers are counted now unless this process counted them `counted_within` seconds."""
+    total = _customer_count(session, shop_id, fresh=True, within=counted_within)
     count = max(1, min(count, total // max(min_share, 1)))
     bounds: list[int | None] = [None]
     for k in range(1, count):
