@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text, update
 from sqlmodel import SQLModel
 
+from bench.host import speed_note
 from bench.shopgen import idle_cart_shop
 from plugin.channels.base import OutgoingMessage
 from plugin.channels.email import build_mime
@@ -209,7 +210,8 @@ def main() -> None:
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     try:
         print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{time.strftime('%Y-%m-%d')}; {args.messages} messages, {args.threads} threads per worker")
+              f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, {speed_note()}; "
+              f"{args.messages} messages, {args.threads} threads per worker")
         print("| pair | workers | write msg/s | deliver msg/s | sent | raw SMTP msg/s, 2 processes (before, after) | deliver / raw |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for pair in args.pairs.split(",") if "email" in channels else []:
