@@ -7,7 +7,10 @@ only comparable across runs together with this number.
 """
 from __future__ import annotations
 
+import os
+import platform
 import time
+from datetime import UTC, datetime
 
 LOOP = 2_000_000
 
@@ -30,5 +33,11 @@ def speed_note() -> str:
     return f"python loop {LOOP // 1_000_000}M adds {loop_ms():.0f} ms"
 
 
+def header() -> str:
+    """A bench's first line without its '# ': the machine, the UTC time, the load and the speed."""
+    return (f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, {speed_note()}")
+
+
 if __name__ == "__main__":
-    print(speed_note())
+    print(header())

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import smtplib
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text, update
 from sqlmodel import SQLModel
 
-from bench.host import speed_note
+from bench.host import header
 from bench.shopgen import idle_cart_shop
 from plugin.channels.base import OutgoingMessage
 from plugin.channels.email import build_mime
@@ -209,9 +208,7 @@ def main() -> None:
     sink = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(smtp_port)], stdout=subprocess.PIPE, text=True)
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     try:
-        print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, {speed_note()}; "
-              f"{args.messages} messages, {args.threads} threads per worker")
+        print(f"# {header()}; {args.messages} messages, {args.threads} threads per worker")
         print("| pair | workers | write msg/s | deliver msg/s | sent | raw SMTP msg/s, 2 processes (before, after) | deliver / raw |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for pair in args.pairs.split(",") if "email" in channels else []:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import tempfile
 import time
@@ -25,7 +24,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
-from bench.host import speed_note
+from bench.host import header
 from plugin.clock import FrozenClock
 from plugin.engine.tick import run_shop_tick
 from plugin.jobs.broker import build_broker
@@ -201,8 +200,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
-    print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, {speed_note()}")
+    print(f"# {header()}")
     print("| database | customers | orders | carts | views | build s | first tick s | messages written | "
           "outbox ANALYZE s | second tick s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

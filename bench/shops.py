@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any
 from sqlalchemy import Table, create_engine, literal, text
 from sqlmodel import SQLModel
 
-from bench.host import speed_note
+from bench.host import header
 from plugin.crypto import TokenCipher
 from plugin.jobs.broker import build_broker
 from plugin.jobs.scheduler import Scheduler
@@ -204,8 +203,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"load {os.getloadavg()[0]:.1f}, {speed_note()}; {args.workers} workers × {args.threads} threads, PostgreSQL + Redis")
+    print(f"# {header()}; {args.workers} workers × {args.threads} threads, PostgreSQL + Redis")
     r = run(args.shops, args.big, args.workers, args.threads)
     print("| shops | customers | build s | enqueue s | round s | messages | worker-s per shop "
           "| small shops written p50 / p99 / max s | small over 60 s | big shop written at s (messages) |")
