@@ -20,21 +20,27 @@ __all__ = ["FaultySmtp"]
 class FaultySmtp:
     """Accepts mail on a fixed port (kept across restarts). Faults, each set by a test:
 
+    mail_reply               the reply to the next MAIL FROM instead of 250 (one-shot)
     rcpt_reply / data_reply  address → SMTP reply given instead of 250 (4xx, 5xx)
     drop_in_data             how many next transfers are cut off after the body, before a reply
                              (not accepted); `accept_then_drop` does the same after accepting
     hang_in_data             how many next transfers get no reply at all (the client times out)
     delay                    seconds each accepted transfer takes (so a batch can be killed mid-way)
+
+    With `pipelining` it advertises PIPELINING (RFC 2920), as Postfix does, and clients may send
+    MAIL, RCPT and DATA in one write.
     """
 
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
+    mail_reply: str = ""
     rcpt_reply: dict[str, str] = field(default_factory=dict)
     data_reply: dict[str, str] = field(default_factory=dict)
     drop_in_data: int = 0
     accept_then_drop: int = 0
     hang_in_data: int = 0
     delay: float = 0.0
+    pipelining: bool = False
     accepted: list[str] = field(default_factory=list)  # Message-IDs, in order of acceptance
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
@@ -76,6 +82,23 @@ class FaultySmtp:
 @dataclass
 class _Handler:
     server: FaultySmtp
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,  # noqa: N802 (aiosmtpd hook)
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.server.pipelining:  # before the last line, which is the one without a hyphen
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 (aiosmtpd hook)
+                          mail_options: list[str]) -> str:
+        with self.server._lock:
+            refusal, self.server.mail_reply = self.server.mail_reply, ""
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 (aiosmtpd hook)
                           rcpt_options: list[str]) -> str:

@@ -31,9 +31,10 @@ from tests.faulty_smtp import FaultySmtp
 from tests.live import wait_until
 
 
-@pytest.fixture
-def relay() -> Iterator[FaultySmtp]:
-    server = FaultySmtp().start()
+@pytest.fixture(params=[False, True], ids=["one-command-a-time", "pipelining"])
+def relay(request: pytest.FixtureRequest) -> Iterator[FaultySmtp]:
+    """Every fault against a relay that takes one command at a time and one that pipelines."""
+    server = FaultySmtp(pipelining=request.param).start()
     yield server
     server.stop()
 

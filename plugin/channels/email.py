@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_
 from plugin.channels.base import Channel, Draft, OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.dkim import DkimSigner
 from plugin.channels.layout import render_message
+from plugin.channels.smtp_pipelining import Envelope, offered, send_body, send_envelope
 from plugin.channels.verp import REF_HEADER, ReturnPath
 from plugin.settings import Settings
 from plugin.storage.models import Customer
@@ -167,14 +168,17 @@ class EmailChannel(Channel):
     def _send_raw(self, raw: bytes, sender: str, to_address: str, ready: Callable[[], None]) -> None:
         """Envelope, then the body once: a transfer cut off after the body went out may have been
         accepted, so it is never repeated here (delivery retries it later, with the same Message-ID)."""
-        connection = self._envelope(sender, to_address)
+        connection, in_data = self._envelope(sender, to_address)
         try:
             ready()
         except BaseException:
-            self._reset(connection)
+            if in_data:  # the relay waits for a body: only closing ends that without sending one
+                self._discard(connection)
+            else:
+                self._reset(connection)
             raise
         try:
-            code, reply = connection.data(raw)
+            code, reply = send_body(connection, raw) if in_data else connection.data(raw)
         except smtplib.SMTPResponseException as exc:  # DATA itself refused: nothing was transferred
             self._discard(connection)
             raise _failure(exc.smtp_code, exc.smtp_error) from exc
@@ -186,13 +190,21 @@ class EmailChannel(Channel):
             raise _failure(code, reply)
         self._checkin(connection)
 
-    def _envelope(self, sender: str, to_address: str) -> smtplib.SMTP:
-        """MAIL FROM and RCPT TO on a pooled connection; a reused one the server has closed in the
-        meantime is replaced once (nothing of this message was sent on it)."""
+    def _envelope(self, sender: str, to_address: str) -> tuple[smtplib.SMTP, bool]:
+        """MAIL FROM and RCPT TO on a pooled connection, and DATA too when the relay pipelines
+        (then the connection is returned waiting for the body: True); a reused one the server has
+        closed in the meantime is replaced once (nothing of this message was sent on it)."""
         for attempt in range(2):
             connection = self._checkout()
             try:
-                connection.ehlo_or_helo_if_needed()
+                if offered(connection):
+                    envelope = send_envelope(connection, sender, to_address)
+                    code, reply = envelope.mail
+                    if code == 421 and not attempt:
+                        self._discard(connection)
+                        continue
+                    self._refused(connection, envelope)
+                    return connection, True
                 code, reply = connection.mail(sender)
                 if code == 421 and not attempt:  # an idle connection the server is closing
                     self._discard(connection)
@@ -204,12 +216,28 @@ class EmailChannel(Channel):
                 if code not in (250, 251):
                     self._reset(connection)
                     raise _failure(code, reply, recipient=True)
-                return connection
+                return connection, False
             except (smtplib.SMTPServerDisconnected, OSError, smtplib.SMTPResponseException) as exc:
                 self._discard(connection)
                 if attempt or isinstance(exc, smtplib.SMTPResponseException):
                     raise TemporaryFailure(f"SMTP connection failed: {exc}") from exc
         raise AssertionError("unreachable")
+
+    def _refused(self, connection: smtplib.SMTP, envelope: Envelope) -> None:
+        """Raise the failure of the first refused command of a pipelined envelope, leaving the
+        connection as the sequential path would: closed after a refused sender, RSET after a
+        refused recipient, closed when the relay nonetheless waits for a body."""
+        refusal = next(((code, reply, recipient) for (code, reply), ok, recipient in (
+            (envelope.mail, (250,), False), (envelope.rcpt, (250, 251), True), (envelope.data, (354,), False))
+            if code not in ok), None)
+        if refusal is None:
+            return
+        code, reply, recipient = refusal
+        if envelope.open or envelope.mail[0] != 250 or not recipient:
+            self._discard(connection)
+        else:
+            self._reset(connection)
+        raise _failure(code, reply, recipient=recipient)
 
     def _checkout(self) -> smtplib.SMTP:
         try:
