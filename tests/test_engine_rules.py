@@ -5,16 +5,18 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from plugin.console.scenarios import set_scenario
 from plugin.delivery.batch import deliver, deliver_batch
+from plugin.engine import tick as tick_module
 from plugin.engine.tick import run_shop_tick
 from plugin.gates.decisions import explain
 from plugin.jobs.worker import start_worker
 from plugin.measurement.links import attribute_orders
 from plugin.measurement.reports import scenario_report
-from plugin.storage.models import Conversion, Message, MessageEvent, MessageStatus, Product
+from plugin.storage.models import Conversion, Lease, Message, MessageEvent, MessageStatus, Product
 from tests.factories import enable, idle_cart_shop, make_cart, make_customer, make_order, make_product
 from tests.live import wait_until
 
@@ -174,3 +176,31 @@ def test_a_period_written_twice_still_sends_one_statement_per_customer(runtime, 
     write_scenario(session, shop, step, clock.now())
     keys = session.execute(select(Message.customer_id).where(Message.scenario_key == "point_statement")).scalars().all()
     assert sorted(keys) == sorted(p.id for p in people)
+
+
+def test_a_finished_tick_leaves_no_lease_and_the_next_tick_runs_at_once(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    # Given a shop whose tick wrote its reminders (the lease goes back with the tick's last write)
+    shop, people, _ = idle_cart_shop(session, clock.now(), customers=3)
+    assert len(run_shop_tick(runtime, shop.id)) == 3
+    session.expire_all()
+    assert session.execute(select(func.count()).select_from(Lease)).scalar_one() == 0
+    # When a new cart goes idle and the shop is ticked again straight away, that tick is not refused as busy
+    customer = make_customer(session, shop, clock.now(), email="late@example.jp")
+    make_cart(session, shop, customer, [make_product(session, shop, clock.now(), code="LATE")],
+              clock.now() - timedelta(hours=2))
+    assert len(run_shop_tick(runtime, shop.id)) == 1
+
+
+def test_a_tick_that_fails_gives_its_lease_back(runtime, session, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Given a tick that breaks after writing its presets
+    shop, _, _ = idle_cart_shop(session, clock.now(), customers=2)
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(tick_module, "_write_follow_ups", broken)
+    with pytest.raises(RuntimeError):
+        run_shop_tick(runtime, shop.id)
+    # Then its lease is free: the next tick of the shop runs instead of waiting 10 minutes
+    session.expire_all()
+    assert session.execute(select(func.count()).select_from(Lease)).scalar_one() == 0

@@ -43,8 +43,12 @@ def acquire_lease(runtime: LeaseHolder, name: str, holder: str, ttl: timedelta) 
         return taken is not None
 
 
-def release_lease(runtime: LeaseHolder, name: str, holder: str) -> None:
-    """Give a lease back early (only its holder can)."""
-    with runtime.sessions() as session:
+def release_lease(runtime: LeaseHolder, name: str, holder: str, session: Session | None = None) -> None:
+    """Give a lease back early (only its holder can). Given a `session`, the release is part of
+    its transaction (the holder's last write and its release commit together), else committed now."""
+    if session is not None:
         session.execute(delete(Lease).where(col(Lease.name) == name, col(Lease.holder) == holder))
-        session.commit()
+        return
+    with runtime.sessions() as own:
+        release_lease(runtime, name, holder, own)
+        own.commit()
