@@ -6,6 +6,7 @@ being avoided; plugin/ imports one way, as the import-linter contracts check).""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -48,7 +49,7 @@ def _runtime(settings: Settings) -> Any:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level (this process and those it starts).")
 def cli(verbose: bool) -> None:
     """Okaeri: repeat-customer scenarios for ColorMe Shop and Shopify."""
     from plugin.logs import configure_logging
@@ -111,6 +112,9 @@ def serve(host: str, port: int, workers: int) -> None:
                            "the in-process queue lives in one process")
         threading.Thread(target=refresh_all_scripts, args=(runtime,), daemon=True).start()
         from plugin.web.serving import FACTORY
+
+        # each web process reads its level from the environment: this one's, -v included
+        os.environ["OKAERI_LOG_LEVEL"] = logging.getLevelName(logging.getLogger().getEffectiveLevel())
 
         try:
             uvicorn.run(FACTORY, factory=True, workers=workers, **options)  # each process builds its own runtime

@@ -1,6 +1,7 @@
 """Mistakes a user can make end in one clear line and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -94,3 +95,32 @@ def test_each_web_process_builds_its_app_from_the_environment(tmp_path: Path, mo
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
     app.state.runtime.close()
+
+
+def test_verbose_reaches_the_web_processes_serve_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given `okaeri -v serve --workers 2` (uvicorn then imports the app factory in each new process)
+    from click.testing import CliRunner
+
+    import plugin.demo.stack
+    from plugin.cli import cli
+
+    monkeypatch.setenv("OKAERI_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("OKAERI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BROKER_URL", "redis://127.0.0.1:1/0")  # shared: never connected to here
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("OKAERI_LOG_LEVEL", "WARNING")  # restored after the test, whatever -v sets
+    monkeypatch.setattr(plugin.demo.stack, "port_in_use", lambda host, port: False)
+    seen: list[str] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: seen.append(load_settings().log_level))
+    monkeypatch.setattr("plugin.install.lifecycle.refresh_all_scripts", lambda runtime: None)
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        result = CliRunner().invoke(cli, ["-v", "serve", "--workers", "2"])
+    finally:  # the logging -v set up is this test's only
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+    # Then what each web process reads from the environment asks for INFO, as -v did here
+    assert result.exit_code == 0, result.output
+    assert seen == ["INFO"]
