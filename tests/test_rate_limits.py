@@ -21,6 +21,7 @@ from plugin.storage.models import BrowseEvent, MessageEvent
 from plugin.web.app import create_app
 from tests.conftest import require_service
 from tests.factories import idle_cart_shop
+from tests.live import wait_until
 from tests.services import reachable, redis_url
 
 
@@ -171,3 +172,25 @@ def test_a_rate_limit_store_that_is_down_lets_visitors_through(runtime, session,
     client = TestClient(_app(runtime, rate_limit_url=f"redis://127.0.0.1:{port}/0", rate_limit_events_visitor="1/hour"))
     answers = [client.post(f"/events/colorme/{shop.event_key}", json=_view(people[0], product)).status_code for _ in range(2)]
     assert answers == [202, 202]
+
+
+def test_the_apps_shutdown_closes_its_redis_connections(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    import redis
+
+    url = redis_url()
+    require_service("Redis", reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL)")
+    # Given a web app counting its limits in Redis, which has counted an event
+    shop, people, product = idle_cart_shop(session, clock.now(), customers=1)
+    namespace = f"okaeri-test-{uuid.uuid4().hex[:8]}"
+    app = _app(runtime, rate_limit_url=url, redis_namespace=namespace)
+    watcher = redis.Redis.from_url(url)
+
+    def ours() -> int:
+        return sum(1 for c in watcher.client_list() if c.get("name") == f"{namespace}:ratelimit")
+
+    with TestClient(app) as client:
+        assert client.post(f"/events/colorme/{shop.event_key}", json=_view(people[0], product)).status_code == 202
+        assert ours() >= 1
+    # When the app shuts down, then Redis no longer holds a connection of it
+    assert wait_until(lambda: ours() == 0, timeout=5)
+    watcher.close()

@@ -26,6 +26,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter as AsyncSlidin
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import ConnectionPool
 
 from plugin import metrics
 from plugin.settings import Settings
@@ -66,9 +67,11 @@ class RateLimits:
         self.in_memory = self.url.startswith("memory")
         # A sliding window counter: two counters a key, no burst at a window's edge.
         self.limiter = SlidingWindowCounterRateLimiter(storage_from_string("memory://"))
-        # Redis: one asyncio client per event loop (its connections belong to the loop that opened them).
+        # Redis: one asyncio client per event loop (its connections belong to the loop that opened them),
+        # on a pool of our own so that the app's shutdown can close it (`aclose`).
         self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Allowances[AsyncSlidingWindowCounter]] = \
             weakref.WeakKeyDictionary()
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionPool] = weakref.WeakKeyDictionary()
 
     async def hit(self, items: list[RateLimitItem], *identifiers: str, headers: Mapping[str, str] | None = None) -> None:
         """Count one request against every item; raise RateLimitExceeded when one is spent. A store
@@ -88,9 +91,18 @@ class RateLimits:
         loop = asyncio.get_running_loop()
         shared = self._redis.get(loop)
         if shared is None:
-            limiter = AsyncSlidingWindowCounter(_redis_storage(self.url, self.key_prefix))
+            pool = self._pools[loop] = _redis_pool(self.url, self.key_prefix)
+            limiter = AsyncSlidingWindowCounter(_redis_storage(self.url, self.key_prefix, pool))
             shared = self._redis[loop] = Allowances(limiter)
         return shared
+
+    async def aclose(self) -> None:
+        """Close this event loop's Redis connections (the app's shutdown); a later hit opens new ones."""
+        loop = asyncio.get_running_loop()
+        self._redis.pop(loop, None)
+        pool = self._pools.pop(loop, None)
+        if pool is not None:
+            await pool.aclose()
 
     async def _retry_after(self, limiter: AsyncSlidingWindowCounter | None, item: RateLimitItem,
                            identifiers: tuple[str, ...]) -> int:
@@ -102,10 +114,19 @@ class RateLimits:
         return max(1, min(item.get_expiry(), math.ceil(stats.reset_time - time.time())))
 
 
-def _redis_storage(url: str, key_prefix: str) -> AsyncRedisStorage:
-    """limits' asyncio Redis storage on redis-py (already a dependency; limits' default is coredis)."""
+def _redis_pool(url: str, key_prefix: str) -> ConnectionPool:
+    """The connections of one event loop's limits, named after the key prefix (CLIENT LIST says whose)."""
+    return ConnectionPool.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
+                                   client_name=key_prefix)
+
+
+def _redis_storage(url: str, key_prefix: str, pool: ConnectionPool | None = None) -> AsyncRedisStorage:
+    """limits' asyncio Redis storage on redis-py (already a dependency; limits' default is coredis),
+    on `pool` (which holds the address and the timeouts; a new one when not given)."""
+    pool = pool if pool is not None else _redis_pool(url, key_prefix)
     return AsyncRedisStorage(f"async+{url}", implementation="redispy", key_prefix=key_prefix,
-                             wrap_exceptions=True, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+                             # a documented option of limits' Redis storage, though its **options are typed as scalars
+                             wrap_exceptions=True, connection_pool=pool)  # type: ignore[arg-type]
 
 
 def client_address(request: Request, trusted: tuple[Network, ...]) -> str:
