@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import secrets
@@ -41,6 +40,7 @@ import uvicorn
 from sqlalchemy import create_engine, insert, text
 from sqlmodel import SQLModel
 
+from bench.host import header
 from plugin.crypto import TokenCipher
 from plugin.demo.mailcatcher import free_port
 from plugin.demo.sandbox.app import SandboxConfig, create_sandbox_app
@@ -222,7 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child is not None:
         return child(args.child)
-    print(f"# {platform.node()} {os.cpu_count()} cpus, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()}")
+    print(f"# {header()}")
     token = secrets.token_hex(32)
     full = shop_data(args.orders, args.customers, datetime.now(UTC), "http://127.0.0.1:9/store")
     every = full.sales

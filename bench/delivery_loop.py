@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from sqlalchemy import create_engine, event, select, text, update
 from sqlmodel import SQLModel, col
 
 from bench.delivery_profile import backends
+from bench.host import header
 from bench.shopgen import idle_cart_shop
 from plugin.clock import daytime_zone
 from plugin.delivery.batch import deliver_batch
@@ -168,7 +168,7 @@ def main() -> None:
     sink = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(smtp_port)], stdout=subprocess.PIPE, text=True)
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     try:
-        print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}; {args.messages} messages, "
+        print(f"# {header()}; {args.messages} messages, "
               f"one thread, batches of {BATCH}; cwd {os.getcwd()}")
         print("| UTC | pair | pass | sent | msg/s | process CPU µs/msg | of which this thread | PG backend µs/msg | load |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---|")

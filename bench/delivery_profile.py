@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text, update
 from sqlmodel import SQLModel
 
+from bench.host import header
 from bench.shopgen import idle_cart_shop
 from plugin.clock import daytime_zone
 from plugin.demo.mailcatcher import free_port
@@ -216,7 +216,7 @@ def main() -> None:
     sink = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(smtp_port)], stdout=subprocess.PIPE, text=True)
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     try:
-        print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}; {args.messages} messages, "
+        print(f"# {header()}; {args.messages} messages, "
               f"{args.threads} threads per worker; cwd {os.getcwd()}")
         print("| UTC | pair | workers | sent | msg/s | worker CPU µs/msg | idle CPU ms/s | net of idle µs/msg | "
               "PG backends µs/msg | vol. switches/msg | load |")

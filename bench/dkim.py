@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select, update
 from sqlmodel import SQLModel, col
 
+from bench.host import header
 from bench.shopgen import idle_cart_shop
 from plugin.channels.base import OutgoingMessage
 from plugin.channels.dkim import DkimSigner
@@ -132,7 +132,7 @@ def main() -> None:
         "verify": per_mail_ms(lambda m: dkim.verify(signed[id(m)], dnsfunc=lambda name, timeout=5: record), few),
     }
     assert all(dkim.verify(raw, dnsfunc=lambda name, timeout=5: record) for raw in signed.values())
-    print(f"python {platform.python_version()} · {os.cpu_count()} cpus · load {os.getloadavg()[0]:.2f} · "
+    print(f"# {header()} · "
           f"{len(mails)} mails, median {sizes[len(sizes) // 2]} bytes · RSA-{args.bits}")
     for name, ms in figures.items():
         print(f"{name:>8} {ms:8.3f} ms CPU per mail")

@@ -17,7 +17,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
+from bench.host import header
 from bench.shopgen import idle_cart_shop
 from plugin.demo.mailcatcher import free_port
 from plugin.runtime import build_runtime
@@ -276,8 +276,7 @@ def main() -> None:
     parser.add_argument("--server-workers", type=int, default=1,
                         help="web processes (`okaeri serve --workers`); above 1 they share the Redis broker")
     args = parser.parse_args()
-    print(f"# {platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} cores, "
-          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}")
+    print(f"# {header()}")
     print(f"# client: {args.client}")
     print("| database | web processes | events | connections | events/s | p50 ms | p99 ms | max ms | server CPU ms/event "
           "| answers | rows | lost |")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 
 import numpy as np
 
+from bench.host import header
 from bench.longtail import generate
 from recommender.selection import CANDIDATES, choose_model, recommend_top_k
 
@@ -80,8 +80,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one)))
         return
-    print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}")
+    print(f"# {header()}")
     print("| customers | items | purchase lines | candidate | fit s | top-10 all customers s "
           "| bought-together all items s | peak MB | load (1 min) |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -32,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.host import header
 
 
 def write_export(path: Path, lines: int, seed: int = 7) -> None:
@@ -232,7 +233,7 @@ def incremental(customers: int, orders: int, time_scale: float) -> None:
 
 def store_bench(sizes: list[int], database_url: str) -> None:
     """Parse + store each size in a fresh process; one table row per size."""
-    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"# {header()}")
     print("| lines | records | database | seconds | lines/s | CPU s | lines per CPU s | peak RSS MiB | load (1 min) |\n"
           "|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -275,8 +276,7 @@ def main() -> None:
     if args.serve:
         serve_sandbox(args.serve, args.customers, args.orders, args.time_scale)
         return
-    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(f"# {header()}")
     print("| lines | records | seconds | lines/s | peak RSS MiB |\n|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
