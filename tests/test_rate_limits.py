@@ -194,3 +194,17 @@ def test_the_apps_shutdown_closes_its_redis_connections(runtime, session, clock)
     # When the app shuts down, then Redis no longer holds a connection of it
     assert wait_until(lambda: ours() == 0, timeout=5)
     watcher.close()
+
+
+def test_a_namespace_with_spaces_still_counts_in_redis(runtime, session, clock) -> None:  # type: ignore[no-untyped-def]
+    url = redis_url()
+    require_service("Redis", reachable(url), f"{url} unreachable (set OKAERI_RATE_LIMIT_URL or BROKER_URL)")
+    # Given a namespace Redis would refuse as a connection name as it is
+    shop, people, product = idle_cart_shop(session, clock.now(), customers=1)
+    app = _app(runtime, rate_limit_url=url, rate_limit_events_visitor="1/hour",
+               redis_namespace=f"okaeri test {uuid.uuid4().hex[:8]}")
+    with TestClient(app) as client:
+        answers = [client.post(f"/events/colorme/{shop.event_key}", json=_view(people[0], product)).status_code
+                   for _ in range(2)]
+    # Then the limit is counted there (a refused connection would let every event through)
+    assert answers == [202, 429]

@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import logging
 import math
+import re
 import time
 import weakref
 from collections.abc import Mapping
@@ -116,8 +117,9 @@ class RateLimits:
 
 def _redis_pool(url: str, key_prefix: str) -> ConnectionPool:
     """The connections of one event loop's limits, named after the key prefix (CLIENT LIST says whose)."""
+    name = re.sub(r"[^!-~]", "_", key_prefix)  # CLIENT SETNAME refuses spaces: a namespace may hold any text
     return ConnectionPool.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
-                                   client_name=key_prefix)
+                                   client_name=name)
 
 
 def _redis_storage(url: str, key_prefix: str, pool: ConnectionPool | None = None) -> AsyncRedisStorage:
