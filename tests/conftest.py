@@ -110,5 +110,6 @@ def require_service(name: str, reachable: bool, why: str) -> None:
         pytest.skip(f"{name} not available: {why}")
 
 
-# The Shopify app tests share a sandbox shop and a runtime configured as its app (tests/shopify_app.py).
-pytest_plugins = ["tests.shopify_app"]
+# The Shopify app tests share a sandbox shop and a runtime configured as its app (tests/shopify_app.py);
+# the delivery tests a `relay` fixture that runs each of them against both kinds of relay (tests/faulty_smtp.py).
+pytest_plugins = ["tests.shopify_app", "tests.faulty_smtp"]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from plugin.demo.mailcatcher import free_port
 
-__all__ = ["FaultySmtp"]
+__all__ = ["FaultySmtp", "relay"]
 
 
 @dataclass
@@ -123,3 +125,11 @@ class _Handler:
         if faults.take("accept_then_drop"):
             server.transport.close()
         return "250 OK"
+
+
+@pytest.fixture(params=[False, True], ids=["one-command-a-time", "pipelining"])
+def relay(request: pytest.FixtureRequest) -> Iterator[FaultySmtp]:
+    """A test's relay, once taking one command at a time and once pipelining (a local `relay` fixture overrides it)."""
+    server = FaultySmtp(pipelining=request.param).start()
+    yield server
+    server.stop()

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -27,16 +26,8 @@ from plugin.storage.marks import MarkUnavailable
 from plugin.storage.models import Customer, Message, MessageStatus, Suppression, rfc_message_id
 from tests.conftest import require_service
 from tests.factories import idle_cart_shop
-from tests.faulty_smtp import FaultySmtp
+from tests.faulty_smtp import FaultySmtp  # and its `relay` fixture, both ways (a plugin of conftest)
 from tests.live import wait_until
-
-
-@pytest.fixture(params=[False, True], ids=["one-command-a-time", "pipelining"])
-def relay(request: pytest.FixtureRequest) -> Iterator[FaultySmtp]:
-    """Every fault against a relay that takes one command at a time and one that pipelines."""
-    server = FaultySmtp(pipelining=request.param).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,14 +11,7 @@ import pytest
 
 from plugin.channels.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from plugin.channels.email import EmailChannel, SmtpConfig
-from tests.faulty_smtp import FaultySmtp
-
-
-@pytest.fixture(params=[False, True], ids=["one-command-a-time", "pipelining"])
-def relay(request: pytest.FixtureRequest) -> Iterator[FaultySmtp]:
-    server = FaultySmtp(pipelining=request.param).start()
-    yield server
-    server.stop()
+from tests.faulty_smtp import FaultySmtp  # and its `relay` fixture, both ways (a plugin of conftest)
 
 
 @pytest.fixture
